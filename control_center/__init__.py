@@ -1,0 +1,1 @@
+"""Control center: scenarios, launchers, status monitor, fault injection."""

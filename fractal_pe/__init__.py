@@ -1,0 +1,1 @@
+"""Fractal generator pool element: FGP codec, Mandelbrot kernel, signed cookies."""

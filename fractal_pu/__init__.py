@@ -1,0 +1,1 @@
+"""Fractal pool user: parameter files, job splitting, session workers, viewer."""

@@ -1,0 +1,1 @@
+"""Pure handlespace: pools, pool elements, policies, ownership checksum, PU cache."""
