@@ -1,0 +1,1 @@
+"""Enhanced mode: sessions between pool users and pool elements, cookies, failover."""
