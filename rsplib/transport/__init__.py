@@ -1,0 +1,51 @@
+"""Asyncio transports: TCP mapping, kernel SCTP, UDP multicast/unicast.
+
+The only package in rsplib that touches sockets. Protocol code uses
+:func:`connect` / :func:`start_server` and the :class:`MessageChannel` they
+hand out; which transport carries the messages is chosen here.
+"""
+
+from rsplib.transport.channel import (
+    AUTO,
+    SCTP,
+    TCP_MAPPING,
+    ChannelClosed,
+    ChannelHandler,
+    ChannelServer,
+    FlowLimits,
+    HeartbeatConfig,
+    MessageChannel,
+    TcpOptions,
+    TransportError,
+    TransportUnavailable,
+)
+from rsplib.transport.multicast import (
+    MulticastReceiver,
+    MulticastSender,
+    UdpSender,
+    open_multicast_receiver,
+)
+from rsplib.transport.selection import choose_transport, connect, sctp_available, start_server
+
+__all__ = [
+    "AUTO",
+    "SCTP",
+    "TCP_MAPPING",
+    "ChannelClosed",
+    "ChannelHandler",
+    "ChannelServer",
+    "FlowLimits",
+    "HeartbeatConfig",
+    "MessageChannel",
+    "MulticastReceiver",
+    "MulticastSender",
+    "TcpOptions",
+    "TransportError",
+    "TransportUnavailable",
+    "UdpSender",
+    "choose_transport",
+    "connect",
+    "open_multicast_receiver",
+    "sctp_available",
+    "start_server",
+]

@@ -1,0 +1,150 @@
+"""The message-channel interface every transport implements, and its settings.
+
+A channel carries whole messages tagged with a PPID, like an SCTP association:
+over kernel SCTP the PPID is SCTP's own, over the TCP mapping it sits in the
+record header. Registrar and PE/PU code see only this interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+TCP_MAPPING = "tcp-mapping"
+SCTP = "sctp"
+AUTO = "auto"
+TRANSPORT_CHOICES = (AUTO, TCP_MAPPING, SCTP)
+
+
+class TransportError(Exception):
+    """Base of the errors this package raises on its own."""
+
+
+class ChannelClosed(TransportError):
+    """The channel is gone: EOF, reset, EPIPE, ETIMEDOUT, heartbeat timeout,
+    framing error, or a local close/abort. ``reason`` says which."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class TransportUnavailable(TransportError):
+    """The requested transport cannot be used on this machine."""
+
+
+@dataclass(frozen=True)
+class HeartbeatConfig:
+    """Application heartbeats of the TCP mapping.
+
+    A HEARTBEAT-REQUEST goes out after ``interval`` seconds without receiving
+    anything; ``misses`` intervals of silence close the channel. ``misses=0``
+    (or ``interval<=0``) turns heartbeats off. Kernel SCTP uses its own
+    heartbeats, tuned from the same numbers where the kernel allows.
+    """
+
+    interval: float = 1.0
+    misses: int = 3
+
+    @property
+    def enabled(self) -> bool:
+        return self.misses > 0 and self.interval > 0
+
+    @property
+    def timeout(self) -> float:
+        return self.interval * self.misses
+
+
+@dataclass(frozen=True)
+class TcpOptions:
+    """Socket options put on every TCP-mapping socket.
+
+    Keep-alive probes plus TCP_USER_TIMEOUT make a lost peer visible within a
+    few seconds even while we are sending; without the user timeout a sender
+    does not notice for many minutes (unacknowledged data keeps retrying).
+    """
+
+    keepalive_idle: int = 1
+    keepalive_interval: int = 1
+    keepalive_count: int = 2
+    user_timeout_ms: int = 2000
+    nodelay: bool = True
+
+
+@dataclass(frozen=True)
+class FlowLimits:
+    """Buffer bounds of one channel.
+
+    ``send`` waits while more than ``write_high`` bytes are queued for the
+    kernel; the receive side stops reading from the socket while more than
+    ``receive_messages`` messages or ``receive_bytes`` bytes wait for
+    ``receive()``, so a fast peer cannot exhaust memory.
+    """
+
+    write_high: int = 256 * 1024
+    write_low: int = 64 * 1024
+    receive_messages: int = 256
+    receive_bytes: int = 4 * 1024 * 1024
+    # send_nowait() cannot wait; beyond this much queued data the peer is
+    # treated as lost rather than buffering without bound.
+    send_nowait_limit: int = 16 * 1024 * 1024
+
+
+class MessageChannel(Protocol):
+    """One connection carrying (ppid, message) pairs in both directions."""
+
+    transport_name: str
+    peer_address: tuple[str, int]
+    local_address: tuple[str, int]
+
+    @property
+    def closed(self) -> bool: ...
+
+    @property
+    def close_reason(self) -> str | None: ...
+
+    async def send(self, ppid: int, payload: bytes) -> None:
+        """Queue one message; wait while the send buffer is above its high-water mark."""
+        ...
+
+    def send_nowait(self, ppid: int, payload: bytes) -> None:
+        """Queue one message without waiting; raises ChannelClosed."""
+        ...
+
+    async def receive(self) -> tuple[int, bytes]:
+        """Next (ppid, message). Messages that arrived before the channel
+        closed are still delivered; after them ChannelClosed is raised."""
+        ...
+
+    def abort(self) -> None:
+        """Drop the connection at once (reset), discarding queued data."""
+        ...
+
+    async def close(self) -> None:
+        """Flush queued data, then close; aborts if flushing takes too long."""
+        ...
+
+
+ChannelHandler = Callable[[MessageChannel], Awaitable[None]]
+
+
+class ChannelServer(Protocol):
+    """A listening endpoint that runs a handler per accepted channel."""
+
+    transport_name: str
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]: ...
+
+    def close(self) -> None:
+        """Stop accepting and abort every open channel."""
+        ...
+
+    async def wait_closed(self) -> None: ...
+
+
+# Shared defaults (frozen, so one instance serves every call).
+DEFAULT_HEARTBEAT = HeartbeatConfig()
+DEFAULT_TCP_OPTIONS = TcpOptions()
+DEFAULT_LIMITS = FlowLimits()

@@ -1,0 +1,443 @@
+"""Kernel SCTP on asyncio: one-to-one style sockets, one message per SCTP message.
+
+Uses the plain ``socket`` module (``sendmsg``/``recvmsg`` with the RFC 6458
+SCTP_SNDINFO / SCTP_RCVINFO ancillary data) driven by the event loop's
+``add_reader``/``add_writer``, so nothing blocks the loop.
+
+PPID byte order: the kernel passes ``snd_ppid``/``rcv_ppid`` through untouched
+(it is opaque to SCTP), so the field must hold the PPID in network byte order.
+:func:`pack_sndinfo` and :func:`unpack_rcvinfo` do that conversion. (pysctp's
+``sctp_send`` byte-swaps the value itself, while the ``ppid`` it reports for
+received messages is the raw field; code mixing both would have to know that.)
+
+Heartbeats come from SCTP itself; :func:`peer_addr_params` asks the kernel to
+use the channel's heartbeat interval and ``misses`` as path retransmission
+limit (best effort: an older kernel that refuses the option keeps its
+defaults).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import socket
+import struct
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rsplib.transport.channel import (
+    DEFAULT_HEARTBEAT,
+    DEFAULT_LIMITS,
+    SCTP,
+    ChannelClosed,
+    ChannelHandler,
+    FlowLimits,
+    HeartbeatConfig,
+)
+from rsplib.transport.sockopts import set_reset_on_close
+from rsplib.transport.supervisor import ChannelSupervisor
+
+logger = logging.getLogger("rsplib.transport")
+
+# Linux <netinet/sctp.h> / <linux/sctp.h> values (the socket module lacks most).
+IPPROTO_SCTP = 132
+SOL_SCTP = 132
+SCTP_NODELAY = 3
+SCTP_PEER_ADDR_PARAMS = 9
+SCTP_RECVRCVINFO = 32
+# cmsg types
+SCTP_SNDINFO = 2
+SCTP_RCVINFO = 3
+MSG_NOTIFICATION = 0x8000
+SPP_HB_ENABLE = 1
+
+SNDINFO = struct.Struct("=HH4sIi")  # sid, flags, ppid (network order), context, assoc_id
+RCVINFO = struct.Struct("=HHH2x4sIIIi")  # sid, ssn, flags, ppid, tsn, cumtsn, context, assoc
+# struct sctp_paddrparams is packed: assoc_id, sockaddr_storage, hbinterval, pathmaxrxt,
+# pathmtu, sackdelay, flags. Kernels accept this length (without the later flow-label
+# and DSCP fields) as well as the full one.
+PADDRPARAMS = struct.Struct("=i128sIHIII2x")
+
+SOCKET_BUFFER = 4 * 1024 * 1024  # room for the largest messages (1 MB) several times
+RECV_CHUNK = 256 * 1024
+CLOSE_FLUSH_TIMEOUT = 2.0
+
+
+def ppid_to_field(ppid: int) -> bytes:
+    """The 4 bytes the kernel expects in snd_ppid for protocol ``ppid``."""
+    if not 0 <= ppid <= 0xFFFFFFFF:
+        raise ValueError(f"PPID {ppid} does not fit in 32 bits")
+    return ppid.to_bytes(4, "big")
+
+
+def ppid_from_field(field: bytes) -> int:
+    """Protocol number from the 4 raw bytes of rcv_ppid."""
+    return int.from_bytes(field, "big")
+
+
+def pack_sndinfo(ppid: int, stream: int = 0, flags: int = 0, context: int = 0) -> bytes:
+    """SCTP_SNDINFO ancillary data (struct sctp_sndinfo, 16 bytes)."""
+    return SNDINFO.pack(stream, flags, ppid_to_field(ppid), context, 0)
+
+
+@dataclass(frozen=True)
+class RcvInfo:
+    stream: int
+    ssn: int
+    flags: int
+    ppid: int
+    assoc_id: int
+
+
+def unpack_rcvinfo(data: bytes) -> RcvInfo:
+    """Decode SCTP_RCVINFO ancillary data (struct sctp_rcvinfo, 28 bytes)."""
+    sid, ssn, flags, ppid, _tsn, _cumtsn, _context, assoc = RCVINFO.unpack_from(data)
+    return RcvInfo(sid, ssn, flags, ppid_from_field(ppid), assoc)
+
+
+def peer_addr_params(heartbeat: HeartbeatConfig) -> bytes:
+    """SCTP_PEER_ADDR_PARAMS value for all paths of the socket's associations."""
+    interval_ms = max(1, round(heartbeat.interval * 1000))
+    max_retransmissions = max(1, heartbeat.misses)
+    return PADDRPARAMS.pack(0, bytes(128), interval_ms, max_retransmissions, 0, 0, SPP_HB_ENABLE)
+
+
+@functools.cache
+def sctp_available() -> bool:
+    """True when this kernel can open an SCTP socket (checked once per process)."""
+    try:
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM, IPPROTO_SCTP)
+    except OSError:
+        return False
+    probe.close()
+    return True
+
+
+def open_sctp_socket(family: int, heartbeat: HeartbeatConfig) -> socket.socket:
+    """A non-blocking one-to-one SCTP socket with our options set."""
+    sock = socket.socket(family, socket.SOCK_STREAM, IPPROTO_SCTP)
+    try:
+        sock.setblocking(False)
+        configure_sctp_socket(sock, heartbeat)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def configure_sctp_socket(sock: socket.socket, heartbeat: HeartbeatConfig) -> None:
+    sock.setsockopt(SOL_SCTP, SCTP_RECVRCVINFO, 1)
+    sock.setsockopt(SOL_SCTP, SCTP_NODELAY, 1)
+    for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
+    if heartbeat.enabled:
+        try:
+            sock.setsockopt(SOL_SCTP, SCTP_PEER_ADDR_PARAMS, peer_addr_params(heartbeat))
+        except OSError as exc:
+            logger.debug("kernel refused SCTP heartbeat parameters: %s", exc)
+
+
+def _address(value: object) -> tuple[str, int]:
+    if isinstance(value, tuple) and len(value) >= 2:
+        return str(value[0]), int(value[1])
+    return ("", 0)
+
+
+class SctpChannel:
+    """A MessageChannel over one connected one-to-one SCTP socket."""
+
+    transport_name = SCTP
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        *,
+        limits: FlowLimits = DEFAULT_LIMITS,
+        on_lost: Callable[[SctpChannel], object] | None = None,
+    ) -> None:
+        self._sock = sock
+        self._limits = limits
+        self._on_lost = on_lost
+        self._loop = asyncio.get_running_loop()
+        self.peer_address = _address(sock.getpeername())
+        self.local_address = _address(sock.getsockname())
+        self._reason: str | None = None
+        self._open = True
+        self._rx: deque[tuple[int, bytes]] = deque()
+        self._rx_bytes = 0
+        self._rx_ready = asyncio.Event()
+        self._partial = bytearray()
+        self._tx: deque[tuple[int, bytes]] = deque()
+        self._tx_bytes = 0
+        self._tx_space = asyncio.Event()
+        self._tx_space.set()
+        self._tx_empty = asyncio.Event()
+        self._tx_empty.set()
+        self._reading = True
+        self._writing = False
+        self._loop.add_reader(sock.fileno(), self._on_readable)
+
+    @property
+    def closed(self) -> bool:
+        return self._reason is not None
+
+    @property
+    def close_reason(self) -> str | None:
+        return self._reason
+
+    async def send(self, ppid: int, payload: bytes) -> None:
+        await self._wait_space()
+        self.send_nowait(ppid, payload)
+        await self._wait_space()
+
+    def send_nowait(self, ppid: int, payload: bytes) -> None:
+        if self._reason is not None:
+            raise ChannelClosed(self._reason)
+        ppid_to_field(ppid)  # validate before queueing
+        if not payload:
+            raise ValueError("SCTP cannot carry an empty message")
+        self._tx.append((ppid, payload))
+        self._tx_bytes += len(payload)
+        self._tx_empty.clear()
+        if self._tx_bytes > self._limits.send_nowait_limit:
+            self._fail("send buffer overflow (peer does not read)")
+            raise ChannelClosed(self._reason or "send buffer overflow")
+        if self._tx_bytes > self._limits.write_high:
+            self._tx_space.clear()
+        if not self._writing:
+            self._flush()
+
+    async def receive(self) -> tuple[int, bytes]:
+        while not self._rx:
+            if self._reason is not None:
+                raise ChannelClosed(self._reason)
+            self._rx_ready.clear()
+            await self._rx_ready.wait()
+        ppid, payload = self._rx.popleft()
+        self._rx_bytes -= len(payload)
+        if not self._reading and self._open and not self._receive_full(2):
+            self._reading = True
+            self._loop.add_reader(self._sock.fileno(), self._on_readable)
+        return ppid, payload
+
+    def abort(self) -> None:
+        self._set_reason("aborted locally")
+        if self._open:
+            with contextlib.suppress(OSError):
+                set_reset_on_close(self._sock)  # SO_LINGER 0: SCTP sends ABORT
+            self._teardown()
+
+    async def close(self) -> None:
+        self._set_reason("closed locally")
+        if not self._open:
+            return
+        try:
+            await asyncio.wait_for(self._tx_empty.wait(), CLOSE_FLUSH_TIMEOUT)
+        except TimeoutError:
+            self.abort()
+            return
+        self._teardown()  # graceful SHUTDOWN
+
+    # -- internals ----------------------------------------------------------
+
+    async def _wait_space(self) -> None:
+        while not self._tx_space.is_set():
+            if self._reason is not None:
+                raise ChannelClosed(self._reason)
+            await self._tx_space.wait()
+        if self._reason is not None:
+            raise ChannelClosed(self._reason)
+
+    def _receive_full(self, divisor: int = 1) -> bool:
+        return (
+            len(self._rx) >= self._limits.receive_messages // divisor
+            or self._rx_bytes >= self._limits.receive_bytes // divisor
+        )
+
+    def _on_readable(self) -> None:
+        ancillary = socket.CMSG_SPACE(RCVINFO.size)
+        while self._open and not self._receive_full():
+            try:
+                data, ancdata, flags, _addr = self._sock.recvmsg(RECV_CHUNK, ancillary)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self._fail(f"connection lost: {exc}")
+                return
+            if flags & MSG_NOTIFICATION:
+                continue  # not subscribed to any; ignore whatever arrives
+            if not data:
+                self._fail("connection closed by peer (EOF)")
+                return
+            self._partial += data
+            if not flags & socket.MSG_EOR:
+                continue  # partial delivery of a large message
+            ppid = 0
+            for level, kind, value in ancdata:
+                if level == IPPROTO_SCTP and kind == SCTP_RCVINFO:
+                    ppid = unpack_rcvinfo(value).ppid
+            message = bytes(self._partial)
+            self._partial.clear()
+            self._rx.append((ppid, message))
+            self._rx_bytes += len(message)
+            self._rx_ready.set()
+        if self._open and self._reading:
+            self._reading = False
+            self._loop.remove_reader(self._sock.fileno())
+
+    def _flush(self) -> None:
+        while self._tx and self._open:
+            ppid, payload = self._tx[0]
+            cmsg = [(IPPROTO_SCTP, SCTP_SNDINFO, pack_sndinfo(ppid))]
+            try:
+                sent = self._sock.sendmsg([payload], cmsg)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                self._fail(f"connection lost: {exc}")
+                return
+            if sent != len(payload):
+                # SCTP sends a message whole or not at all; anything else is a kernel surprise.
+                self._fail(f"partial SCTP send ({sent} of {len(payload)} bytes)")
+                return
+            self._tx.popleft()
+            self._tx_bytes -= len(payload)
+        if self._tx_bytes <= self._limits.write_low:
+            self._tx_space.set()
+        if not self._tx:
+            self._tx_empty.set()
+        want_writer = bool(self._tx) and self._open
+        if want_writer != self._writing:
+            self._writing = want_writer
+            if want_writer:
+                self._loop.add_writer(self._sock.fileno(), self._flush)
+            else:
+                self._loop.remove_writer(self._sock.fileno())
+
+    def _set_reason(self, reason: str) -> None:
+        if self._reason is None:
+            self._reason = reason
+            self._rx_ready.set()
+            self._tx_space.set()
+
+    def _fail(self, reason: str) -> None:
+        self._set_reason(reason)
+        self._teardown()
+
+    def _teardown(self) -> None:
+        if not self._open:
+            return
+        self._open = False
+        fd = self._sock.fileno()
+        if self._reading:
+            self._loop.remove_reader(fd)
+        if self._writing:
+            self._loop.remove_writer(fd)
+        self._reading = self._writing = False
+        self._sock.close()
+        self._tx.clear()
+        self._tx_bytes = 0
+        self._tx_empty.set()
+        self._tx_space.set()
+        self._rx_ready.set()
+        if self._on_lost is not None:
+            self._on_lost(self)
+
+
+async def connect_sctp(
+    host: str,
+    port: int,
+    *,
+    heartbeat: HeartbeatConfig = DEFAULT_HEARTBEAT,
+    limits: FlowLimits = DEFAULT_LIMITS,
+    timeout: float = 5.0,
+    local_address: tuple[str, int] | None = None,
+) -> SctpChannel:
+    """Open an SCTP association; raises OSError (TimeoutError included)."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=IPPROTO_SCTP)
+    family, _type, _proto, _canon, address = infos[0]
+    sock = open_sctp_socket(family, heartbeat)
+    try:
+        if local_address is not None:
+            sock.bind(local_address)
+        await asyncio.wait_for(loop.sock_connect(sock, address), timeout)
+    except BaseException:
+        sock.close()
+        raise
+    return SctpChannel(sock, limits=limits)
+
+
+class SctpServer:
+    """Listening one-to-one SCTP socket; runs ``handler`` per association."""
+
+    transport_name = SCTP
+
+    def __init__(
+        self,
+        handler: ChannelHandler,
+        *,
+        heartbeat: HeartbeatConfig = DEFAULT_HEARTBEAT,
+        limits: FlowLimits = DEFAULT_LIMITS,
+        max_connections: int | None = None,
+    ) -> None:
+        self._heartbeat = heartbeat
+        self._limits = limits
+        self._supervisor = ChannelSupervisor(handler, max_connections)
+        self._listeners: list[socket.socket] = []
+        self._accept_tasks: list[asyncio.Task[None]] = []
+
+    async def start(self, host: str | None, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, proto=IPPROTO_SCTP, flags=socket.AI_PASSIVE
+        )
+        for family, _type, _proto, _canon, address in infos[:1]:
+            sock = open_sctp_socket(family, self._heartbeat)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(address)
+                sock.listen(128)
+            except BaseException:
+                sock.close()
+                raise
+            self._listeners.append(sock)
+            self._accept_tasks.append(loop.create_task(self._accept_loop(sock)))
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        return [_address(s.getsockname()) for s in self._listeners if s.fileno() >= 0]
+
+    def close(self) -> None:
+        for task in self._accept_tasks:
+            task.cancel()
+        for sock in self._listeners:
+            sock.close()
+        self._supervisor.abort_all()
+
+    async def wait_closed(self) -> None:
+        await asyncio.gather(*self._accept_tasks, return_exceptions=True)
+        await self._supervisor.wait_idle()
+
+    async def _accept_loop(self, listener: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                conn, _peer = await loop.sock_accept(listener)
+            except OSError as exc:
+                logger.warning("SCTP accept failed: %s", exc)
+                await asyncio.sleep(0.1)
+                continue
+            try:
+                conn.setblocking(False)
+                configure_sctp_socket(conn, self._heartbeat)
+                channel = SctpChannel(conn, limits=self._limits, on_lost=self._supervisor.forget)
+            except OSError as exc:
+                logger.warning("cannot set up accepted SCTP association: %s", exc)
+                conn.close()
+                continue
+            self._supervisor.admit(channel)

@@ -1,0 +1,130 @@
+"""Picking a transport ("auto", "sctp", "tcp-mapping") and the two entry points."""
+
+from __future__ import annotations
+
+import logging
+
+from rsplib.transport import sctp_kernel
+from rsplib.transport.channel import (
+    AUTO,
+    DEFAULT_HEARTBEAT,
+    DEFAULT_LIMITS,
+    DEFAULT_TCP_OPTIONS,
+    SCTP,
+    TCP_MAPPING,
+    TRANSPORT_CHOICES,
+    ChannelHandler,
+    ChannelServer,
+    FlowLimits,
+    HeartbeatConfig,
+    MessageChannel,
+    TcpOptions,
+    TransportUnavailable,
+)
+from rsplib.transport.sctp_kernel import SctpServer, connect_sctp
+from rsplib.transport.tcp_mapping import TcpMappingServer, connect_tcp_mapping
+
+logger = logging.getLogger("rsplib.transport")
+
+_fallback_logged = False
+
+
+def sctp_available() -> bool:
+    """Is kernel SCTP usable here? (Probed once per process.)"""
+    return sctp_kernel.sctp_available()
+
+
+def choose_transport(requested: str) -> str:
+    """Resolve ``requested`` to "sctp" or "tcp-mapping".
+
+    "auto" takes kernel SCTP when the kernel has it, else the TCP mapping (and
+    says so once per process); "sctp" without kernel support is an error.
+    """
+    global _fallback_logged
+    if requested not in TRANSPORT_CHOICES:
+        choices = ", ".join(TRANSPORT_CHOICES)
+        raise ValueError(f"unknown transport {requested!r} (choose one of {choices})")
+    if requested == TCP_MAPPING:
+        return TCP_MAPPING
+    if sctp_available():
+        return SCTP
+    if requested == SCTP:
+        raise TransportUnavailable(
+            "kernel SCTP is not available on this machine (socket(AF_INET, SOCK_STREAM, "
+            "IPPROTO_SCTP) fails; is the sctp kernel module loaded?); "
+            "use transport 'tcp-mapping' or 'auto'"
+        )
+    if not _fallback_logged:
+        _fallback_logged = True
+        logger.info("kernel SCTP is unavailable; using the TCP mapping")
+    return TCP_MAPPING
+
+
+async def connect(
+    host: str,
+    port: int,
+    *,
+    transport: str = AUTO,
+    heartbeat: HeartbeatConfig = DEFAULT_HEARTBEAT,
+    timeout: float = 5.0,
+    local_address: tuple[str, int] | None = None,
+    tcp_options: TcpOptions = DEFAULT_TCP_OPTIONS,
+    limits: FlowLimits = DEFAULT_LIMITS,
+) -> MessageChannel:
+    """Open a message channel to ``host:port``.
+
+    Raises ``OSError`` (``TimeoutError`` after ``timeout`` seconds,
+    ``ConnectionRefusedError``, ...) when the peer cannot be reached, and
+    ``TransportUnavailable`` for "sctp" on a kernel without SCTP.
+    """
+    if choose_transport(transport) == SCTP:
+        return await connect_sctp(
+            host,
+            port,
+            heartbeat=heartbeat,
+            limits=limits,
+            timeout=timeout,
+            local_address=local_address,
+        )
+    return await connect_tcp_mapping(
+        host,
+        port,
+        heartbeat=heartbeat,
+        tcp_options=tcp_options,
+        limits=limits,
+        timeout=timeout,
+        local_address=local_address,
+    )
+
+
+async def start_server(
+    host: str | None,
+    port: int,
+    handler: ChannelHandler,
+    *,
+    transport: str = AUTO,
+    heartbeat: HeartbeatConfig = DEFAULT_HEARTBEAT,
+    max_connections: int | None = None,
+    tcp_options: TcpOptions = DEFAULT_TCP_OPTIONS,
+    limits: FlowLimits = DEFAULT_LIMITS,
+) -> ChannelServer:
+    """Listen on ``host:port`` (port 0: ephemeral) and run ``handler`` per channel.
+
+    The handler's channel is closed when the handler returns. Connections
+    beyond ``max_connections`` are reset right after being accepted.
+    """
+    server: TcpMappingServer | SctpServer
+    if choose_transport(transport) == SCTP:
+        server = SctpServer(
+            handler, heartbeat=heartbeat, limits=limits, max_connections=max_connections
+        )
+    else:
+        server = TcpMappingServer(
+            handler,
+            heartbeat=heartbeat,
+            tcp_options=tcp_options,
+            limits=limits,
+            max_connections=max_connections,
+        )
+    await server.start(host, port)
+    return server
