@@ -185,7 +185,7 @@ def test_heartbeat_timeout_when_peer_never_answers(run: Any) -> None:
 
     elapsed, reason, received = run(main())
     assert reason == "heartbeat timeout"
-    assert config.timeout - 0.05 <= elapsed <= config.timeout + 0.5
+    assert config.timeout - 0.05 <= elapsed <= config.timeout + 1.0  # margin for a loaded host
     records = RecordDecoder().feed(b"".join(received))
     assert len(records) >= 2
     assert {r.type for r in records} == {RecordType.HEARTBEAT_REQUEST}
