@@ -1,0 +1,151 @@
+"""What the ASAP client core hands to its service (``AsapClient.pop_actions``).
+
+Two kinds, in one ordered list: *requests* the service carries out
+(connect, send, close, log) and *events* it passes to the application
+(registration results, resolution results, failures).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rsplib.registrar.config import PeerAddress
+from rsplib.wire.params import PoolElementParam
+
+#: A connection handle chosen by the service; opaque to the core.
+ConnId = int
+
+
+# --------------------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectToRegistrar:
+    """Open connections to these registrars in parallel.
+
+    The first one up wins: the service calls ``connected(conn, address, now)`` for it and
+    closes the others; for every attempt that fails it calls ``connect_failed(address, now)``.
+    """
+
+    addresses: tuple[PeerAddress, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SendMessage:
+    """Send ``data`` (one ASAP message) with ``ppid`` on connection ``conn``."""
+
+    conn: ConnId
+    ppid: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CloseConnection:
+    """Close ``conn``; the core has already forgotten it (no ``connection_lost`` needed)."""
+
+    conn: ConnId
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class LogEvent:
+    """Log ``message`` at ``level`` (a ``logging`` level)."""
+
+    level: int
+    message: str
+
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationSucceeded:
+    """The PE is registered at the current home registrar (first time or after a failover).
+
+    ``registrar_id`` is 0 while the home registrar's id is unknown (it is learned from
+    Server Announces and Endpoint Keep-Alives, not from the Registration Response).
+    """
+
+    pool_handle: bytes
+    identifier: int
+    registrar_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationFailed:
+    """The registrar refused the PE (``cause`` is the Operation Error cause, ``text`` its name).
+
+    The core stops keeping a refused PE registered; the application decides what next.
+    """
+
+    pool_handle: bytes
+    identifier: int
+    cause: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Deregistered:
+    """A deregistration finished; ``error`` is None on success, else a reason."""
+
+    pool_handle: bytes
+    identifier: int
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResolutionResult:
+    """Answer to ``resolve``: PEs (possibly none), or the registrar's error cause."""
+
+    request_id: int
+    pool_handle: bytes
+    pool_elements: tuple[PoolElementParam, ...]
+    error: int | None = None
+    from_cache: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RequestTimedOut:
+    """A request got no answer within the configured timeouts and trials."""
+
+    request_id: int
+    what: str
+
+
+@dataclass(frozen=True, slots=True)
+class HomeRegistrarChanged:
+    """The client now uses another registrar (after a hunt, or on a Keep-Alive's H flag)."""
+
+    old_registrar_id: int
+    new_registrar_id: int
+    address: PeerAddress | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class NoRegistrar:
+    """No registrar could be reached within the hunt timeout and trials."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AsapErrorReceived:
+    """The registrar sent an ASAP Error (it could not process something we sent)."""
+
+    cause: int
+    text: str
+
+
+Event = (
+    RegistrationSucceeded
+    | RegistrationFailed
+    | Deregistered
+    | ResolutionResult
+    | RequestTimedOut
+    | HomeRegistrarChanged
+    | NoRegistrar
+    | AsapErrorReceived
+)
+
+Action = ConnectToRegistrar | SendMessage | CloseConnection | LogEvent | Event
