@@ -225,8 +225,8 @@ def _ticks_per_second(tsresol: int | None) -> int:
     if tsresol is None:
         return 1_000_000
     if tsresol & 0x80:
-        return 2 ** (tsresol & 0x7F)
-    return 10**tsresol
+        return int(2 ** (tsresol & 0x7F))
+    return int(10**tsresol)
 
 
 def pcapng_packet(

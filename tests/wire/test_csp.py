@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import subprocess
 from pathlib import Path
@@ -80,12 +81,8 @@ def test_golden_encode(name: str) -> None:
 
 def test_workload_half_is_scaled_to_0x7fff() -> None:
     report = GOLDEN["pe_final.hex"]
-    data = encode_csp(CspReport(**{**_as_kwargs(report), "workload": 0.5}))
+    data = encode_csp(dataclasses.replace(report, workload=0.5))
     assert data[284:286] == b"\x7f\xff"
-
-
-def _as_kwargs(report: CspReport) -> dict[str, object]:
-    return {name: getattr(report, name) for name in report.__slots__}
 
 
 def test_component_ids() -> None:
