@@ -25,6 +25,8 @@ class ConnectToRegistrar:
 
     The first one up wins: the service calls ``connected(conn, address, now)`` for it and
     closes the others; for every attempt that fails it calls ``connect_failed(address, now)``.
+    Each attempt gets at most ``AsapConfig.registrar_connect_timeout`` (a hung attempt then
+    counts as failed); a late success is still welcome if no other registrar won meanwhile.
     """
 
     addresses: tuple[PeerAddress, ...]

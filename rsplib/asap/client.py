@@ -251,6 +251,9 @@ class AsapClient:
             self._home.server_id = self._home.server_id or msg.server_id
         if fresh and self._hunt is not None:
             self._launch(now)
+        elif fresh and self._retry_at is not None:
+            self._retry_at = None  # a registrar appeared: no need to wait for the retry
+            self._ensure_hunt(now)
 
     # ------------------------------------------------------------------ connection events
 
@@ -325,7 +328,9 @@ class AsapClient:
             self._on_resolution_response(msg, now)
         elif isinstance(msg, AsapError):
             text = error_text(msg.error.causes) or "no cause"
-            self._log(logging.WARNING, f"registrar reported an ASAP Error: {text}")
+            self._log_once(
+                f"asap-error:{text}", logging.WARNING, f"registrar reported an ASAP Error: {text}"
+            )
             self._actions.append(AsapErrorReceived(msg.error.first_code, text))
         else:
             self._log_once(

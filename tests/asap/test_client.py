@@ -323,9 +323,11 @@ def test_pe_keeps_hunting_after_no_registrar_and_registers_when_one_appears() ->
     world.client.register(POOL, 0x100, user_transport(), RR, world.now)
     world.advance(1.1)
     assert len(world.events_of(NoRegistrar)) == 1
+    world.advance(1.5)  # a new round after the 0.5 s pause fails at 2.5 s, too
+    assert len(world.events_of(NoRegistrar)) == 2
+    assert not world.client.hunting  # in the pause before the next round
     late = world.add_registrar(3863, 9, static=False)
-    world.announce(late.address, 9)
-    world.advance(1.0)
+    world.announce(late.address, 9)  # during the retry pause: hunt at once
     assert world.events_of(RegistrationSucceeded) == [RegistrationSucceeded(POOL, 0x100, 9)]
 
 
