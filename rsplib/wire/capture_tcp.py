@@ -25,7 +25,7 @@ from rsplib.wire.capture_model import (
     Packet,
 )
 from rsplib.wire.errors import ProtocolError
-from rsplib.wire.tcpmap import RecordDecoder, RecordType
+from rsplib.wire.tcpmap import HEADER_SIZE, Record, RecordDecoder, RecordType
 
 TCP_FIN = 0x01
 TCP_SYN = 0x02
@@ -70,6 +70,8 @@ class _Direction:
     records: int = 0
     stopped: bool = False
     syn_seq: int | None = None
+    # Bytes fed to the decoder that are not part of a returned record yet.
+    unconsumed: bytes = b""
 
 
 class TcpMappingReassembler:
@@ -147,12 +149,20 @@ class TcpMappingReassembler:
                     state.next_offset += len(data) - skip
         if not chunks:
             return []
+        data = b"".join(chunks)
+        unconsumed = state.unconsumed + data
         try:
-            records = state.decoder.feed(b"".join(chunks))
+            records = state.decoder.feed(data)
         except ProtocolError as exc:
             state.stopped = True
+            # The decoder drops the good records of a chunk that ends in an
+            # error; replay the chunk record by record to keep them.
+            records = _records_before_error(unconsumed)
+            state.records += len(records)
+            found = self._messages(state, records, frame, time)
             if state.records == 0:
                 return [
+                    *found,
                     CaptureProblem(
                         frame,
                         time,
@@ -161,9 +171,10 @@ class TcpMappingReassembler:
                         f"TCP-mapping record ({exc}); ignored",
                         state.src,
                         state.dst,
-                    )
+                    ),
                 ]
             return [
+                *found,
                 CaptureProblem(
                     frame,
                     time,
@@ -173,9 +184,17 @@ class TcpMappingReassembler:
                     state.src,
                     state.dst,
                     exc.cause,
-                )
+                ),
             ]
         state.records += len(records)
+        consumed = sum(HEADER_SIZE + len(r.payload) for r in records)
+        state.unconsumed = unconsumed[consumed:]
+        return self._messages(state, records, frame, time)
+
+    @staticmethod
+    def _messages(
+        state: _Direction, records: list[Record], frame: int, time: float | None
+    ) -> list[Packet]:
         out: list[Packet] = []
         for record in records:
             heartbeat = record.type is not RecordType.DATA
@@ -215,3 +234,19 @@ class TcpMappingReassembler:
                     )
                 )
         return notes
+
+
+def _records_before_error(data: bytes) -> list[Record]:
+    """The complete, valid records at the start of ``data`` (which has an error later)."""
+    decoder = RecordDecoder()
+    records: list[Record] = []
+    pos = 0
+    try:
+        while len(data) - pos >= HEADER_SIZE:
+            decoder.feed(data[pos : pos + HEADER_SIZE])  # validates the header
+            length = int.from_bytes(data[pos + 4 : pos + 8], "big")
+            records += decoder.feed(data[pos + HEADER_SIZE : pos + length])
+            pos += length
+    except ProtocolError:
+        pass
+    return records

@@ -483,6 +483,21 @@ def test_tcp_framing_error_gives_one_error_and_stops_that_direction() -> None:
     assert [m.frame for m in messages(found)] == [2, 5]
 
 
+def test_tcp_records_before_an_error_in_the_same_segment_are_kept() -> None:
+    good = data_record(11, KA_ACK)
+    partial = data_record(11, HR)[:20]
+    bad_header = bytes.fromhex("01000000000000050000000b")  # length 5 < 12
+    segments = [
+        (True, 0, b"", pw.SYN),
+        (True, 1, partial, pw.ACK),  # completed by the next segment
+        (True, 21, data_record(11, HR)[20:] + good + bad_header + good, pw.ACK),
+    ]
+    found = list(read_capture(_tcp_frames(segments)))
+    assert [m.payload for m in messages(found)] == [HR, KA_ACK]
+    (error,) = problems(found)
+    assert error.severity == "error" and "length 5" in error.message
+
+
 def test_non_mapping_tcp_stream_is_ignored_with_a_note() -> None:
     http = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
     found = list(read_capture(_tcp_frames([(True, 1, http, pw.ACK), (True, 1, http, pw.ACK)])))
