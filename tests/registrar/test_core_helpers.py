@@ -1,0 +1,99 @@
+"""Registrar core helpers: address scopes, rate limiter, named timer schedule, config."""
+
+from __future__ import annotations
+
+import pytest
+
+from rsplib.registrar.config import AddressScope, RegistrarConfig
+from rsplib.registrar.ratelimit import RateLimiter
+from rsplib.registrar.schedule import Schedule
+from rsplib.registrar.scope import scope_rank, usable_user_transport
+from rsplib.wire.params import SctpTransport, TcpTransport, ip
+
+
+@pytest.mark.parametrize(
+    ("address", "rank"),
+    [
+        ("127.0.0.1", 0),
+        ("::1", 0),
+        ("169.254.1.1", 0),
+        ("10.0.0.1", 1),
+        ("172.20.0.1", 1),
+        ("192.168.1.1", 1),
+        ("fd00::1", 1),
+        ("8.8.8.8", 2),
+        ("2001:db8::1", 2),
+        ("0.0.0.0", -1),
+        ("239.0.0.50", -1),
+        ("::ffff:10.0.0.1", 1),
+    ],
+)
+def test_scope_ranks(address: str, rank: int) -> None:
+    assert scope_rank(ip(address)) == rank
+
+
+def test_user_transport_keeps_only_the_peer_address_of_sufficient_scope() -> None:
+    sctp = SctpTransport(1, (ip("10.0.0.1"), ip("10.0.0.2"), ip("8.8.8.8")))
+    kept = usable_user_transport(sctp, ip("10.0.0.2"), AddressScope.SITE_LOCAL)
+    assert kept is not None and kept.addresses == (ip("10.0.0.2"),)
+    assert usable_user_transport(sctp, ip("10.0.0.2"), AddressScope.GLOBAL) is None
+    tcp = TcpTransport(1, (ip("127.0.0.1"),))
+    assert usable_user_transport(tcp, ip("127.0.0.1"), AddressScope.SITE_LOCAL) is None
+    assert usable_user_transport(tcp, ip("127.0.0.1"), AddressScope.LOOPBACK) == tcp
+    assert usable_user_transport(tcp, ip("::ffff:127.0.0.1"), AddressScope.LOOPBACK) == tcp
+    assert usable_user_transport(tcp, ip("127.0.0.2"), AddressScope.LOOPBACK) is None
+
+
+def test_scope_parsing() -> None:
+    assert AddressScope.parse("sitelocal") is AddressScope.SITE_LOCAL
+    assert AddressScope.parse("Global") is AddressScope.GLOBAL
+    with pytest.raises(ValueError, match="loopback, site-local or global"):
+        AddressScope.parse("planet")
+
+
+def test_rate_limiter_measures_the_recent_rate() -> None:
+    limiter = RateLimiter(10.0, history=4)
+    # 20 requests/s are too many once the history is full; 5/s are fine.
+    fast = [limiter.allow("k", t * 0.05) for t in range(8)]
+    assert fast[:3] == [True] * 3 and not any(fast[3:])
+    slow = [limiter.allow("s", t * 0.2) for t in range(8)]
+    assert all(slow)
+
+
+def test_rate_limiter_is_bounded_and_forgets() -> None:
+    limiter = RateLimiter(1.0, max_keys=3)
+    for key in range(10):
+        limiter.allow((key, "x"), 0.0)
+    assert len(limiter) == 3
+    limiter.forget(lambda key: isinstance(key, tuple) and key[0] == 9)
+    assert len(limiter) == 2
+
+
+def test_schedule_restart_cancel_and_order() -> None:
+    schedule = Schedule()
+    schedule.set("a", 5.0)
+    schedule.set("b", 2.0)
+    schedule.set("a", 1.0)  # restart earlier
+    schedule.set("c", 3.0)
+    schedule.cancel("c")
+    assert schedule.next_time() == 1.0
+    assert schedule.pop_due(2.5) == ["a", "b"]
+    assert schedule.next_time() is None
+    for i in range(500):  # restarts do not grow the heap without bound
+        schedule.set("x", float(i))
+    assert len(schedule._heap) < 200
+
+
+def test_config_defaults_are_rsplibs_and_validated() -> None:
+    config = RegistrarConfig()
+    assert config.endpoint_keepalive_interval == 5.0
+    assert config.endpoint_keepalive_timeout == 5.0
+    assert config.max_bad_pe_reports == 3
+    assert config.max_hr_items == 3
+    assert config.peer_heartbeat_cycle == pytest.approx(2.444444)
+    assert config.min_address_scope is AddressScope.SITE_LOCAL
+    assert config.max_hr_rate is None and config.max_eu_rate is None
+    with pytest.raises(ValueError, match="takeover_expiry"):
+        RegistrarConfig(takeover_expiry=0)
+    with pytest.raises(ValueError, match="transport"):
+        RegistrarConfig(transport="carrier-pigeon")
