@@ -16,6 +16,7 @@ from rsplib.handlespace import HandlespaceError, PoolElementEntry, TimerKind
 from rsplib.registrar.actions import ConnId
 from rsplib.registrar.config import TRANSPORT_SCTP, PeerAddress
 from rsplib.registrar.context import CoreContext
+from rsplib.registrar.fastpath import ResolutionEncoder
 from rsplib.registrar.ratelimit import RateLimiter
 from rsplib.registrar.scope import parse_host, usable_user_transport
 from rsplib.wire.asap import (
@@ -76,6 +77,7 @@ class AsapSide:
         self._bad_reports: dict[PeKey, int] = {}
         #: Which connection a PE last identified itself on (see AsapConnection.linked).
         self._links: dict[PeKey, ConnId] = {}
+        self._encoder = ResolutionEncoder()
         cfg = ctx.config
         self._hr_limiter = RateLimiter(cfg.max_hr_rate) if cfg.max_hr_rate else None
         self._eu_limiter = RateLimiter(cfg.max_eu_rate) if cfg.max_eu_rate else None
@@ -132,6 +134,7 @@ class AsapSide:
         key = (entry.pool_handle, entry.identifier)
         self._bad_reports.pop(key, None)
         self._unlink(key)
+        self._encoder.forget(*key)
         self._on_pe_removed(entry, now)
 
     def forget_connection_of(self, entry: PoolElementEntry, previous: object) -> None:
@@ -348,9 +351,9 @@ class AsapSide:
         except HandlespaceError as exc:
             self.send(c.conn, HandleResolutionResponse(ph, error=OperationError.of(exc.cause)))
             return
-        pes = tuple(entry.to_param(False) for entry in entries)
-        policy = pes[0].policy if pes else None
-        self.send(c.conn, HandleResolutionResponse(ph, policy, pes))
+        self.ctx.outbox.send(
+            c.conn, PPID.ASAP, self._encoder.handle_resolution_response(ph, entries)
+        )
 
     def _keep_alive_ack(self, c: AsapConnection, msg: EndpointKeepAliveAck, now: float) -> None:
         ctx = self.ctx

@@ -17,6 +17,7 @@ from rsplib.handlespace import HandlespaceError, PoolElementEntry, TimerKind
 from rsplib.registrar.actions import ConnectToPeer, ConnId, SendEnrpPresence
 from rsplib.registrar.config import TRANSPORT_SCTP, PeerAddress
 from rsplib.registrar.context import CoreContext
+from rsplib.registrar.fastpath import readdress
 from rsplib.registrar.htchunk import ChunkCursor, next_chunk, server_info_size
 from rsplib.registrar.scope import parse_host
 from rsplib.wire.constants import PPID, TransportUse, UpdateAction
@@ -569,12 +570,21 @@ class EnrpSide:
         if not self.peers:
             return
         ctx = self.ctx
-        param = entry.to_param(True)
-        ph = entry.pool_handle
-        suggest = ctx.config.takeover_suggestion
-        self._send_to_peers(
-            lambda receiver: HandleUpdate(ctx.server_id, receiver, action, ph, param, suggest)
+        # Encoded once; only the receiver id differs per peer.
+        data = encode_enrp(
+            HandleUpdate(
+                ctx.server_id,
+                0,
+                action,
+                entry.pool_handle,
+                entry.to_param(True),
+                ctx.config.takeover_suggestion,
+            )
         )
+        outbox = ctx.outbox
+        for peer in self.peers.values():
+            if peer.conn is not None:
+                outbox.send(peer.conn, PPID.ENRP, readdress(data, peer.server_id))
 
     # --- handle table transfer ---------------------------------------------------------
 

@@ -1,14 +1,22 @@
-"""Registrar core helpers: address scopes, rate limiter, named timer schedule, config."""
+"""Registrar core helpers: address scopes, rate limiter, timer schedule, config, and the
+byte-level fast paths."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from rsplib.handlespace import Handlespace
 from rsplib.registrar.config import AddressScope, RegistrarConfig
+from rsplib.registrar.fastpath import ResolutionEncoder, readdress
 from rsplib.registrar.ratelimit import RateLimiter
 from rsplib.registrar.schedule import Schedule
 from rsplib.registrar.scope import scope_rank, usable_user_transport
-from rsplib.wire.params import SctpTransport, TcpTransport, ip
+from rsplib.wire.asap import HandleResolutionResponse, encode_asap
+from rsplib.wire.constants import PolicyType
+from rsplib.wire.enrp import HandleTableRequest, decode_enrp, encode_enrp
+from rsplib.wire.params import PolicyParam, PoolElementParam, SctpTransport, TcpTransport, ip
 
 
 @pytest.mark.parametrize(
@@ -97,3 +105,44 @@ def test_config_defaults_are_rsplibs_and_validated() -> None:
         RegistrarConfig(takeover_expiry=0)
     with pytest.raises(ValueError, match="transport"):
         RegistrarConfig(transport="carrier-pigeon")
+
+
+def test_fast_resolution_response_is_byte_identical_to_the_codec() -> None:
+    hs = Handlespace()
+    encoder = ResolutionEncoder()
+    policies = [
+        PolicyParam(PolicyType.LEAST_USED_DEGRADATION, load=7, load_degradation=9),
+        PolicyParam(PolicyType.WEIGHTED_RANDOM_DPF, weight=3, weight_dpf=5),
+    ]
+    for pool, policy in zip((b"odd", b"even-pool"), policies, strict=True):
+        for identifier in range(1, 6):
+            pe = PoolElementParam(
+                identifier, 0, 1234, TcpTransport(100 + identifier, (ip("10.0.0.1"),)), policy
+            )
+            hs.register(pool, pe, home_registrar_id=0x55, now=0.0)
+        for items in (1, 3, 5):
+            entries = hs.resolve(pool, items, 0.0)
+            params = tuple(e.to_param(False) for e in entries)
+            expected = encode_asap(HandleResolutionResponse(pool, params[0].policy, params))
+            assert encoder.handle_resolution_response(pool, entries) == expected
+    # A re-registration with a new load changes the cached bytes.
+    entry = hs.get(b"odd", 1)
+    assert entry is not None
+    new_policy = PolicyParam(PolicyType.LEAST_USED_DEGRADATION, load=1000, load_degradation=9)
+    hs.register(
+        b"odd", replace(entry.to_param(False), policy=new_policy), home_registrar_id=0x55, now=1.0
+    )
+    answer = encoder.handle_resolution_response(b"odd", [entry])
+    assert answer == encode_asap(
+        HandleResolutionResponse(b"odd", new_policy, (entry.to_param(False),))
+    )
+    assert encoder.handle_resolution_response(b"none", []) == encode_asap(
+        HandleResolutionResponse(b"none", None, ())
+    )
+
+
+def test_readdress_changes_only_the_receiver() -> None:
+    message = encode_enrp(HandleTableRequest(1, 2, own_children_only=True))
+    assert decode_enrp(readdress(message, 0xABCDEF01)) == HandleTableRequest(
+        1, 0xABCDEF01, own_children_only=True
+    )
