@@ -283,7 +283,9 @@ class AsapSide:
                 f"more than {cfg.max_pes_per_connection} PEs on one connection",
             )
             return
-        param = replace(pe, home_registrar_id=ctx.server_id, user_transport=user)
+        # The entry's home comes from ``home_registrar_id`` below; only a reduced address
+        # list needs a new parameter object (replace() is costly on this hot path).
+        param = pe if user is pe.user_transport else replace(pe, user_transport=user)
         try:
             result = hs.register(
                 ph,
@@ -363,9 +365,12 @@ class AsapSide:
             return
         if entry.connection is None:
             # A taken-over PE answered our Keep-Alive with the H flag: it now uses this
-            # connection, and peers learn its new ASAP transport.
+            # connection, and peers learn its new ASAP transport. Only the connection the
+            # Keep-Alive went to (or one from the PE's own address) may claim it.
             transport = c.asap_transport
-            if transport is None:
+            if transport is None or not (
+                self.link_of(entry) == c.conn or c.peer_ip in entry.user_transport.addresses
+            ):
                 return
             try:
                 hs.register(

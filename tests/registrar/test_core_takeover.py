@@ -3,7 +3,12 @@ concurrent takeover race, abandoned takeovers, and restart with resync (fake clo
 
 from __future__ import annotations
 
-from rsplib.wire.asap import EndpointKeepAlive, HandleResolution, HandleResolutionResponse
+from rsplib.wire.asap import (
+    EndpointKeepAlive,
+    EndpointKeepAliveAck,
+    HandleResolution,
+    HandleResolutionResponse,
+)
 from rsplib.wire.enrp import InitTakeover, InitTakeoverAck, TakeoverServer
 from tests.registrar.core_harness import FAST, POOL, FakePE, Net
 
@@ -156,3 +161,14 @@ def test_restarted_registrar_resyncs_from_a_mentor() -> None:
     # And the others accepted it as a peer again.
     net.run(2.0)
     assert 0x11 in {p.server_id for p in net.core("B").status().peers}
+
+
+def test_a_stranger_cannot_claim_a_taken_over_pe_with_a_keep_alive_ack() -> None:
+    net, _ = setup(("A", "B"), pes=1)
+    net.kill("A")
+    net.run(DETECTION + 0.6)
+    stranger = FakePE(net, host="127.0.0.66")
+    conn = net.connect_pe(stranger, "B")
+    stranger.send(conn, EndpointKeepAliveAck(POOL, 1))
+    entry = net.core("B").handlespace.get(POOL, 1)
+    assert entry is not None and entry.connection is None
