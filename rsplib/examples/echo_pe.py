@@ -1,0 +1,185 @@
+"""Echo pool element (like rsplib's ``rspserver -echo``).
+
+    python -m rsplib.examples.echo_pe --registrar 127.0.0.1:3863 --poolhandle EchoPool \\
+        --identifier 0x100 --policy RoundRobin --cspserver 127.0.0.1:2960
+
+Every message comes back unchanged (same PPID). After each one the PE sends
+a state cookie holding the number of bytes echoed in the session so far
+(8 bytes, big-endian); a session that starts with a Cookie Echo continues
+counting from there, so a failover is visible in the cookies the pool user
+receives. With ``--cookie-key FILE`` (or ``--seal-cookies`` and the
+``RSERPOOL_COOKIE_KEY`` variable) the cookies are signed, and with
+``--encrypt-cookies`` also encrypted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import struct
+import sys
+from collections.abc import Callable, Sequence
+
+from rsplib.asap import RegistrationFailed, RegistrationSucceeded
+from rsplib.asap.actions import Event
+from rsplib.examples import cli_common
+from rsplib.handlespace.policy_parser import parse_policy
+from rsplib.session.cookies import CookieKeyError, CookieSealer, load_cookie_key
+from rsplib.session.pe_server import PeSession, PoolElementServer, SessionClosed
+
+log = logging.getLogger("rsplib.examples.echo_pe")
+
+_COUNT = struct.Struct("!Q")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = cli_common.ArgumentParser(
+        prog="python -m rsplib.examples.echo_pe",
+        description="RSerPool echo pool element: echoes every message, sends a state cookie.",
+    )
+    cli_common.add_asap_options(parser)
+    add = parser.add_argument
+    add(
+        "--identifier", metavar="ID", help="PE identifier, hex (0x...) or decimal; random if absent"
+    )
+    add("--policy", default="RoundRobin", help="pool policy, e.g. LeastUsed (default RoundRobin)")
+    add("--local", metavar="ADDR:PORT", default="127.0.0.1:0", help="listen here (port 0: any)")
+    add(
+        "--advertise",
+        metavar="ADDR",
+        action="append",
+        default=[],
+        help="address to register (default: the listening address)",
+    )
+    add("--maxsessions", metavar="N", type=int, help="session limit (load = sessions/N)")
+    add(
+        "--rereginterval",
+        metavar="MS",
+        type=float,
+        default=30000.0,
+        help="re-registration interval (default 30000)",
+    )
+    add("--cookie-key", metavar="FILE", help="sign cookies with the key in FILE")
+    add(
+        "--seal-cookies",
+        action="store_true",
+        help="sign cookies with the key in $RSERPOOL_COOKIE_KEY",
+    )
+    add("--encrypt-cookies", action="store_true", help="also encrypt signed cookies")
+    return parser
+
+
+async def echo_session(session: PeSession) -> None:
+    """Echo every message; a cookie after each one with the byte count so far."""
+    echoed = 0
+    if session.cookie is not None and len(session.cookie) == _COUNT.size:
+        (echoed,) = _COUNT.unpack(session.cookie)
+        log.info(
+            "session %d from %s:%d restored from a Cookie Echo (%d bytes echoed before)",
+            session.number,
+            *session.peer_address,
+            echoed,
+        )
+    else:
+        log.info("session %d from %s:%d started", session.number, *session.peer_address)
+    try:
+        while True:
+            message = await session.read_message()
+            await session.write(message.data, ppid=message.ppid)
+            echoed += len(message.data)
+            session.status_text = f"Echoed {echoed} bytes"
+            await session.send_cookie(_COUNT.pack(echoed))
+    except SessionClosed:
+        log.info("session %d ended after %d bytes", session.number, echoed)
+
+
+def _registration_logger(identifier: int) -> Callable[[Event], None]:
+    def listener(event: Event) -> None:
+        if isinstance(event, RegistrationSucceeded) and event.identifier == identifier:
+            log.info("PE 0x%08x registered (registrar 0x%08x)", identifier, event.registrar_id)
+        elif isinstance(event, RegistrationFailed) and event.identifier == identifier:
+            log.error("PE 0x%08x registration refused: %s", identifier, event.text)
+
+    return listener
+
+
+async def run(args: argparse.Namespace) -> int:
+    host, _, port_text = args.local.rpartition(":")
+    sealer = None
+    if args.cookie_key or args.seal_cookies:
+        key = load_cookie_key(args.cookie_key)
+        sealer = CookieSealer(key, args.poolhandle.encode(), encrypt=args.encrypt_cookies)
+    server = PoolElementServer(
+        args.poolhandle,
+        echo_session,
+        policy=parse_policy(args.policy),
+        identifier=cli_common.parse_identifier(args.identifier),
+        max_sessions=args.maxsessions,
+        cookie_sealer=sealer,
+        local_address=host.strip("[]") or "127.0.0.1",
+        port=int(port_text or 0),
+        advertise=args.advertise,
+        registrars=cli_common.registrars(args),
+        announce=cli_common.announce(args),
+        asap_config=cli_common.asap_config(
+            args, reregistration_interval=args.rereginterval / 1000.0
+        ),
+        transport=cli_common.transport_name(args),
+        heartbeat=cli_common.heartbeat(args),
+        csp=cli_common.csp(args),
+    )
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    server.asap.add_listener(_registration_logger(server.identifier))
+    log.info(
+        "echo PE 0x%08x ready: pool %s on %s:%d (%s)",
+        server.identifier,
+        args.poolhandle,
+        *server.address,
+        server.transport_name,
+    )
+    try:
+        await stop.wait()
+    finally:
+        log.info("echo PE 0x%08x shutting down", server.identifier)
+        await server.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        cli_common.setup_logging(args)
+        parse_policy(args.policy)
+        cli_common.parse_identifier(args.identifier)
+        cli_common.registrars(args)
+        cli_common.heartbeat(args)
+        cli_common.csp(args)
+        if args.rereginterval < 10:
+            raise ValueError("--rereginterval must be at least 10 ms")
+    except (ValueError, OSError, CookieKeyError) as exc:
+        parser.error(str(exc))
+    if not args.registrar and args.announce_interface is None:
+        parser.error("give --registrar ADDR:PORT or --announce-interface ADDR")
+    try:
+        return asyncio.run(run(args))
+    except CookieKeyError as exc:
+        print(f"echo_pe: error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:
+        print(f"echo_pe: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(BrokenPipeError):
+        sys.exit(main())
