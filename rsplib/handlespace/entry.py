@@ -71,7 +71,6 @@ class PoolElementEntry:
         self,
         pool_handle: bytes,
         pe: PoolElementParam,
-        *,
         home_registrar_id: int,
         now: float,
         connection: Hashable | None,
@@ -101,7 +100,8 @@ class PoolElementEntry:
         # Index state owned by the pool's selection engine.
         self.sort_key: SortKey | None = None
         self.slot = -1
-        # Partial RFC 1071 sum of this PE for the ownership checksum.
+        # Partial RFC 1071 sum of this PE for the ownership checksum
+        # (checksum.pe_partial_sum, computed by the caller from the pool).
         self.checksum_part = checksum_part
         # Timer state owned by the handlespace's timer schedule.
         self.timer_kind: TimerKind | None = None

@@ -16,7 +16,7 @@ import random
 from collections.abc import Hashable, Iterator
 from typing import NamedTuple
 
-from rsplib.handlespace.checksum import OwnershipChecksums, ownership_checksum, pe_partial_sum
+from rsplib.handlespace.checksum import OwnershipChecksums, ownership_checksum
 from rsplib.handlespace.entry import PoolElementEntry, TimerKind
 from rsplib.handlespace.errors import HandlespaceError
 from rsplib.handlespace.pool import Pool
@@ -92,34 +92,41 @@ class Handlespace:
         0xF003 for a policy type without selection rules.
         """
         pool = self._pools.get(pool_handle)
+        identifier = pe.identifier
         if pool is None:
             if not 0 < len(pool_handle) <= MAX_POOL_HANDLE_SIZE:
                 raise HandlespaceError(
                     ErrorCause.INVALID_POOL_HANDLE,
                     f"pool handle must be 1..{MAX_POOL_HANDLE_SIZE} bytes",
                 )
-            if not 0 < pe.identifier <= 0xFFFFFFFF:
+            if not 0 < identifier <= 0xFFFFFFFF:
                 raise HandlespaceError(ErrorCause.INVALID_PE_IDENTIFIER, "PE identifier 0")
             pool = Pool(pool_handle, pe, max_increment=self.max_increment, rng=self._rng)
             self._pools[pool_handle] = pool
         else:
-            pool.check_consistent(pe)
-            if not 0 < pe.identifier <= 0xFFFFFFFF:
+            transport = pe.user_transport
+            if (
+                pe.policy.policy_type != pool.policy_type
+                or type(transport) is not pool.transport_class
+                or getattr(transport, "transport_use", None) != pool.transport_use
+            ):
+                pool.check_consistent(pe)  # raises the matching cause
+            if not 0 < identifier <= 0xFFFFFFFF:
                 raise HandlespaceError(ErrorCause.INVALID_PE_IDENTIFIER, "PE identifier 0")
         if asap_transport is None:
             asap_transport = pe.asap_transport
 
-        entry = pool.by_id.get(pe.identifier)
+        entry = pool.by_id.get(identifier)
         if entry is None:
             entry = PoolElementEntry(
                 pool_handle,
                 pe,
-                home_registrar_id=home_registrar_id,
-                now=now,
-                connection=connection,
-                asap_transport=asap_transport,
-                distance=distance,
-                checksum_part=pe_partial_sum(pool.handle_sum, pe.identifier),
+                home_registrar_id,
+                now,
+                connection,
+                asap_transport,
+                distance,
+                pool.handle_sum + (identifier >> 16) + (identifier & 0xFFFF),
             )
             pool.insert(entry)
             self._count += 1

@@ -40,6 +40,7 @@ class Pool:
         "engine",
         "handle",
         "handle_sum",
+        "is_wrr",
         "kind",
         "max_increment",
         "on_consume",
@@ -61,6 +62,7 @@ class Pool:
         self.handle_sum = handle_sum(handle)
         self.kind = kind
         self.policy_type = first.policy.policy_type
+        self.is_wrr = self.policy_type == PolicyType.WEIGHTED_ROUND_ROBIN
         self.transport_class = type(first.user_transport)
         self.transport_use = transport_use_of(first.user_transport)
         self.by_id: dict[int, PoolElementEntry] = {}
@@ -99,7 +101,7 @@ class Pool:
             )
 
     def insert(self, entry: PoolElementEntry) -> None:
-        if self.policy_type == PolicyType.WEIGHTED_ROUND_ROBIN:
+        if self.is_wrr:
             # A new WRR PE joins the round the head is in, with a full budget.
             engine = self.engine
             assert isinstance(engine, SortedSelection)
@@ -126,7 +128,7 @@ class Pool:
         entry.policy = policy
         entry.distance = distance
         entry.degradation = 0
-        if changed and self.policy_type == PolicyType.WEIGHTED_ROUND_ROBIN:
+        if changed and self.is_wrr:
             entry.wrr_virtual = policy.weight
         self.engine.rekey(entry)
 
