@@ -28,6 +28,7 @@ from rsplib.transport.channel import (
 from rsplib.transport.sockopts import apply_tcp_options, set_reset_on_close
 from rsplib.transport.supervisor import ChannelSupervisor
 from rsplib.wire.tcpmap import (
+    HEADER_SIZE,
     FramingError,
     RecordDecoder,
     RecordType,
@@ -39,6 +40,9 @@ from rsplib.wire.tcpmap import (
 logger = logging.getLogger("rsplib.transport")
 
 CLOSE_FLUSH_TIMEOUT = 2.0
+# Records written during one event-loop iteration go to the kernel in one write (see
+# _write); beyond this many pending bytes they are handed over at once.
+COALESCE_LIMIT = 64 * 1024
 
 _HEARTBEAT_OPAQUE = struct.Struct("!Q")
 
@@ -86,6 +90,8 @@ class TcpMappingChannel(asyncio.Protocol):
         self._last_rx = 0.0
         self._last_hb_tx = 0.0
         self._hb_counter = 0
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
 
     # -- MessageChannel ---------------------------------------------------
 
@@ -123,6 +129,8 @@ class TcpMappingChannel(asyncio.Protocol):
 
     def abort(self) -> None:
         self._set_closed("aborted locally")
+        self._pending.clear()
+        self._pending_bytes = 0
         transport = self._transport
         if transport is None:
             return
@@ -133,6 +141,7 @@ class TcpMappingChannel(asyncio.Protocol):
         transport.abort()
 
     async def close(self) -> None:
+        self._flush()  # what was sent before close() still goes out
         self._set_closed("closed locally")
         if self._transport is None:
             return
@@ -246,7 +255,17 @@ class TcpMappingChannel(asyncio.Protocol):
         transport = self._transport
         if self._reason is not None or transport is None or transport.is_closing():
             raise ChannelClosed(self._reason or "not connected")
-        transport.write(encode_header(record_type, ppid, len(payload)) + payload)
+        # Coalesce: a registrar answering a pipelined burst writes many small records in one
+        # loop iteration; one write (one send syscall) for all of them instead of one each
+        # roughly halves its cost per message on loopback. Flushed at the end of the
+        # iteration, or at once past COALESCE_LIMIT so back-pressure still works.
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(encode_header(record_type, ppid, len(payload)))
+        self._pending.append(payload)
+        self._pending_bytes += HEADER_SIZE + len(payload)
+        if self._pending_bytes >= COALESCE_LIMIT:
+            self._flush()
         if transport.get_write_buffer_size() > self._limits.send_nowait_limit:
             logger.warning(
                 "peer %s:%d does not read; %d bytes queued, closing connection",
@@ -256,6 +275,16 @@ class TcpMappingChannel(asyncio.Protocol):
             self._set_closed("send buffer overflow (peer does not read)")
             self.abort()
             raise ChannelClosed(self._reason or "send buffer overflow")
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
+        self._pending_bytes = 0
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
 
     async def _drain(self) -> None:
         while self._write_paused:
