@@ -27,7 +27,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from rsplib.wire.constants import PPID
 from rsplib.wire.csp import (
@@ -115,6 +115,36 @@ class ExpectedComponent:
     name: str
     csp_id: int
     timeout_multiplier: float | None = None
+
+
+class DeclaredComponent(Protocol):
+    """What :func:`expected_from` needs of a scenario component."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def csp_id(self) -> int | None: ...
+    @property
+    def timeout_multiplier(self) -> float | None: ...
+
+
+def expected_from(
+    components: Iterable[DeclaredComponent], *, timeout_multiplier: float | None = None
+) -> list[ExpectedComponent]:
+    """The scenario's components with a CSP id, as the model expects them.
+
+    ``timeout_multiplier`` is the scenario-wide value; a component's own
+    value wins over it.
+    """
+    return [
+        ExpectedComponent(
+            component.name,
+            component.csp_id,
+            component.timeout_multiplier or timeout_multiplier,
+        )
+        for component in components
+        if component.csp_id is not None
+    ]
 
 
 @dataclass(frozen=True, slots=True)
