@@ -8,13 +8,16 @@ object with ``error`` and ``cause``; problems with packets or streams give
 
 Payload decoders are looked up by PPID in a small registry. Applications
 register theirs with :func:`register_payload_decoder`, and ``--plugin MODULE``
-imports a module that does so, so the library never imports application code.
+imports a module that does so, so the library never imports application code
+statically. The project's FGP decoder (``fractal_pe.decode_plugin``) is loaded by
+default when ``fractal_pe`` is installed (``DEFAULT_PLUGINS``).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import os
 import re
@@ -199,6 +202,23 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+#: Decoders of the project's own applications, imported when installed (the library does
+#: not depend on them; a missing one is skipped silently). ``--plugin`` adds others.
+DEFAULT_PLUGINS = ("fractal_pe.decode_plugin",)
+
+
+def _load_default_plugins() -> None:
+    for name in DEFAULT_PLUGINS:
+        if importlib.util.find_spec(name.partition(".")[0]) is None:
+            continue
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            print(
+                f"rsp-decode: warning: default plugin {name!r} not loaded: {exc}", file=sys.stderr
+            )
+
+
 def _load_plugins(modules: Iterable[str]) -> None:
     for name in modules:
         try:
@@ -225,6 +245,7 @@ def _summary_key(obj: dict[str, JsonValue]) -> tuple[str, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
+    _load_default_plugins()
     _load_plugins(args.plugin)
     protocols = (
         {p.strip().lower() for p in args.protocol.split(",") if p.strip()}

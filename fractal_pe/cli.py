@@ -1,0 +1,240 @@
+"""``fractal-pe``: the fractal generator pool element (rsplib's ``rspserver -fractal``).
+
+    fractal-pe --registrar 127.0.0.1:3863 --identifier 0x100 --policy LeastUsed \\
+        --cookie-key-file pool.key --cspserver 127.0.0.1:2960 --cspinterval 250
+
+Options mirror rsplib's (``-fgpmaxthreads`` -> ``--max-threads`` and so on;
+times in milliseconds). Cookies are signed with the pool's key from
+``--cookie-key-file`` or ``$RSERPOOL_COOKIE_KEY``; without a key the PE runs
+only with ``--accept-unsigned-cookies`` (rsplib's plain 76-byte cookies, which
+anyone can forge). SIGINT/SIGTERM: deregister, flush every session's data,
+send a final cookie, end the sessions (their pool users fail over without
+recomputing anything), stop. Bad arguments: one line on stderr, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+
+from fractal_pe.kernel import KERNEL_CHOICES, KernelUnavailableError, prepare_kernel
+from fractal_pe.service import CookieGuard, FractalService, FractalServiceConfig
+from rsplib.asap import RegistrationFailed, RegistrationSucceeded
+from rsplib.asap.actions import Event
+from rsplib.examples import cli_common
+from rsplib.handlespace.policy_parser import parse_policy
+from rsplib.session.cookies import CookieKeyError, CookieSealer, load_cookie_key
+from rsplib.session.pe_server import PoolElementServer
+from rsplib.wire.constants import PPID
+
+log = logging.getLogger("fractal_pe")
+
+DEFAULT_POOL_HANDLE = "FractalGeneratorPool"
+PROG = "fractal-pe"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = cli_common.ArgumentParser(
+        prog=PROG,
+        description="Fractal generator pool element: computes Mandelbrot rectangles for "
+        "fractal pool users (FGP), with signed state cookies for failover.",
+    )
+    cli_common.add_asap_options(parser)
+    parser.set_defaults(poolhandle=DEFAULT_POOL_HANDLE)
+    add = parser.add_argument
+    add("--identifier", metavar="ID", help="PE identifier, hex (0x...) or decimal; random")
+    add("--policy", default="RoundRobin", help="pool policy, rsplib syntax (default RoundRobin)")
+    add("--local", metavar="ADDR:PORT", default="127.0.0.1:0", help="listen here (port 0: any)")
+    add("--advertise", metavar="ADDR", action="append", default=[], help="address to register")
+    add("--rereginterval", metavar="MS", type=float, default=30000.0)
+    add("--max-threads", metavar="N", type=int, default=4, help="concurrent sessions (4)")
+    add(
+        "--failure-after",
+        metavar="N",
+        type=int,
+        default=0,
+        help="after N data messages send a cookie and drop the session (0 = off)",
+    )
+    add("--cookie-max-packets", metavar="N", type=int, default=10)
+    add("--cookie-max-time", metavar="MS", type=float, default=1000.0)
+    add("--data-max-time", metavar="MS", type=float, default=1000.0)
+    add("--transmit-timeout", metavar="MS", type=float, default=2500.0)
+    add("--test-mode", action="store_true", help="draw a cheap test pattern, no fractal maths")
+    add(
+        "--block-delay",
+        metavar="MS",
+        type=float,
+        default=0.0,
+        help="pause after each block of at most 324 pixels (demos/tests; default 0 = off)",
+    )
+    add("--kernel", choices=KERNEL_CHOICES, help="numpy, numba or auto ($FRACTAL_KERNEL)")
+    add("--cookie-key-file", metavar="FILE", help="pool cookie key (else $RSERPOOL_COOKIE_KEY)")
+    add("--encrypt-cookies", action="store_true", help="also encrypt the cookies (AES-GCM)")
+    add(
+        "--accept-unsigned-cookies",
+        action="store_true",
+        help="also accept rsplib's unsigned 76-byte cookies (anyone can forge them)",
+    )
+    return parser
+
+
+def service_config(args: argparse.Namespace) -> FractalServiceConfig:
+    """Validated service settings; ValueError names the option."""
+    for option in ("cookie_max_time", "data_max_time", "transmit_timeout"):
+        if not getattr(args, option) > 0:
+            raise ValueError(f"--{option.replace('_', '-')} must be positive milliseconds")
+    if args.max_threads < 1:
+        raise ValueError("--max-threads must be at least 1")
+    if args.failure_after < 0:
+        raise ValueError("--failure-after must be 0 (off) or positive")
+    if args.block_delay < 0:
+        raise ValueError("--block-delay must not be negative")
+    if args.cookie_max_packets < 1:
+        raise ValueError("--cookie-max-packets must be at least 1")
+    return FractalServiceConfig(
+        max_threads=args.max_threads,
+        failure_after=args.failure_after,
+        cookie_max_packets=args.cookie_max_packets,
+        cookie_max_time=args.cookie_max_time / 1000.0,
+        data_max_time=args.data_max_time / 1000.0,
+        transmit_timeout=args.transmit_timeout / 1000.0,
+        test_mode=args.test_mode,
+        kernel=args.kernel,
+        accept_unsigned_cookies=args.accept_unsigned_cookies,
+        block_delay=args.block_delay / 1000.0,
+    )
+
+
+def cookie_guard(args: argparse.Namespace) -> CookieGuard:
+    """The cookie rules; raises CookieKeyError when no key is given and unsigned is not allowed."""
+    sealer = None
+    try:
+        key = load_cookie_key(args.cookie_key_file)
+    except CookieKeyError:
+        if args.cookie_key_file is not None or not args.accept_unsigned_cookies:
+            raise
+    else:
+        sealer = CookieSealer(key, args.poolhandle.encode(), encrypt=args.encrypt_cookies)
+    return CookieGuard(sealer, accept_unsigned=args.accept_unsigned_cookies)
+
+
+def _registration_logger(identifier: int) -> Callable[[Event], None]:
+    def listener(event: Event) -> None:
+        if isinstance(event, RegistrationSucceeded) and event.identifier == identifier:
+            log.info("PE 0x%08x registered (registrar 0x%08x)", identifier, event.registrar_id)
+        elif isinstance(event, RegistrationFailed) and event.identifier == identifier:
+            log.error("PE 0x%08x registration refused: %s", identifier, event.text)
+
+    return listener
+
+
+async def run(args: argparse.Namespace) -> int:
+    config = service_config(args)
+    guard = cookie_guard(args)
+    kernel = (
+        "test pattern"
+        if config.test_mode
+        else await asyncio.to_thread(prepare_kernel, config.kernel)
+    )
+    service = FractalService(config, cookies=guard)
+    host, _, port_text = args.local.rpartition(":")
+    server = PoolElementServer(
+        args.poolhandle,
+        service.handle,
+        policy=parse_policy(args.policy),
+        identifier=cli_common.parse_identifier(args.identifier),
+        max_sessions=config.max_threads,
+        cookie_sealer=None,  # the fractal service seals and checks its cookies itself
+        local_address=host.strip("[]") or "127.0.0.1",
+        port=int(port_text or 0),
+        advertise=args.advertise,
+        registrars=cli_common.registrars(args),
+        announce=cli_common.announce(args),
+        asap_config=cli_common.asap_config(
+            args, reregistration_interval=args.rereginterval / 1000.0
+        ),
+        transport=cli_common.transport_name(args),
+        heartbeat=cli_common.heartbeat(args),
+        ppid=int(PPID.FGP),
+        csp=cli_common.csp(args),
+    )
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    server.asap.add_listener(_registration_logger(server.identifier))
+    log.info(
+        "fractal PE 0x%08x ready: pool %s on %s:%d (%s), kernel %s, max %d sessions",
+        server.identifier,
+        args.poolhandle,
+        *server.address,
+        server.transport_name,
+        kernel,
+        config.max_threads,
+    )
+    try:
+        await stop.wait()
+    finally:
+        log.info("fractal PE 0x%08x shutting down", server.identifier)
+        # Deregister first, so pool users failing over are not sent back here; then hand
+        # every session over (flush, final cookie, close); then stop the server.
+        with contextlib.suppress(Exception):
+            await server.asap.deregister(server.pool_handle, server.identifier, timeout=1.0)
+        await service.shutdown(timeout=max(2.0, 2 * config.transmit_timeout))
+        await server.close(deregister_timeout=0.5)
+        counters = service.counters
+        log.info(
+            "fractal PE 0x%08x stopped: %d sessions, %d completed, %d handed over, "
+            "%d data messages, %d cookies, %d cookies rejected",
+            server.identifier,
+            counters.sessions,
+            counters.completed,
+            counters.handed_over,
+            counters.data_messages,
+            counters.cookies,
+            counters.rejected_cookies,
+        )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        cli_common.setup_logging(args)
+        parse_policy(args.policy)
+        cli_common.parse_identifier(args.identifier)
+        cli_common.registrars(args)
+        cli_common.heartbeat(args)
+        cli_common.csp(args)
+        service_config(args)
+        cookie_guard(args)
+        if args.rereginterval < 10:
+            raise ValueError("--rereginterval must be at least 10 ms")
+    except CookieKeyError as exc:
+        parser.error(f"{exc} (or run with --accept-unsigned-cookies)")
+    except (ValueError, OSError) as exc:
+        parser.error(str(exc))
+    if not args.registrar and args.announce_interface is None:
+        parser.error("give --registrar ADDR:PORT or --announce-interface ADDR")
+    try:
+        return asyncio.run(run(args))
+    except KernelUnavailableError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(BrokenPipeError):
+        sys.exit(main())
