@@ -1,0 +1,184 @@
+"""Scenario component -> command line (argv, environment, files it writes).
+
+The builder fills in what ties a component to the scenario -- its fixed
+``--identifier`` (so status reports map to it), the status monitor address,
+the registrars it uses (resolved by name to their ASAP address and port), and
+the address it listens on -- and then appends the component's own
+``options``. An option that the builder would also set wins over the
+builder's value, so a scenario can always override a default.
+
+Option keys become long options verbatim with ``_`` turned into ``-``
+(``max_threads = 2`` -> ``--max-threads 2``); ``true`` is a bare flag,
+``false`` leaves the option out, a list repeats the option per item.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import posixpath
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from control_center.scenario import (
+    Component,
+    ComponentKind,
+    Host,
+    OptionValue,
+    Scenario,
+    SshHost,
+)
+
+#: Python module run for each component kind (``python -m MODULE``).
+KIND_MODULE: dict[ComponentKind, tuple[str, ...]] = {
+    ComponentKind.REGISTRAR: ("rsplib.registrar.cli",),
+    ComponentKind.FRACTAL_PE: ("fractal_pe.cli",),
+    ComponentKind.FRACTAL_PU: ("fractal_pu.cli", "--headless"),
+    ComponentKind.ECHO_PE: ("rsplib.examples.echo_pe",),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RunContext:
+    """What is only known when the scenario runs."""
+
+    #: Directory for logs and output files, as seen by the host (remote path for SSH).
+    run_dirs: Mapping[str, str]
+    #: Port the status monitor listens on (may be ephemeral).
+    csp_port: int
+    #: Address each host's components send status reports to.
+    csp_addresses: Mapping[str, str]
+    #: Registrar name -> (ASAP port, ENRP port) after port 0 has been resolved.
+    registrar_ports: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    #: Python interpreter for hosts that do not name their own.
+    python: str = sys.executable
+
+
+@dataclass(frozen=True, slots=True)
+class CommandLine:
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    #: Working directory on the host (``None``: the launcher's default).
+    cwd: str | None
+    #: Combined stdout/stderr log on the host.
+    log_file: str
+    #: Named output files on the host, e.g. ``report`` and ``image`` for a PU.
+    files: Mapping[str, str] = field(default_factory=dict)
+
+
+def host_python(host: Host, ctx: RunContext) -> str:
+    return host.python if isinstance(host, SshHost) else ctx.python
+
+
+def safe_file_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
+def registrar_endpoints(
+    scenario: Scenario, registrar: Component, ctx: RunContext
+) -> tuple[str, int, int]:
+    """(address, ASAP port, ENRP port) where ``registrar`` is reached."""
+    address = scenario.host_of(registrar).component_address
+    asap, enrp = ctx.registrar_ports.get(registrar.name, (registrar.asap_port, registrar.enrp_port))
+    return address, asap, enrp
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return address == "localhost"
+
+
+def _option_args(options: Mapping[str, OptionValue]) -> list[str]:
+    args: list[str] = []
+    for key, value in options.items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            args.append(flag)
+        elif value is False:
+            continue
+        elif isinstance(value, tuple):
+            for item in value:
+                args += [flag, str(item)]
+        else:
+            args += [flag, str(value)]
+    return args
+
+
+def _option_keys(options: Mapping[str, OptionValue]) -> set[str]:
+    return {key.replace("_", "-") for key in options}
+
+
+def build_command(scenario: Scenario, comp: Component, ctx: RunContext) -> CommandLine:
+    """The full command line of ``comp`` in ``scenario``."""
+    host = scenario.host_of(comp)
+    run_dir = ctx.run_dirs[host.name]
+    stem = safe_file_name(comp.name)
+    log_file = posixpath.join(run_dir, f"{stem}.log")
+    files: dict[str, str] = {}
+    overridden = _option_keys(comp.options)
+    derived: list[tuple[str, str | None]] = []  # (option, value or None for a flag)
+
+    def add(option: str, value: str | None = None) -> None:
+        if option not in overridden:
+            derived.append((option, value))
+
+    if comp.kind is ComponentKind.COMMAND:
+        program = list(comp.command)
+    else:
+        program = [host_python(host, ctx), "-m", *KIND_MODULE[comp.kind]]
+    address = host.component_address
+
+    if comp.kind is not ComponentKind.COMMAND:
+        if comp.identifier is not None:
+            add("identifier", f"{comp.identifier:#x}")
+        add("cspserver", f"{ctx.csp_addresses[host.name]}:{ctx.csp_port}")
+        add("cspinterval", str(scenario.report_interval_ms))
+        add("loglevel", "info")
+
+    if comp.kind is ComponentKind.REGISTRAR:
+        _, asap, enrp = registrar_endpoints(scenario, comp, ctx)
+        add("asap", f"{address}:{asap}")
+        add("enrp", f"{address}:{enrp}")
+        # Static peers instead of multicast: no discovery needed, and no cross-talk
+        # with other demos announcing on the same machine.
+        for other in scenario.registrars():
+            if other.name != comp.name:
+                peer_addr, _, peer_enrp = registrar_endpoints(scenario, other, ctx)
+                derived.append(("peer", f"{peer_addr}:{peer_enrp}"))
+        add("asap-announce", "off")
+        add("enrp-announce", "off")
+        if _is_loopback(address):
+            add("min-address-scope", "loopback")
+    elif comp.kind in (ComponentKind.FRACTAL_PE, ComponentKind.ECHO_PE, ComponentKind.FRACTAL_PU):
+        if "registrar" not in overridden:
+            for reg in scenario.registrars_of(comp):
+                reg_addr, asap, _ = registrar_endpoints(scenario, reg, ctx)
+                derived.append(("registrar", f"{reg_addr}:{asap}"))
+        add("poolhandle", comp.pool_handle or scenario.pool_handle)
+        if comp.kind is ComponentKind.FRACTAL_PU:
+            files["image"] = posixpath.join(run_dir, f"{stem}.png")
+            files["report"] = posixpath.join(run_dir, f"{stem}-report.json")
+            add("output", files["image"])
+            add("report", files["report"])
+        else:
+            add("local", f"{address}:0")
+    if "output" in comp.options and comp.kind is ComponentKind.FRACTAL_PU:
+        files["image"] = str(comp.options["output"])
+    if "report" in comp.options and comp.kind is ComponentKind.FRACTAL_PU:
+        files["report"] = str(comp.options["report"])
+
+    argv = list(program)
+    for option, value in derived:
+        argv.append("--" + option)
+        if value is not None:
+            argv.append(value)
+    argv += _option_args(comp.options)
+    env = dict(comp.env)
+    # Unbuffered output, so the log shows what a component did right before it died.
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    # On an SSH host the project lives in ``workdir``; ``python -m`` finds it from there.
+    cwd = host.workdir if isinstance(host, SshHost) else None
+    return CommandLine(argv=tuple(argv), env=env, cwd=cwd, log_file=log_file, files=files)
