@@ -1,0 +1,165 @@
+"""``fractal-pu``: the fractal pool user. ``--headless`` computes images to PNG + JSON.
+
+    fractal-pu --headless --registrar 127.0.0.1:3863 --poolhandle FractalGeneratorPool \\
+        --sessions 4 --width 400 --height 250 --output out.png --report out.json \\
+        [--config FILE_OR_DIR.fsf ...] [--images K] [--playlist]
+
+Without ``--headless`` the Qt viewer would start; it is a separate GUI module
+that is not installed yet, so the command says so and exits with status 2.
+Times are milliseconds (rsplib's ``-sendtimeout``/``-recvtimeout``: 5000).
+Exit status: 0 when every pixel of every image was computed, 1 otherwise,
+2 for bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.util
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from fractal_pu.engine import EngineConfig
+from fractal_pu.headless import HeadlessOptions, run_headless
+from rsplib.examples import cli_common
+from rsplib.session.cookies import CookieKeyError, CookieSealer, load_cookie_key
+
+PROG = "fractal-pu"
+DEFAULT_POOL_HANDLE = "FractalGeneratorPool"
+GUI_MODULE = "fractal_pu.gui"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = cli_common.ArgumentParser(
+        prog=PROG,
+        description="Fractal pool user: computes Mandelbrot images through a pool of "
+        "fractal-pe pool elements, surviving their failures.",
+    )
+    cli_common.add_asap_options(parser)
+    parser.set_defaults(poolhandle=DEFAULT_POOL_HANDLE)
+    add = parser.add_argument
+    add("--headless", action="store_true", help="no window: write PNG and a JSON report")
+    add("--sessions", metavar="N", type=int, default=1, help="sessions per image (1)")
+    add("--width", metavar="W", type=int, default=400)
+    add("--height", metavar="H", type=int, default=250)
+    add("--output", metavar="FILE.png", type=Path, help="image file (-NNN added for --images > 1)")
+    add("--report", metavar="FILE.json", type=Path, help="JSON report")
+    add(
+        "--values-output",
+        metavar="FILE.npy",
+        type=Path,
+        help="also save the iteration counts (uint32, -NNN added for --images > 1)",
+    )
+    add(
+        "--config",
+        metavar="FSF",
+        type=Path,
+        action="append",
+        default=[],
+        help=".fsf file or directory, repeatable (default: the bundled files)",
+    )
+    add("--images", metavar="K", type=int, default=1, help="images to compute (1)")
+    add("--playlist", action="store_true", help="use the files in order instead of at random")
+    add("--seed", metavar="N", type=int, help="random seed for the file choice")
+    add("--recvtimeout", metavar="MS", type=float, default=5000.0, help="fail over after (5000)")
+    add("--sendtimeout", metavar="MS", type=float, default=5000.0)
+    add("--connect-timeout", metavar="MS", type=float, default=5000.0)
+    add("--pool-timeout", metavar="MS", type=float, default=10000.0, help="wait for a PE (10000)")
+    add("--image-timeout", metavar="MS", type=float, help="give an image up after (never)")
+    add("--identifier", metavar="ID", help="CSP identifier, hex (0x...) or decimal")
+    add("--cookie-key-file", metavar="FILE", help="pool key, only to log cookie positions")
+    add("--no-failover-colors", action="store_true", help="no palette shift per failover")
+    add("--no-session-colors", action="store_true", help="no palette shift per session")
+    return parser
+
+
+def _ms(value: float | None, option: str) -> float | None:
+    if value is None:
+        return None
+    if not value > 0:
+        raise ValueError(f"{option} must be positive milliseconds")
+    return value / 1000.0
+
+
+def headless_options(args: argparse.Namespace) -> HeadlessOptions:
+    """Validated options; ValueError names the problem."""
+    if args.output is None:
+        raise ValueError("--headless needs --output FILE.png")
+    if not 1 <= args.sessions <= 512:
+        raise ValueError("--sessions must be within 1..512")
+    if not (1 <= args.width <= 8192 and 1 <= args.height <= 4096):
+        raise ValueError("--width must be within 1..8192 and --height within 1..4096")
+    if args.images < 1:
+        raise ValueError("--images must be at least 1")
+    for path in args.config:
+        if not path.exists():
+            raise ValueError(f"--config {path}: no such file or directory")
+    sealer = None
+    if args.cookie_key_file is not None:
+        sealer = CookieSealer(load_cookie_key(args.cookie_key_file), args.poolhandle.encode())
+    receive = _ms(args.recvtimeout, "--recvtimeout")
+    send = _ms(args.sendtimeout, "--sendtimeout")
+    assert receive is not None and send is not None
+    return HeadlessOptions(
+        pool_handle=args.poolhandle,
+        sessions=args.sessions,
+        width=args.width,
+        height=args.height,
+        output=args.output,
+        report=args.report,
+        values_output=args.values_output,
+        registrars=tuple(cli_common.registrars(args)),
+        announce=cli_common.announce(args),
+        asap_config=cli_common.asap_config(args),
+        transport=cli_common.transport_name(args),
+        heartbeat=cli_common.heartbeat(args),
+        configs=tuple(args.config),
+        images=args.images,
+        playlist=args.playlist,
+        seed=args.seed,
+        engine=EngineConfig(
+            receive_timeout=receive,
+            send_timeout=send,
+            image_timeout=_ms(args.image_timeout, "--image-timeout"),
+        ),
+        connect_timeout=_ms(args.connect_timeout, "--connect-timeout") or 5.0,
+        pool_timeout=_ms(args.pool_timeout, "--pool-timeout") or 10.0,
+        csp=cli_common.csp(args),
+        identifier=cli_common.parse_identifier(args.identifier),
+        show_failovers=not args.no_failover_colors,
+        show_sessions=not args.no_session_colors,
+        cookie_sealer=sealer,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.headless:
+        if importlib.util.find_spec(GUI_MODULE) is None:
+            print(
+                f"{PROG}: error: the viewer needs the GUI module {GUI_MODULE}, which is not "
+                "installed yet; use --headless",
+                file=sys.stderr,
+            )
+            return 2
+        gui = importlib.import_module(GUI_MODULE)
+        return int(gui.main(argv))
+    try:
+        cli_common.setup_logging(args)
+        options = headless_options(args)
+    except (ValueError, OSError, CookieKeyError) as exc:
+        parser.error(str(exc))
+    if not options.registrars and options.announce is None:
+        parser.error("give --registrar ADDR:PORT or --announce-interface ADDR")
+    try:
+        return asyncio.run(run_headless(options))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(BrokenPipeError):
+        sys.exit(main())

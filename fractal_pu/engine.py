@@ -1,0 +1,548 @@
+"""Qt-free session workers of the fractal pool user (shared by headless mode and the viewer).
+
+An image is split into cells (``split_image_covering``); each cell gets its own
+enhanced-mode session with the pool (rsplib.session.pu_session), sends the
+cell's FGP Parameter message and paints the Data messages it receives until
+the finalizer. Everything the viewer or the report needs is published as
+plain events through a callback, in the event loop's thread:
+
+* :class:`PixelsArrived` -- cell, cell-local start (x, y), the values, the PE
+  that sent them and the cell's failover count at that moment (palette shift);
+* :class:`CellConnected` -- the first PE of a cell;
+* :class:`FailoverStarted` -- the session lost a PE (fault time);
+* :class:`FailoverCompleted` -- the first pixel from the new PE arrived (so it
+  carries the fault time and the first resumed pixel's time);
+* :class:`CellRestarted` -- a cell starts over from its parameters;
+* :class:`CellDone` and :class:`ImageDone` with the statistics.
+
+Failover handling follows rsplib's fractal PU (protocol-facts 8.3): no data for
+``receive_timeout`` -> ``failover()`` without reporting the PE; a failover
+that echoed a cookie continues without resending parameters; one without a
+cookie resends the Parameter message (the cell starts over).
+
+Rejected cookies: a pool element that refuses a Cookie Echo closes the session
+before sending anything, while one that accepts always sends a cookie first
+(fractal_pe.service). So when a session that started with our Cookie Echo is
+lost again and the newest cookie is still the one we echoed, the cookie was
+rejected: we forget it, and the library's next connection goes without a
+Cookie Echo, after which the Parameter message restarts the cell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from fractal_pe.fgp import (
+    FGP_PPID,
+    FgpData,
+    FgpParameter,
+    decode_fgp,
+    encode_parameter,
+    validate_data_for_pu,
+)
+from fractal_pu.fsf import FractalJob
+from fractal_pu.split import Rect, split_image_covering, sub_parameters
+from rsplib.session.control import DataMessage, PoolElementIdentity
+from rsplib.session.pe_server import SessionClosed
+from rsplib.session.pu_session import FailoverCompleted as LibFailoverCompleted
+from rsplib.session.pu_session import FailoverStarted as LibFailoverStarted
+from rsplib.session.pu_session import SessionEvent
+from rsplib.wire.errors import ProtocolError
+
+log = logging.getLogger("fractal_pu")
+
+CountImage = npt.NDArray[np.uint32]
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True)
+class PixelsArrived:
+    """Values of consecutive pixels of ``cell``, row-major from cell-local (x, y)."""
+
+    cell: int
+    x: int
+    y: int
+    values: npt.NDArray[np.uint32]
+    pe_id: int
+    failovers: int
+
+
+@dataclass(frozen=True, slots=True)
+class CellConnected:
+    cell: int
+    pe_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class FailoverStarted:
+    cell: int
+    old_pe: int | None
+    fault_time: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FailoverCompleted:
+    """The new PE's first pixel arrived; ``resumed_time - fault_time`` is the failover time."""
+
+    cell: int
+    old_pe: int | None
+    new_pe: int
+    had_cookie: bool
+    fault_time: float
+    resumed_time: float
+
+
+@dataclass(frozen=True, slots=True)
+class CellRestarted:
+    """The cell starts over from its parameters (no cookie, or the cookie was rejected)."""
+
+    cell: int
+    pe_id: int | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CellDone:
+    cell: int
+    stats: CellStats
+
+
+@dataclass(frozen=True, slots=True)
+class ImageDone:
+    result: ImageResult
+
+
+EngineEvent = (
+    PixelsArrived
+    | CellConnected
+    | FailoverStarted
+    | FailoverCompleted
+    | CellRestarted
+    | CellDone
+    | ImageDone
+)
+Listener = Callable[[EngineEvent], None]
+
+# --------------------------------------------------------------------------- statistics
+
+
+@dataclass
+class FailoverRecord:
+    """One failover of one cell; times are the engine clock's (monotonic seconds)."""
+
+    old_pe: int | None
+    reason: str
+    fault_time: float
+    new_pe: int | None = None
+    had_cookie: bool = False
+    connected_time: float | None = None
+    resumed_time: float | None = None
+    cookie_rejected: bool = False
+
+    @property
+    def duration(self) -> float | None:
+        """Fault noticed -> first pixel from the new PE (seconds)."""
+        if self.resumed_time is None:
+            return None
+        return self.resumed_time - self.fault_time
+
+
+@dataclass
+class CellStats:
+    index: int
+    rect: Rect
+    parameters: FgpParameter
+    pes_used: list[int] = field(default_factory=list)
+    pixels_per_pe: dict[int, int] = field(default_factory=dict)
+    pixels_computed_twice: int = 0
+    failovers: list[FailoverRecord] = field(default_factory=list)
+    restarts: int = 0
+    cookies_rejected: int = 0
+    started: float = 0.0
+    finished: float | None = None
+    complete: bool = False
+    missing_pixels: int = 0
+    error: str | None = None
+
+
+@dataclass
+class ImageResult:
+    """The image and how it was made."""
+
+    index: int
+    job: FractalJob
+    width: int
+    height: int
+    values: CountImage
+    computed: npt.NDArray[np.bool_]
+    #: Failovers completed in the pixel's cell when the pixel arrived (palette shift).
+    failovers: npt.NDArray[np.uint16]
+    #: Cell index of every pixel.
+    cell_of: npt.NDArray[np.uint16]
+    cells: list[CellStats]
+    started: float
+    finished: float = 0.0
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.computed.all()) and all(c.complete for c in self.cells)
+
+    @property
+    def missing_pixels(self) -> int:
+        return int(self.computed.size - np.count_nonzero(self.computed))
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+class CellSession(Protocol):
+    """What a cell needs of a pool-user session (rsplib's PoolUserSession has it)."""
+
+    @property
+    def pool_element(self) -> PoolElementIdentity | None: ...
+
+    @property
+    def cookie(self) -> bytes | None: ...
+
+    async def read_message(self) -> DataMessage: ...
+
+    async def write(self, data: bytes, ppid: int | None = None) -> None: ...
+
+    async def failover(self, *, report_unreachable: bool = False) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+#: Opens a session to the pool, delivering the library's failover events to the callback.
+SessionFactory = Callable[[Callable[[SessionEvent], None]], Awaitable[CellSession]]
+
+
+def forget_cookie(session: CellSession) -> None:
+    """Make the session's next connection go without a Cookie Echo.
+
+    Uses the library's ``forget_cookie()`` when it has one; otherwise clears the
+    stored cookie of rsplib.session.pu_session.PoolUserSession directly.
+    """
+    method = getattr(session, "forget_cookie", None)
+    if callable(method):
+        method()
+        return
+    control = getattr(session, "_control", None)
+    if control is not None:
+        control.cookie = None
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Timeouts in seconds (rsplib's PU: 5 s receive timeout)."""
+
+    receive_timeout: float = 5.0
+    send_timeout: float = 5.0
+    #: Give up the image after this long (None: never).
+    image_timeout: float | None = None
+
+
+class _CellWorker:
+    def __init__(
+        self,
+        engine: FractalEngine,
+        image: ImageResult,
+        stats: CellStats,
+        factory: SessionFactory,
+    ) -> None:
+        self.engine = engine
+        self.image = image
+        self.stats = stats
+        self.factory = factory
+        self.session: CellSession | None = None
+        self.loop = asyncio.get_running_loop()
+        self.param_bytes = encode_parameter(stats.parameters)
+        self.failovers_completed = 0
+        self.current_pe = 0
+        self.pending: FailoverRecord | None = None
+        self.echoed_cookie: bytes | None = None
+        self.writing_parameters = False
+        self.tasks: set[asyncio.Task[None]] = set()
+        rect = stats.rect
+        # Cell-local, row-major; copied into the image's (non-contiguous) cell area per block.
+        self.received = np.zeros(rect.h * rect.w, dtype=bool)
+
+    # ------------------------------------------------------------------ library events
+
+    def on_session_event(self, event: SessionEvent) -> None:
+        """Runs inside the library's failover, before it connects anywhere (see module doc)."""
+        now = self.loop.time()
+        if isinstance(event, LibFailoverStarted):
+            old = event.old_pe.identifier if event.old_pe is not None else None
+            record = FailoverRecord(old_pe=old, reason=event.reason, fault_time=now)
+            session = self.session
+            if (
+                session is not None
+                and self.echoed_cookie is not None
+                and session.cookie is self.echoed_cookie
+            ):
+                record.cookie_rejected = True
+                self.stats.cookies_rejected += 1
+                forget_cookie(session)
+                log.warning(
+                    "cell %d: PE %s ended the session right after our Cookie Echo: cookie "
+                    "rejected; restarting the cell from its parameters",
+                    self.stats.index,
+                    _pe_text(old),
+                )
+            self.echoed_cookie = None
+            self.stats.failovers.append(record)
+            self.pending = record
+            self.engine.emit(FailoverStarted(self.stats.index, old, now, event.reason))
+        elif isinstance(event, LibFailoverCompleted):
+            record = self.pending or FailoverRecord(None, "unknown", now)
+            record.new_pe = event.new_pe.identifier
+            record.had_cookie = event.had_cookie
+            record.connected_time = now
+            self._use_pe(event.new_pe.identifier)
+            self.failovers_completed += 1
+            session = self.session
+            if event.had_cookie and session is not None:
+                self.echoed_cookie = session.cookie
+                describe = self.engine.describe_cookie
+                if describe is not None and self.echoed_cookie is not None:
+                    log.info(
+                        "cell %d: Cookie Echo to $%08x: %s",
+                        self.stats.index,
+                        event.new_pe.identifier,
+                        describe(self.echoed_cookie),
+                    )
+            elif not self.writing_parameters:
+                # No cookie: the new PE knows nothing, so the cell starts over.
+                self.stats.restarts += 1
+                self.engine.emit(
+                    CellRestarted(self.stats.index, event.new_pe.identifier, "no cookie")
+                )
+                self._spawn(self._send_parameters())
+
+    # ------------------------------------------------------------------ main loop
+
+    async def run(self) -> None:
+        stats = self.stats
+        stats.started = self.loop.time()
+        try:
+            self.session = await self.factory(self.on_session_event)
+            pe = self.session.pool_element
+            if pe is not None:
+                self._use_pe(pe.identifier)
+                self.engine.emit(CellConnected(stats.index, pe.identifier))
+            await self._send_parameters()
+            await self._receive_until_done()
+        except SessionClosed as exc:
+            stats.error = f"session closed: {exc}"
+        except Exception as exc:
+            stats.error = f"{type(exc).__name__}: {exc}"
+            log.error("cell %d failed: %s", stats.index, stats.error)
+        finally:
+            for task in list(self.tasks):
+                task.cancel()
+            if self.session is not None:
+                with contextlib.suppress(Exception):
+                    await self.session.close()
+            stats.finished = self.loop.time()
+            stats.missing_pixels = int(self.received.size - np.count_nonzero(self.received))
+            stats.complete = stats.error is None and stats.missing_pixels == 0
+            self.engine.emit(CellDone(stats.index, stats))
+
+    async def _send_parameters(self) -> None:
+        session = self.session
+        assert session is not None
+        self.writing_parameters = True
+        try:
+            await asyncio.wait_for(
+                session.write(self.param_bytes, ppid=FGP_PPID), self.engine.config.send_timeout
+            )
+        except TimeoutError:
+            # rsplib: a failed Parameter send fails over *and* reports the PE.
+            log.warning("cell %d: sending parameters timed out; failing over", self.stats.index)
+            self._spawn(self._force_failover(report=True))
+        finally:
+            self.writing_parameters = False
+
+    async def _force_failover(self, *, report: bool) -> None:
+        session = self.session
+        assert session is not None
+        await session.failover(report_unreachable=report)
+
+    async def _receive_until_done(self) -> None:
+        session = self.session
+        assert session is not None
+        timeout = self.engine.config.receive_timeout
+        while True:
+            try:
+                message = await asyncio.wait_for(session.read_message(), timeout)
+            except TimeoutError:
+                log.info(
+                    "cell %d: nothing received for %.1f s; failing over",
+                    self.stats.index,
+                    timeout,
+                )
+                await session.failover()
+                continue
+            if self._handle(message):
+                return
+
+    def _handle(self, message: DataMessage) -> bool:
+        """Paint one message; True at the finalizer."""
+        rect = self.stats.rect
+        try:
+            decoded = decode_fgp(message.data)
+            if not isinstance(decoded, FgpData):
+                raise ProtocolError("a pool element sent a Parameter message")
+            validate_data_for_pu(decoded, rect.w, rect.h)
+        except ProtocolError as exc:
+            log.warning("cell %d: invalid block ignored: %s", self.stats.index, exc)
+            return False
+        if decoded.is_finalizer:
+            return True
+        now = self.loop.time()
+        pe_id = self.current_pe
+        values = np.asarray(decoded.points, dtype=np.uint32)
+        start = decoded.start_y * rect.w + decoded.start_x
+        flat = slice(start, start + len(values))
+        self.stats.pixels_computed_twice += int(np.count_nonzero(self.received[flat]))
+        self.received[flat] = True
+        index = np.arange(start, start + len(values))
+        ys = rect.y + index // rect.w
+        xs = rect.x + index % rect.w
+        image = self.image
+        image.values[ys, xs] = values
+        image.computed[ys, xs] = True
+        image.failovers[ys, xs] = min(self.failovers_completed, 0xFFFF)
+        self.stats.pixels_per_pe[pe_id] = self.stats.pixels_per_pe.get(pe_id, 0) + len(values)
+        record = self.pending
+        if record is not None and record.connected_time is not None:
+            self.pending = None
+            record.resumed_time = now
+            self.engine.emit(
+                FailoverCompleted(
+                    self.stats.index,
+                    record.old_pe,
+                    record.new_pe if record.new_pe is not None else pe_id,
+                    record.had_cookie,
+                    record.fault_time,
+                    now,
+                )
+            )
+        self.engine.emit(
+            PixelsArrived(
+                self.stats.index,
+                decoded.start_x,
+                decoded.start_y,
+                values,
+                pe_id,
+                self.failovers_completed,
+            )
+        )
+        return False
+
+    def _use_pe(self, pe_id: int) -> None:
+        # Messages are credited to the PE of the newest connection. Data of the old PE
+        # still queued when a failover completes would be credited to the new one; the
+        # queue is read continuously and a failover takes a resolution and a connect,
+        # so in practice it is empty by then.
+        self.current_pe = pe_id
+        if not self.stats.pes_used or self.stats.pes_used[-1] != pe_id:
+            self.stats.pes_used.append(pe_id)
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        async def guarded() -> None:
+            try:
+                await coro
+            except (SessionClosed, asyncio.CancelledError):
+                pass
+            except Exception as exc:
+                log.warning("cell %d: %s", self.stats.index, exc)
+
+        task = self.loop.create_task(guarded())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+
+def _pe_text(pe_id: int | None) -> str:
+    return "?" if pe_id is None else f"${pe_id:08x}"
+
+
+class FractalEngine:
+    """Computes images through a pool; ``listener`` gets every :data:`EngineEvent`."""
+
+    def __init__(
+        self,
+        factory: SessionFactory,
+        *,
+        config: EngineConfig | None = None,
+        listener: Listener | None = None,
+        describe_cookie: Callable[[bytes], str] | None = None,
+    ) -> None:
+        self.factory = factory
+        #: Optional: turns a cookie into text for the log (needs the pool's key).
+        self.describe_cookie = describe_cookie
+        self.config = config or EngineConfig()
+        self._listeners: list[Listener] = [listener] if listener is not None else []
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def emit(self, event: EngineEvent) -> None:
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("engine listener failed on %s", type(event).__name__)
+
+    async def compute_image(
+        self, job: FractalJob, width: int, height: int, sessions: int, *, index: int = 0
+    ) -> ImageResult:
+        """Compute one image with ``sessions`` cells; returns when every cell ended.
+
+        With ``config.image_timeout`` the cells still running then are cancelled
+        (their pixels stay missing and the result is incomplete).
+        """
+        loop = asyncio.get_running_loop()
+        rects = split_image_covering(width, height, sessions)
+        cell_of = np.zeros((height, width), dtype=np.uint16)
+        for i, rect in enumerate(rects):
+            cell_of[rect.y : rect.y + rect.h, rect.x : rect.x + rect.w] = i
+        result = ImageResult(
+            index=index,
+            job=job,
+            width=width,
+            height=height,
+            values=np.zeros((height, width), dtype=np.uint32),
+            computed=np.zeros((height, width), dtype=bool),
+            failovers=np.zeros((height, width), dtype=np.uint16),
+            cell_of=cell_of,
+            cells=[
+                CellStats(i, rect, sub_parameters(job, rect, width, height))
+                for i, rect in enumerate(rects)
+            ],
+            started=loop.time(),
+        )
+        workers = [_CellWorker(self, result, stats, self.factory) for stats in result.cells]
+        tasks = [loop.create_task(w.run(), name=f"fractal-cell-{w.stats.index}") for w in workers]
+        _done, pending = await asyncio.wait(tasks, timeout=self.config.image_timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+            for worker in workers:
+                if worker.stats.finished is None or not worker.stats.complete:
+                    worker.stats.error = worker.stats.error or "image timeout"
+        result.finished = loop.time()
+        self.emit(ImageDone(result))
+        return result
