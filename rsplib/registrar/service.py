@@ -131,7 +131,8 @@ class RegistrarService:
         self._background: set[asyncio.Task[None]] = set()
         self._servers: list[ChannelServer] = []
         self._channels: dict[ConnId, MessageChannel] = {}
-        self._enrp_conns: set[ConnId] = set()
+        # Set once the core exists: the listeners are bound (and may accept) a moment before.
+        self._core_created = asyncio.Event()
         self._next_conn: ConnId = 1
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -174,6 +175,7 @@ class RegistrarService:
                 enrp_announce=self._enrp_sender is not None,
             )
             self.core = RegistrarCore(config, self.server_id, self._rng, loop.time())
+            self._core_created.set()
             if self._install_signals:
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.add_signal_handler(sig, self.stop)
@@ -297,6 +299,7 @@ class RegistrarService:
         return conn
 
     async def _asap_handler(self, channel: MessageChannel) -> None:
+        await self._core_created.wait()
         core = self._require_core()
         if self._stopped:
             channel.abort()
@@ -308,12 +311,12 @@ class RegistrarService:
         await self._read_loop(conn, channel)
 
     async def _enrp_handler(self, channel: MessageChannel) -> None:
+        await self._core_created.wait()
         core = self._require_core()
         if self._stopped:
             channel.abort()
             return
         conn = self._new_conn(channel)
-        self._enrp_conns.add(conn)
         peer = PeerAddress(*channel.peer_address[:2])
         core.enrp_connection_opened(conn, peer, self._now())
         self._drain()
@@ -340,7 +343,6 @@ class RegistrarService:
             channel.abort()
             return
         conn = self._new_conn(channel)
-        self._enrp_conns.add(conn)
         core.enrp_connection_opened(conn, peer, self._now(), outbound_to=peer)
         self._drain()
         await self._read_loop(conn, channel)
@@ -358,7 +360,6 @@ class RegistrarService:
         except ChannelClosed as exc:
             if self._channels.pop(conn, None) is not None and not self._stopped:
                 log.debug("connection %d closed: %s", conn, exc.reason)
-                self._enrp_conns.discard(conn)
                 core.connection_lost(conn, self._now())
                 self._drain()
         except asyncio.CancelledError:
@@ -367,7 +368,6 @@ class RegistrarService:
             # Never fatal: a bug triggered by one peer must not stop the registrar.
             log.exception("unexpected error on connection %d; closing it", conn)
             if self._channels.pop(conn, None) is not None:
-                self._enrp_conns.discard(conn)
                 channel.abort()
                 if not self._stopped:
                     core.connection_lost(conn, self._now())
@@ -440,7 +440,6 @@ class RegistrarService:
                 pass
         elif isinstance(action, CloseConnection):
             channel = self._channels.pop(action.conn, None)
-            self._enrp_conns.discard(action.conn)
             if channel is not None:
                 log.debug("closing connection %d: %s", action.conn, action.reason)
                 if action.abort or self._tasks is None:
