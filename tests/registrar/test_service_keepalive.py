@@ -27,7 +27,7 @@ from tests.registrar.service_helpers import (
 INTERVAL_MS = 300
 TIMEOUT_MS = 300
 BOUND = (INTERVAL_MS + TIMEOUT_MS) / 1000
-SLACK = 0.6  # process scheduling and the 50 ms polling of the test
+SLACK = 0.9  # process scheduling on a loaded host and the 50 ms polling of the test
 POOL = b"KeepAlivePool"
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from rsplib.wire.csp import ComponentGroup, component_id
 from tests.registrar.service_helpers import (
     AsapClient,
     CspCollector,
@@ -124,7 +125,9 @@ def test_three_registrars_share_take_over_and_resync(procs: ProcessPool) -> None
             assert "complete: 3 PE(s) now ours" in winners[0].log_text()
             assert await _all_resolve([b, c], expected)
 
-            # Restart A (same id, new ports): it takes B as mentor and resyncs.
+            # Restart A (same id, new ports): it takes B as mentor and resyncs. Its old
+            # reports (same component id) must not stand in for the new process's.
+            csp.latest.pop(component_id(ComponentGroup.REGISTRAR, 0xA1), None)
             a2 = start(procs, 0xA1, csp.address, [b, c])
             await wait_until(lambda: _all_resolve([a2], expected), timeout=5)
             assert "mentor: peer 0x" in a2.log_text()
