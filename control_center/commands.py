@@ -30,6 +30,8 @@ from control_center.scenario import (
     SshHost,
 )
 
+COOKIE_KEY_ENV = "RSERPOOL_COOKIE_KEY"
+
 #: Python module run for each component kind (``python -m MODULE``).
 KIND_MODULE: dict[ComponentKind, tuple[str, ...]] = {
     ComponentKind.REGISTRAR: ("rsplib.registrar.cli",),
@@ -53,6 +55,9 @@ class RunContext:
     registrar_ports: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     #: Python interpreter for hosts that do not name their own.
     python: str = sys.executable
+    #: Pool cookie key (``hex:...``) for the fractal components when the scenario
+    #: names no key file; every PE of the pool must share it for failover.
+    cookie_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +125,7 @@ def build_command(scenario: Scenario, comp: Component, ctx: RunContext) -> Comma
     files: dict[str, str] = {}
     overridden = _option_keys(comp.options)
     derived: list[tuple[str, str | None]] = []  # (option, value or None for a flag)
+    env_defaults: dict[str, str] = {}
 
     def add(option: str, value: str | None = None) -> None:
         if option not in overridden:
@@ -158,6 +164,11 @@ def build_command(scenario: Scenario, comp: Component, ctx: RunContext) -> Comma
                 reg_addr, asap, _ = registrar_endpoints(scenario, reg, ctx)
                 derived.append(("registrar", f"{reg_addr}:{asap}"))
         add("poolhandle", comp.pool_handle or scenario.pool_handle)
+        if comp.kind in (ComponentKind.FRACTAL_PE, ComponentKind.FRACTAL_PU):
+            if scenario.cookie_key_file is not None:
+                add("cookie-key-file", scenario.cookie_key_file)
+            elif ctx.cookie_key is not None:
+                env_defaults[COOKIE_KEY_ENV] = ctx.cookie_key
         if comp.kind is ComponentKind.FRACTAL_PU:
             files["image"] = posixpath.join(run_dir, f"{stem}.png")
             files["report"] = posixpath.join(run_dir, f"{stem}-report.json")
@@ -176,7 +187,7 @@ def build_command(scenario: Scenario, comp: Component, ctx: RunContext) -> Comma
         if value is not None:
             argv.append(value)
     argv += _option_args(comp.options)
-    env = dict(comp.env)
+    env = {**env_defaults, **comp.env}
     # Unbuffered output, so the log shows what a component did right before it died.
     env.setdefault("PYTHONUNBUFFERED", "1")
     # On an SSH host the project lives in ``workdir``; ``python -m`` finds it from there.

@@ -203,6 +203,8 @@ class Scenario:
     colors: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_COLORS))
     lab: LabConfig = field(default_factory=LabConfig)
     run_dir: Path | None = None
+    #: Pool cookie key file (same path on every host); none: a fresh key per run.
+    cookie_key_file: str | None = None
     source: Path | None = None
 
     def component(self, name: str) -> Component:
@@ -365,6 +367,7 @@ _SCENARIO_KEYS = {
     "stop_grace_s",
     "background",
     "run_dir",
+    "cookie_key_file",
 }
 _COMPONENT_KEYS = {
     "name",
@@ -501,8 +504,6 @@ class _Builder:
         head = self.table(data, "scenario", ())
         self.unknown_keys(head, _SCENARIO_KEYS, ("scenario",))
         sp: KeyPath = ("scenario",)
-        if "scenario" not in data:
-            self.error(("scenario",), "required table [scenario] is missing")
         name = self.get(head, "name", sp, str, "unnamed scenario")
         pool_handle = self.get(head, "pool_handle", sp, str, DEFAULT_POOL_HANDLE)
         if pool_handle is not None and not 0 < len(pool_handle.encode()) <= 64:
@@ -517,6 +518,7 @@ class _Builder:
         grace = self.number(head, "stop_grace_s", sp, DEFAULT_STOP_GRACE_S, 0, 600)
         background = self.path_value(head, "background", sp)
         run_dir = self.path_value(head, "run_dir", sp)
+        cookie_key_file = self.get(head, "cookie_key_file", sp, str, None)
 
         colors = dict(DEFAULT_COLORS)
         for key, value in self.table(data, "colors", ()).items():
@@ -543,6 +545,7 @@ class _Builder:
             colors=colors,
             lab=lab,
             run_dir=run_dir,
+            cookie_key_file=cookie_key_file,
             source=source,
         )
 

@@ -1,0 +1,41 @@
+"""Launchers: run scenario components on this machine, on virtual hosts, or over SSH."""
+
+from control_center.launchers.base import (
+    Action,
+    ExitStatus,
+    HostChanged,
+    HostConnectionError,
+    HostFailed,
+    Impairment,
+    Launcher,
+    LauncherError,
+    LauncherEvent,
+    LaunchFailed,
+    ProcessExited,
+    ProcessHung,
+    ProcessInfo,
+    ProcessResumed,
+    ProcessStarted,
+    ProcessState,
+    UnsupportedAction,
+)
+
+__all__ = [
+    "Action",
+    "ExitStatus",
+    "HostChanged",
+    "HostConnectionError",
+    "HostFailed",
+    "Impairment",
+    "LaunchFailed",
+    "Launcher",
+    "LauncherError",
+    "LauncherEvent",
+    "ProcessExited",
+    "ProcessHung",
+    "ProcessInfo",
+    "ProcessResumed",
+    "ProcessStarted",
+    "ProcessState",
+    "UnsupportedAction",
+]

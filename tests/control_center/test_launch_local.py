@@ -1,0 +1,297 @@
+"""Local launcher and orchestrator with real processes on this machine."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from control_center.launchers.base import (
+    Action,
+    ExitStatus,
+    LauncherError,
+    LauncherEvent,
+    ProcessExited,
+    ProcessHung,
+    ProcessResumed,
+    ProcessStarted,
+    ProcessState,
+    UnsupportedAction,
+)
+from control_center.launchers.local import LocalLauncher, tail_lines
+from control_center.orchestrator import Orchestrator
+from control_center.scenario import ComponentKind, load_scenario, loads_scenario
+from tests.control_center.launch_helpers import (
+    GRACEFUL,
+    STUBBORN,
+    TICKER,
+    open_collector,
+    proc_state,
+    python_command,
+    wait_for,
+    wait_for_log,
+)
+
+T = TypeVar("T")
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+def run(factory: Callable[[], Awaitable[T]], timeout: float = 60.0) -> T:
+    async def main() -> T:
+        return await asyncio.wait_for(factory(), timeout)
+
+    return asyncio.run(main())
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[LauncherEvent] = []
+
+    def __call__(self, event: LauncherEvent) -> None:
+        self.events.append(event)
+
+    def of(self, kind: type) -> list[LauncherEvent]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+# ----------------------------------------------------------------- single processes
+def test_start_logs_output_and_stop_uses_sigint(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        launcher = LocalLauncher()
+        events = Recorder()
+        launcher.subscribe(events)
+        cmd = python_command(tmp_path, "g", GRACEFUL)
+        info = await launcher.start("G", "local", cmd)
+        await wait_for_log(cmd.log_file, "(?m)^ready$")
+        assert launcher.state("G") is ProcessState.RUNNING
+        status = await launcher.stop("G", grace=5.0)
+        assert status == ExitStatus(code=0)
+        log_text = Path(cmd.log_file).read_text()
+        assert "got SIGINT" in log_text and "exited with status 0" in log_text
+        assert [type(e) for e in events.events] == [ProcessStarted, ProcessExited]
+        exited = events.of(ProcessExited)[0]
+        assert isinstance(exited, ProcessExited) and exited.expected
+        assert exited.component == "G" and info.pid > 0
+        assert await launcher.stop("G") is None  # nothing left to stop
+        await launcher.close()
+
+    run(scenario)
+
+
+def test_stop_falls_back_to_sigkill_after_grace(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        launcher = LocalLauncher()
+        cmd = python_command(tmp_path, "s", STUBBORN)
+        await launcher.start("S", "local", cmd)
+        await wait_for_log(cmd.log_file, "(?m)^ready$")
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        status = await launcher.stop("S", grace=0.3)
+        assert status == ExitStatus(signal=signal.SIGKILL)
+        assert 0.3 <= loop.time() - began < 3.0
+        await launcher.close()
+
+    run(scenario)
+
+
+def test_unexpected_exit_is_noticed_with_its_status(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        launcher = LocalLauncher()
+        events = Recorder()
+        launcher.subscribe(events)
+        cmd = python_command(tmp_path, "c", "import sys; print('bye'); sys.exit(3)")
+        await launcher.start("C", "local", cmd)
+        await wait_for(lambda: bool(events.of(ProcessExited)), 10, "exit event")
+        (exited,) = events.of(ProcessExited)
+        assert isinstance(exited, ProcessExited)
+        assert exited.status == ExitStatus(code=3) and not exited.expected
+        assert str(exited.status) == "exited with status 3"
+        assert launcher.state("C") is ProcessState.EXITED
+        assert await launcher.log_tail("C", 2) == ["bye", "=== " + exited_line(cmd.log_file)]
+        await launcher.close()
+
+    run(scenario)
+
+
+def exited_line(log_file: str) -> str:
+    last = Path(log_file).read_text().splitlines()[-1]
+    assert last.startswith("=== ")
+    return last.removeprefix("=== ")
+
+
+def test_hang_resume_kill_and_restart(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        launcher = LocalLauncher()
+        events = Recorder()
+        launcher.subscribe(events)
+        counter = tmp_path / "ticks"
+        cmd = python_command(tmp_path, "t", TICKER, str(counter))
+        info = await launcher.start("T", "local", cmd)
+        await wait_for(counter.exists, 10, "first tick")
+
+        await launcher.hang("T")
+        assert launcher.state("T") is ProcessState.HUNG
+        await wait_for(lambda: proc_state(info.pid) == "T", 2, "stopped state")
+        frozen = counter.read_text()
+        await asyncio.sleep(0.2)
+        assert counter.read_text() == frozen
+
+        await launcher.resume("T")
+        await wait_for(lambda: counter.read_text() != frozen, 2, "ticks after resume")
+        assert launcher.state("T") is ProcessState.RUNNING
+
+        restarted = await launcher.restart("T", grace=0.5)
+        assert restarted.pid != info.pid and launcher.is_running("T")
+        assert await launcher.kill("T") == ExitStatus(signal=signal.SIGKILL)
+        assert len(events.of(ProcessHung)) == 1 and len(events.of(ProcessResumed)) == 1
+        assert len(events.of(ProcessStarted)) == 2
+        await launcher.close()
+
+    run(scenario)
+
+
+def test_stopping_a_hung_process_still_lets_it_shut_down_cleanly(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        launcher = LocalLauncher()
+        cmd = python_command(tmp_path, "h", GRACEFUL)
+        await launcher.start("H", "local", cmd)
+        await wait_for_log(cmd.log_file, "(?m)^ready$")
+        await launcher.hang("H")
+        assert await launcher.stop("H", grace=5.0) == ExitStatus(code=0)
+        await launcher.close()
+
+    run(scenario)
+
+
+def test_errors_and_unsupported_actions(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        launcher = LocalLauncher()
+        cmd = python_command(tmp_path, "g", GRACEFUL)
+        await launcher.start("G", "local", cmd)
+        with pytest.raises(LauncherError, match="already running"):
+            await launcher.start("G", "local", cmd)
+        with pytest.raises(LauncherError, match="never started"):
+            await launcher.hang("X")
+        with pytest.raises(UnsupportedAction):
+            await launcher.unplug("local")
+        assert Action.UNPLUG not in launcher.supported and Action.HANG in launcher.supported
+        missing = python_command(tmp_path, "m", "")
+        bad = type(missing)(("/nonexistent/program",), {}, None, missing.log_file)
+        with pytest.raises(LauncherError, match="cannot start M"):
+            await launcher.start("M", "local", bad)
+        await launcher.close()  # stops G
+        assert not launcher.is_running("G")
+
+    run(scenario)
+
+
+def test_tail_lines_reads_backwards_across_blocks(tmp_path: Path) -> None:
+    path = tmp_path / "big.log"
+    path.write_text("".join(f"line {i}\n" for i in range(5000)))
+    assert tail_lines(str(path), 3, block=64) == ["line 4997", "line 4998", "line 4999"]
+    assert tail_lines(str(tmp_path / "none"), 3) == []
+
+
+# ----------------------------------------------------------------- whole scenario
+def ephemeral(scenario_text: str) -> str:
+    """The shipped scenario with free ports (others run tests on this machine too)."""
+    text = re.sub(r"(asap_port|enrp_port) = \d+", r"\1 = 0", scenario_text)
+    return text.replace("csp_port = 2960", "csp_port = 0")
+
+
+def test_local_scenario_starts_reports_and_stops_cleanly(tmp_path: Path) -> None:
+    text = ephemeral((SCENARIOS / "local.toml").read_text())
+    # Keep it small and quick: test pattern on the PEs, a tiny image for the PU.
+    text = text.replace("max_threads = 4 }", "max_threads = 4, test_mode = true }")
+    text = re.sub(r"width = \d+, height = \d+", "width = 96, height = 64", text)
+    scenario = loads_scenario(text, source=SCENARIOS / "local.toml")
+
+    async def body() -> None:
+        collector = await open_collector()
+        events = Recorder()
+        orch = Orchestrator(scenario, run_dir=tmp_path, csp_port=collector.port)
+        orch.subscribe(events)
+        try:
+            async with orch:
+                assert orch.csp_listen_address == "127.0.0.1"
+                await orch.start_all()
+                started = [e.component for e in events.of(ProcessStarted)]  # type: ignore[attr-defined]
+                assert started[:2] == ["PR-1", "PR-2"] and started[-1] == "PU-1"
+                wanted = set(scenario.by_csp_id())
+                await wait_for(lambda: wanted <= collector.senders(), 15, "reports of all")
+                pe1 = scenario.component("PE-1")
+                assert pe1.csp_id is not None
+                # A PE reports its registrar association (ASAP, PPID 11).
+                await wait_for(
+                    lambda: any(
+                        a.ppid == 11
+                        for a in (collector.last_from(pe1.csp_id) or _empty()).associations
+                    ),
+                    10,
+                    "PE-1's ASAP association",
+                )
+                report = orch.files("PU-1")["report"]
+                await wait_for(lambda: Path(report).exists(), 30, "PU report")
+                assert json.loads(Path(report).read_text())
+                await orch.stop_all()
+                for comp in scenario.components:
+                    assert not orch.is_running(comp.name)
+                    if comp.kind is not ComponentKind.FRACTAL_PU:
+                        assert collector.final_from(comp.csp_id), comp.name  # type: ignore[arg-type]
+            exits = {e.component: e for e in events.of(ProcessExited)}  # type: ignore[attr-defined]
+            assert set(exits) == {c.name for c in scenario.components}
+            for name, exited in exits.items():
+                assert isinstance(exited, ProcessExited)
+                assert exited.status.success, f"{name} {exited.status}"
+            stop_order = [e.component for e in events.of(ProcessExited)]  # type: ignore[attr-defined]
+            assert stop_order.index("PE-1") < stop_order.index("PR-1")
+            assert stop_order.index("PE-3") < stop_order.index("PR-2")
+        finally:
+            collector.close()
+
+    run(body, timeout=90)
+
+
+def _empty() -> object:
+    class _Nothing:
+        associations = ()
+
+    return _Nothing()
+
+
+def test_start_failure_names_the_component(tmp_path: Path) -> None:
+    text = """\
+[scenario]
+csp_port = 0
+[[components]]
+name = "PR-1"
+kind = "registrar"
+asap_port = 0
+enrp_port = 0
+options = { min_address_scope = "nowhere" }
+"""
+    scenario = loads_scenario(text, source=tmp_path / "bad.toml")
+
+    async def body() -> None:
+        async with Orchestrator(scenario, run_dir=tmp_path, ready_timeout=10) as orch:
+            with pytest.raises(Exception, match="PR-1") as info:
+                await orch.start_all()
+            assert "exited during start-up" in str(info.value)
+            assert Path(orch.log_file("PR-1")).exists()
+
+    run(body)
+
+
+def test_shipped_local_scenario_file_is_accepted_by_the_orchestrator(tmp_path: Path) -> None:
+    scenario = load_scenario(SCENARIOS / "local.toml")
+    orch = Orchestrator(scenario, run_dir=tmp_path)
+    orch._resolve_registrar_ports()
+    argv = orch.command("PE-2").argv
+    assert "--registrar" in argv and "127.0.0.1:13863" in argv and "127.0.0.1:13864" in argv
+    assert argv[argv.index("--identifier") + 1] == "0x102"
