@@ -520,6 +520,7 @@ def read_pe_checksum(r: TlvReader, vstart: int, vend: int) -> int:
 _V4_CACHE: dict[bytes, ipaddress.IPv4Address] = {}
 _V6_CACHE: dict[bytes, IPAddress] = {}
 _ADDR_CACHE_MAX = 4096
+_V4_MAPPED_PREFIX = bytes(10) + b"\xff\xff"
 
 
 def _address(packed: bytes) -> IPAddress:
@@ -534,8 +535,11 @@ def _address(packed: bytes) -> IPAddress:
         return v4
     addr = _V6_CACHE.get(packed)
     if addr is None:
-        v6 = ipaddress.IPv6Address(packed)
-        addr = v6.ipv4_mapped or v6
+        # IPv4-mapped (::ffff:a.b.c.d) is returned as IPv4, the form encoders write.
+        if packed.startswith(_V4_MAPPED_PREFIX):
+            addr = ipaddress.IPv4Address(packed[12:])
+        else:
+            addr = ipaddress.IPv6Address(packed)
         if len(_V6_CACHE) >= _ADDR_CACHE_MAX:
             _V6_CACHE.clear()
         _V6_CACHE[packed] = addr
