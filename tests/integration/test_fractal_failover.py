@@ -1,0 +1,317 @@
+"""The fractal demo with real processes: 2 registrars, 3 fractal PEs, the headless PU.
+
+Everything runs on loopback with ephemeral ports and the TCP mapping. PEs use
+``--block-delay`` so a 160x100 image takes long enough to interrupt. Every
+process is started here and stopped by PID in the fixture's finalizer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from fractal_pe.kernel import compute_rows
+from fractal_pu.fsf import read_fsf
+from fractal_pu.split import split_image_covering, sub_parameters
+from tests.registrar.service_helpers import RegistrarProcess, registrar_args
+
+REPO = Path(__file__).resolve().parents[2]
+FSF = REPO / "assets" / "fsf" / "02-seahorse-valley.fsf"
+KEY = "hex:" + "5a" * 32
+WIDTH, HEIGHT, SESSIONS = 160, 100, 4
+
+
+class PeProcess:
+    def __init__(self, args: Sequence[str], log_path: Path, env: dict[str, str]) -> None:
+        self.log_path = log_path
+        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "fractal_pe.cli", *args],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=REPO,
+            env=env,
+        )
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_registered(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while "registered (registrar" not in self.log_text():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"fractal-pe exited early:\n{self.log_text()}")
+            assert time.monotonic() < deadline, f"fractal-pe not registered:\n{self.log_text()}"
+            time.sleep(0.05)
+
+    def jobs_started(self) -> int:
+        return self.log_text().count("rectangle, algorithm")
+
+    def signal(self, sig: int) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.signal(signal.SIGKILL)
+        try:
+            self.proc.wait(timeout=5)
+        finally:
+            self._log.close()
+
+
+class Demo:
+    """Two peered registrars and the fractal processes of one test."""
+
+    def __init__(self, tmp: Path, registrars: list[RegistrarProcess]) -> None:
+        self.tmp = tmp
+        self.registrars = registrars
+        self.pes: dict[int, PeProcess] = {}
+        self.env = dict(os.environ, RSERPOOL_COOKIE_KEY=KEY, FRACTAL_KERNEL="numpy")
+
+    def registrar_option(self) -> list[str]:
+        return [f"{r.asap[0]}:{r.asap[1]}" for r in self.registrars]
+
+    def start_pe(self, identifier: int, *extra: str, env: dict[str, str] | None = None) -> None:
+        home = self.registrars[identifier % len(self.registrars)]
+        args = [
+            "--registrar",
+            f"{home.asap[0]}:{home.asap[1]}",
+            "--transport",
+            "tcp",
+            "--identifier",
+            f"0x{identifier:x}",
+            "--poolhandle",
+            "FractalTestPool",
+            "--kernel",
+            "numpy",
+            "--heartbeat-interval",
+            "250",
+            *extra,
+        ]
+        self.pes[identifier] = PeProcess(
+            args, self.tmp / f"pe-{identifier:x}.log", env if env is not None else self.env
+        )
+
+    def wait_pes(self) -> None:
+        for pe in self.pes.values():
+            pe.wait_registered()
+
+    def start_pu(self, *extra: str) -> subprocess.Popen[bytes]:
+        args = [
+            sys.executable,
+            "-m",
+            "fractal_pu.cli",
+            "--headless",
+            "--registrar",
+            ",".join(self.registrar_option()),
+            "--transport",
+            "tcp",
+            "--poolhandle",
+            "FractalTestPool",
+            "--sessions",
+            str(SESSIONS),
+            "--width",
+            str(WIDTH),
+            "--height",
+            str(HEIGHT),
+            "--config",
+            str(FSF),
+            "--output",
+            str(self.tmp / "out.png"),
+            "--report",
+            str(self.tmp / "report.json"),
+            "--values-output",
+            str(self.tmp / "values.npy"),
+            "--recvtimeout",
+            "3000",
+            "--heartbeat-interval",
+            "250",
+            "--image-timeout",
+            "60000",
+            *extra,
+        ]
+        log = open(self.tmp / "pu.log", "ab")  # noqa: SIM115 - the child keeps it
+        try:
+            return subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=self.env
+            )
+        finally:
+            log.close()
+
+    def finish_pu(self, pu: subprocess.Popen[bytes], timeout: float = 60.0) -> dict[str, Any]:
+        try:
+            code = pu.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pu.kill()
+            pu.wait()
+            raise AssertionError(f"PU did not finish:\n{self.pu_log()}") from None
+        assert code == 0, f"PU exit status {code}:\n{self.pu_log()}"
+        report: dict[str, Any] = json.loads((self.tmp / "report.json").read_text())
+        return report
+
+    def pu_log(self) -> str:
+        return (self.tmp / "pu.log").read_text(errors="replace")
+
+    def wait_serving(self, pes: Sequence[int], timeout: float = 20.0) -> int:
+        """A PE among ``pes`` that is computing a job (polls the PE logs)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for identifier in pes:
+                if self.pes[identifier].jobs_started():
+                    return identifier
+            time.sleep(0.02)
+        raise AssertionError(f"no PE started a job:\n{self.pu_log()}")
+
+    def close(self) -> None:
+        for pe in self.pes.values():
+            pe.stop()
+
+
+@pytest.fixture(scope="module")
+def registrars(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[RegistrarProcess]]:
+    tmp = tmp_path_factory.mktemp("fractal-registrars")
+    first = RegistrarProcess(registrar_args(0xF1), tmp / "pr1.log")
+    started = [first]
+    try:
+        first.wait_ready()
+        second = RegistrarProcess(registrar_args(0xF2, peers=[first.enrp]), tmp / "pr2.log")
+        started.append(second)
+        second.wait_ready()
+        yield started
+    finally:
+        for registrar in started:
+            registrar.stop()
+
+
+@pytest.fixture
+def demo(tmp_path: Path, registrars: list[RegistrarProcess]) -> Iterator[Demo]:
+    scenario = Demo(tmp_path, registrars)
+    try:
+        yield scenario
+    finally:
+        scenario.close()
+
+
+def offline_reference() -> np.ndarray:
+    job = read_fsf(FSF)
+    image = np.zeros((HEIGHT, WIDTH), dtype=np.uint32)
+    for rect in split_image_covering(WIDTH, HEIGHT, SESSIONS):
+        param = sub_parameters(job, rect, WIDTH, HEIGHT)
+        image[rect.y : rect.y + rect.h, rect.x : rect.x + rect.w] = compute_rows(
+            param, 0, rect.h, kernel="numpy"
+        )
+    return image
+
+
+def image_of(report: dict[str, Any]) -> dict[str, Any]:
+    assert report["complete"] is True
+    (image,) = report["images"]
+    assert image["missing_pixels"] == 0
+    assert sum(image["pixels_per_pe"].values()) >= WIDTH * HEIGHT
+    return image
+
+
+def failovers_from(image: dict[str, Any], pe: int) -> list[dict[str, Any]]:
+    name = f"0x{pe:08x}"
+    return [f for cell in image["cells"] for f in cell["failovers"] if f["old_pe"] == name]
+
+
+def test_sigkill_of_a_serving_pe_still_completes_with_exact_pixels(demo: Demo) -> None:
+    for identifier in (0xA1, 0xA2, 0xA3):
+        demo.start_pe(identifier, "--block-delay", "60")
+    demo.wait_pes()
+    pu = demo.start_pu()
+    victim = demo.wait_serving([0xA1, 0xA2, 0xA3])
+    time.sleep(0.3)
+    demo.pes[victim].signal(signal.SIGKILL)
+    image = image_of(demo.finish_pu(pu))
+    values = np.load(demo.tmp / "values.npy")
+    assert np.array_equal(values, offline_reference())
+    moved = failovers_from(image, victim)
+    assert moved, f"no failover away from the killed PE:\n{demo.pu_log()}"
+    assert all(f["had_cookie"] and f["failover_ms"] is not None for f in moved)
+    assert (demo.tmp / "out.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_sigint_of_a_serving_pe_hands_over_without_recomputing(demo: Demo) -> None:
+    for identifier in (0xB1, 0xB2, 0xB3):
+        demo.start_pe(identifier, "--block-delay", "60")
+    demo.wait_pes()
+    pu = demo.start_pu()
+    victim = demo.wait_serving([0xB1, 0xB2, 0xB3])
+    time.sleep(0.3)
+    demo.pes[victim].signal(signal.SIGINT)
+    image = image_of(demo.finish_pu(pu))
+    assert image["pixels_computed_twice"] == 0
+    moved = failovers_from(image, victim)
+    assert moved and all(f["had_cookie"] and not f["cookie_rejected"] for f in moved)
+    assert np.array_equal(np.load(demo.tmp / "values.npy"), offline_reference())
+    demo.pes[victim].proc.wait(timeout=10)
+    assert demo.pes[victim].proc.returncode == 0
+    assert "handed over" in demo.pes[victim].log_text()
+
+
+def test_failure_mode_pes_pass_the_cells_around(demo: Demo) -> None:
+    for identifier in (0xC1, 0xC2, 0xC3):
+        demo.start_pe(identifier, "--failure-after", "3", "--test-mode")
+    demo.wait_pes()
+    image = image_of(demo.finish_pu(demo.start_pu()))
+    assert image["failovers"] >= SESSIONS  # each cell needs 13 messages, 3 per PE visit
+    assert image["pixels_computed_twice"] == 0  # data is flushed before the cookie
+    assert len(image["pixels_per_pe"]) >= 2
+    values = np.load(demo.tmp / "values.npy")
+    for rect in split_image_covering(WIDTH, HEIGHT, SESSIONS):
+        ys, xs = np.mgrid[0 : rect.h, 0 : rect.w]
+        expected = (xs * ys) % 256
+        assert np.array_equal(values[rect.y : rect.y + rect.h, rect.x : rect.x + rect.w], expected)
+
+
+def test_forged_cookie_is_rejected_and_the_cell_restarts(demo: Demo) -> None:
+    # PE D1 signs with the pool key; D2 and D3 hold another key, so D1's cookies look
+    # forged to them. Killing D1 makes every cell it served fail over with such a cookie.
+    forger_env = dict(demo.env, RSERPOOL_COOKIE_KEY="hex:" + "77" * 32)
+    demo.start_pe(0xD1, "--block-delay", "60")
+    demo.wait_pes()
+    pu = demo.start_pu("--sessions", "1")
+    demo.wait_serving([0xD1])
+    demo.start_pe(0xD2, env=forger_env)
+    demo.start_pe(0xD3, env=forger_env)
+    demo.wait_pes()
+    time.sleep(0.2)
+    demo.pes[0xD1].signal(signal.SIGKILL)
+    report = demo.finish_pu(pu)
+    assert report["complete"] is True
+    (cell,) = report["images"][0]["cells"]
+    assert cell["cookies_rejected"] >= 1 and cell["restarts"] >= 1
+    rejecting = [demo.pes[i].log_text() for i in (0xD2, 0xD3)]
+    assert any(re.search(r"Cookie Echo from .* rejected: bad signature", t) for t in rejecting)
+    job = read_fsf(FSF)
+    param = sub_parameters(job, split_image_covering(WIDTH, HEIGHT, 1)[0], WIDTH, HEIGHT)
+    values = np.load(demo.tmp / "values.npy")
+    assert np.array_equal(values, compute_rows(param, 0, HEIGHT, kernel="numpy"))
+
+
+def test_pes_at_max_threads_refuse_and_the_pu_goes_elsewhere(demo: Demo) -> None:
+    # Three PEs with one slot each and four sessions: at least one session is refused.
+    for identifier in (0xE1, 0xE2, 0xE3):
+        demo.start_pe(identifier, "--max-threads", "1", "--block-delay", "20", "--test-mode")
+    demo.wait_pes()
+    image = image_of(demo.finish_pu(demo.start_pu()))
+    refusals = sum(
+        pe.log_text().count("limit of 1 connections reached") for pe in demo.pes.values()
+    )
+    assert refusals >= 1
+    assert set(image["pixels_per_pe"]) <= {f"0x{i:08x}" for i in (0xE1, 0xE2, 0xE3)}
