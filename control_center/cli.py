@@ -1,0 +1,216 @@
+"""``rsp-control-center``: run a scenario, headless with a storyboard (the Qt window comes later).
+
+    rsp-control-center SCENARIO --headless --storyboard FILE [--report FILE]
+    rsp-control-center --headless --storyboard FILE      (the storyboard names its scenario)
+    rsp-control-center SCENARIO --headless [--duration S] (start all, print the timeline)
+
+Exit status: 0 when every expectation held, 1 when one failed or the story
+could not run, 2 for bad arguments or files that do not validate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from control_center.monitor import CspMonitor, StatusModel, expected_from
+from control_center.scenario import Scenario, load_scenario
+from control_center.storyboard import (
+    Action,
+    Step,
+    Storyboard,
+    StoryboardError,
+    apply_options,
+    load_storyboard,
+)
+from rsplib.session.cookies import COOKIE_KEY_ENV
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+GUI_MISSING = (
+    "rsp-control-center: the Qt window comes with the control-center GUI package "
+    "(control_center.gui), which is not installed yet; run a scenario with "
+    "--headless [--storyboard FILE]"
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rsp-control-center",
+        description="Start, watch and script an RSerPool demo scenario.",
+    )
+    parser.add_argument(
+        "scenario", nargs="?", help="scenario file (TOML); optional if the storyboard names one"
+    )
+    parser.add_argument("--headless", action="store_true", help="run without a window")
+    parser.add_argument("--storyboard", metavar="FILE", help="run the steps of this storyboard")
+    parser.add_argument(
+        "--report", metavar="FILE", help="JSON report (default: the storyboard's, or the run dir)"
+    )
+    parser.add_argument("--run-dir", metavar="DIR", help="logs and outputs (default: per scenario)")
+    parser.add_argument(
+        "--csp-port",
+        type=int,
+        metavar="N",
+        help="status monitor port (default: the scenario's; 0 = any free port)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        metavar="S",
+        help="without a storyboard: stop the scenario after S seconds (default: at Ctrl-C)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="do not print the timeline")
+    parser.add_argument(
+        "--loglevel",
+        default="error",
+        help="debug, info, warning or error (default; the timeline shows what happens)",
+    )
+    return parser
+
+
+def _load_inputs(args: argparse.Namespace) -> tuple[Scenario, Storyboard]:
+    """Scenario and storyboard (a plain "start all, run" story without --storyboard)."""
+    if args.storyboard:
+        story = load_storyboard(args.storyboard)
+    else:
+        steps: tuple[Step, ...] = (Step(index=0, action=Action.START_ALL),)
+        if args.duration is not None:
+            steps += (Step(index=1, action=Action.WAIT, seconds=args.duration),)
+        else:
+            steps += (Step(index=1, action=Action.WAIT, seconds=365 * 86_400.0),)
+        story = Storyboard(name="headless run", scenario=None, steps=steps, timeout_s=1e9)
+    scenario_path = Path(args.scenario) if args.scenario else story.scenario
+    if scenario_path is None:
+        raise StoryboardError([])  # handled by the caller as a usage error
+    scenario = load_scenario(scenario_path)
+    return apply_options(scenario, story), story
+
+
+async def run_headless(
+    scenario: Scenario, story: Storyboard, args: argparse.Namespace, out: TextIO | None
+) -> int:
+    from control_center.orchestrator import Orchestrator
+    from control_center.story_runner import (
+        OrchestratorControl,
+        StoryRunner,
+        check_against_scenario,
+    )
+
+    sc = scenario
+    issues = check_against_scenario(story, [c.name for c in sc.components], list(sc.hosts))
+    if issues:
+        raise StoryboardError(issues)
+    model = StatusModel(
+        expected_from(sc.components, timeout_multiplier=sc.timeout_multiplier),
+        timeout_multiplier=sc.timeout_multiplier,
+    )
+    csp_port = args.csp_port if args.csp_port is not None else sc.csp_port
+    orchestrator = Orchestrator(sc, run_dir=args.run_dir)
+    async with orchestrator:
+        monitor = CspMonitor(model, host=orchestrator.csp_listen_address, port=csp_port)
+        await monitor.start()
+        try:
+            orchestrator.csp_port = monitor.address[1]
+            runner = StoryRunner(story, OrchestratorControl(orchestrator), monitor, out=out)
+            task = asyncio.current_task()
+            loop = asyncio.get_running_loop()
+            interrupted = False
+
+            def interrupt() -> None:
+                nonlocal interrupted
+                interrupted = True
+                if task is not None:
+                    task.cancel()
+
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(signum, interrupt)
+            try:
+                result = await runner.run()
+            except asyncio.CancelledError:
+                if not interrupted:
+                    raise
+                result = runner.result
+                # A plain headless run ends with Ctrl-C; that is its normal end.
+                if not args.storyboard:
+                    result.passed = True
+            finally:
+                for signum in (signal.SIGINT, signal.SIGTERM):
+                    with contextlib.suppress(NotImplementedError, RuntimeError):
+                        loop.remove_signal_handler(signum)
+        finally:
+            monitor.close()
+    report = (
+        Path(args.report)
+        if args.report
+        else story.report
+        if story.report is not None
+        else orchestrator.run_dir / f"{_slug(story.name)}-report.json"
+    )
+    if args.storyboard or args.report:
+        result.write(report)
+        if out is not None:
+            out.write(f"report: {report}\n")
+    return EXIT_OK if result.passed else EXIT_FAILED
+
+
+def _slug(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in name).strip("-") or "story"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.headless:
+        print(GUI_MISSING, file=sys.stderr)
+        return EXIT_USAGE
+    if args.storyboard is None and args.scenario is None:
+        parser.error("give a SCENARIO, a --storyboard, or both")
+    if args.duration is not None and args.duration <= 0:
+        parser.error("--duration must be positive")
+    if args.csp_port is not None and not 0 <= args.csp_port <= 0xFFFF:
+        parser.error("--csp-port must be 0..65535")
+    level = getattr(logging, str(args.loglevel).upper(), None)
+    if not isinstance(level, int):
+        parser.error(f"unknown log level {args.loglevel!r}")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        scenario, story = _load_inputs(args)
+    except StoryboardError as exc:
+        if not exc.issues:
+            parser.error("the storyboard names no scenario; give SCENARIO")
+        print(f"rsp-control-center: invalid storyboard:\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as exc:  # ScenarioError
+        print(f"rsp-control-center: invalid scenario:\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    out = None if args.quiet else sys.stdout
+    # Fractal PEs refuse to run without a cookie key; a run without one configured gets a
+    # fresh random key that every locally started component inherits.
+    os.environ.setdefault(COOKIE_KEY_ENV, "hex:" + secrets.token_hex(32))
+    try:
+        return asyncio.run(run_headless(scenario, story, args, out))
+    except StoryboardError as exc:
+        print(f"rsp-control-center: storyboard does not fit the scenario:\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+    except Exception as exc:  # hosts unavailable, lab needs root, port in use, ...
+        print(f"rsp-control-center: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
