@@ -22,7 +22,7 @@ link to a pool element), ``report_exists``, ``image_complete``,
 ``no_pixel_lost``, ``no_pixel_recomputed`` = PU (read from the headless PU's
 JSON report), ``exited`` = component (optionally ``exit_code``).
 
-The format is documented with examples in ``scenarios/README.md``.
+The format is documented with examples in ``scenarios/storyboards.md``.
 """
 
 from __future__ import annotations

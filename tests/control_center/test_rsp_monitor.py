@@ -231,3 +231,54 @@ def test_views_are_exclusive_choices(view: str) -> None:
     args = build_parser().parse_args([view])
     assert args.full is (view == "--full")
     assert build_parser().parse_args([]).full is False
+
+
+def test_scenario_names_components_and_lists_silent_ones(tmp_path: Path) -> None:
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(
+        '[scenario]\nname = "s"\n[hosts.local]\nkind = "local"\n'
+        '[[components]]\nname = "PR-1"\nkind = "registrar"\nidentifier = 0x10000\n'
+        '[[components]]\nname = "PE-7"\nkind = "fractal-pe"\nidentifier = 0x107\n'
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "control_center.rsp_monitor",
+            "--address",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--once",
+            "--duration",
+            "1",
+            "--scenario",
+            str(scenario),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    try:
+        assert proc.stderr is not None
+        match = re.search(r"listening on 127\.0\.0\.1:(\d+)", proc.stderr.readline())
+        assert match
+        with UdpSender("127.0.0.1", int(match.group(1))) as sender:
+            sender.send(encode_csp(report(PR1, status="up", interval_us=5_000_000)))
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "PR $00010000 PR-1 [alpha: 127.0.0.1]" in out and '"up"' in out
+    assert "PE $00000107 PE-7 [] inactive (never-seen)" in out
+
+
+def test_invalid_scenario_is_reported(tmp_path: Path) -> None:
+    scenario = tmp_path / "bad.toml"
+    scenario.write_text("[scenario]\nname = 5\n")
+    result = run_cli("--scenario", str(scenario), "--once", "--duration", "0.1")
+    assert result.returncode == 1
+    assert f"{scenario}:2: scenario.name" in result.stderr

@@ -47,7 +47,8 @@ def copy_story(tmp_path: Path, story: str, scenario: str, **subs: str) -> Path:
 
 
 def step_by_action(report: dict[str, Any], action: str, index: int = 0) -> dict[str, Any]:
-    return [s for s in report["steps"] if s["action"] == action][index]
+    steps: list[dict[str, Any]] = [s for s in report["steps"] if s["action"] == action]
+    return steps[index]
 
 
 def check_common(result: subprocess.CompletedProcess[str], report_path: Path) -> dict[str, Any]:
