@@ -123,7 +123,14 @@ async def run_headless(
         await monitor.start()
         try:
             orchestrator.csp_port = monitor.address[1]
-            runner = StoryRunner(story, OrchestratorControl(orchestrator), monitor, out=out)
+            runner = StoryRunner(
+                story,
+                OrchestratorControl(orchestrator),
+                monitor,
+                out=out,
+                # A plain headless run (no storyboard) ends with Ctrl-C.
+                interrupt_ok=not args.storyboard,
+            )
             task = asyncio.current_task()
             loop = asyncio.get_running_loop()
             interrupted = False
@@ -143,9 +150,6 @@ async def run_headless(
                 if not interrupted:
                     raise
                 result = runner.result
-                # A plain headless run ends with Ctrl-C; that is its normal end.
-                if not args.storyboard:
-                    result.passed = True
             finally:
                 for signum in (signal.SIGINT, signal.SIGTERM):
                     with contextlib.suppress(NotImplementedError, RuntimeError):

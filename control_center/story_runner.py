@@ -246,8 +246,11 @@ class StoryRunner:
         monitor: CspMonitor,
         *,
         out: TextIO | None = None,
+        interrupt_ok: bool = False,
     ) -> None:
         self.story = story
+        #: A cancellation (Ctrl-C) is the normal end of the run, not a failure.
+        self.interrupt_ok = interrupt_ok
         self.control = control
         self.monitor = monitor
         self.model: StatusModel = monitor.model
@@ -345,9 +348,12 @@ class StoryRunner:
             self.result.error = f"storyboard timeout of {self.story.timeout_s:g} s reached"
             self.note("story", self.result.error)
         except asyncio.CancelledError:
-            self.result.passed = False
-            self.result.error = "interrupted"
-            self.note("story", "interrupted")
+            if self.interrupt_ok:
+                self.note("story", "interrupted: the run ends here")
+            else:
+                self.result.passed = False
+                self.result.error = "interrupted"
+                self.note("story", "interrupted")
             await self._finish(pending, unsubscribe)
             raise
         await self._finish(pending, unsubscribe)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -156,3 +157,57 @@ def test_invalid_scenario_exit_two(tmp_path: Path) -> None:
     result = run_cli(str(scenario), "--headless", "--duration", "1", timeout=30)
     assert result.returncode == 2
     assert f"{scenario}:3: scenario.csp_port" in result.stderr
+
+
+ONE_REGISTRAR = """\
+[scenario]
+name = "one registrar"
+csp_port = 0
+[hosts.local]
+kind = "local"
+[[components]]
+name = "PR-1"
+kind = "registrar"
+identifier = 0x10001
+asap_port = 0
+enrp_port = 0
+"""
+
+
+def test_plain_headless_run_ends_cleanly_on_sigint(tmp_path: Path) -> None:
+    scenario = tmp_path / "one.toml"
+    scenario.write_text(ONE_REGISTRAR)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "control_center.cli",
+            str(scenario),
+            "--headless",
+            "--run-dir",
+            str(tmp_path / "run"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    seen: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            seen.append(line)
+            if "PR-1 active" in line:
+                break
+        assert any("PR-1 active" in line for line in seen), "".join(seen)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    text = "".join(seen) + out
+    assert proc.returncode == 0, text + err
+    assert "interrupted: the run ends here" in text and "PR-1 inactive (final)" in text
+    assert "storyboard PASSED" in text
+    assert "PR-1 exited with status 0" in text
