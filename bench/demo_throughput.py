@@ -65,7 +65,7 @@ class Cluster:
         self.workdir = workdir
         self.env = dict(os.environ, RSERPOOL_COOKIE_KEY=KEY)
         self.procs: list[subprocess.Popen[bytes]] = []
-        reg_log = workdir / "registrar.log"
+        reg_log = workdir / f"registrar-{time.monotonic_ns()}.log"
         self.procs.append(
             _spawn(
                 [
@@ -88,8 +88,10 @@ class Cluster:
             )
         )
         self.registrar = _wait_for(reg_log, READY).group(1)
+        logs = []
         for i in range(3):
             log = workdir / f"pe{i}-{time.monotonic_ns()}.log"
+            logs.append(log)
             self.procs.append(
                 _spawn(
                     [
@@ -102,16 +104,14 @@ class Cluster:
                         POOL,
                         "--identifier",
                         f"0x{0xB0 + i:x}",
-                        "--loglevel",
-                        "warning",
                         *pe_options,
                     ],
                     log,
                     self.env,
                 )
             )
-        # Registration is logged at info level only; give the PEs time to start instead.
-        time.sleep(4.0)
+        for log in logs:
+            _wait_for(log, "registered \\(registrar", timeout=60.0)
 
     def run_pu(self, width: int, height: int, sessions: int, tag: str) -> dict[str, Any]:
         report = self.workdir / f"{tag}.json"
@@ -173,6 +173,7 @@ def _measure(
     failovers: list[int] = []
     times: list[float] = []
     try:
+        cluster.run_pu(args.width, args.height, args.sessions, f"{tag}-warmup")  # not counted
         for run in range(args.runs):
             report = cluster.run_pu(args.width, args.height, args.sessions, f"{tag}-{run}")
             (image,) = report["images"]
