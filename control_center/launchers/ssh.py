@@ -77,6 +77,20 @@ def remote_quote(path: str) -> str:
     return shlex.quote(path)
 
 
+class _LogUnknownHostKey(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]  # untyped
+    """Accept an unknown host key (explicitly configured) and say so in the log."""
+
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
+        log.warning(
+            "accepting unknown %s host key of %s (fingerprint %s) as configured",
+            key.get_name(),
+            hostname,
+            key.fingerprint,
+        )
+
+
 @dataclass(slots=True)
 class _RemoteFiles:
     pid: str
@@ -127,7 +141,7 @@ class SshLauncher(Launcher):
                 "or set accept_unknown_host_keys = true",
             )
         if host.accept_unknown_host_keys:
-            client.set_missing_host_key_policy(paramiko.WarningPolicy())
+            client.set_missing_host_key_policy(_LogUnknownHostKey())
         else:
             client.set_missing_host_key_policy(paramiko.RejectPolicy())
         timeout = host.connect_timeout_s
@@ -215,8 +229,8 @@ class SshLauncher(Launcher):
         argv = " ".join(shlex.quote(a) for a in cmd.argv)
         wrapper = f"{shlex.quote(self.host.python)} -c {shlex.quote(WRAPPER)}"
         header = shlex.quote(f"=== start: {' '.join(cmd.argv)}")
-        # ';' and a plain '&' only: 'cd DIR && CMD &' would keep the channel open.
-        script = "; ".join(
+        # One command per line and a plain '&': 'cd DIR && CMD &' would keep the channel open.
+        script = "\n".join(
             [
                 f"mkdir -p {remote_quote(os.path.dirname(cmd.log_file))}",
                 f"cd {remote_quote(cmd.cwd or self.run_dir)} || exit 97",
