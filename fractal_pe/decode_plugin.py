@@ -19,4 +19,9 @@ def decode_fgp_payload(data: bytes) -> FgpMessage:
     return decode_fgp(data)
 
 
-register_payload_decoder(int(FGP_PPID), PROTOCOL_NAME, decode_fgp_payload)
+def register() -> None:
+    """(Re-)register the FGP decoder with rsp-decode."""
+    register_payload_decoder(int(FGP_PPID), PROTOCOL_NAME, decode_fgp_payload)
+
+
+register()

@@ -212,7 +212,11 @@ def _load_default_plugins() -> None:
         if importlib.util.find_spec(name.partition(".")[0]) is None:
             continue
         try:
-            importlib.import_module(name)
+            module = importlib.import_module(name)
+            # Register again on every run: the import registers only the first time.
+            register = getattr(module, "register", None)
+            if callable(register):
+                register()
         except Exception as exc:
             print(
                 f"rsp-decode: warning: default plugin {name!r} not loaded: {exc}", file=sys.stderr

@@ -115,7 +115,7 @@ def test_json_lines(capsys: pytest.CaptureFixture[str], capture: Path) -> None:
         (5, "asap", "SERVER_ANNOUNCE"),
         (6, "csp", "REPORT"),
         (7, "asap", None),  # does not decode: error object
-        (8, None, None),  # PPID 32 without a registered decoder
+        (8, "fgp", "FGP_DATA"),  # PPID 32: fractal_pe's default plug-in
     ]
     reg = objs[0]
     assert {
@@ -168,7 +168,7 @@ def test_json_lines(capsys: pytest.CaptureFixture[str], capture: Path) -> None:
     assert isinstance(bad["cause"], str)
     assert bad["payload"] == {"hex": GARBAGE_ASAP.hex()}
 
-    assert objs[7]["fields"] == {"payload": {"hex": FGP.hex()}}
+    assert objs[7]["fields"] == {"start_x": 0xFFFFFFFF, "start_y": 0xFFFFFFFF, "points": []}
 
 
 def test_summary(capsys: pytest.CaptureFixture[str], capture: Path) -> None:
@@ -183,7 +183,7 @@ def test_summary(capsys: pytest.CaptureFixture[str], capture: Path) -> None:
         ("tcpmap", "HEARTBEAT_REQUEST"): 2,
         ("enrp", "PRESENCE"): 2,
         ("csp", "REPORT"): 2,
-        ("(unknown)", "(undecoded)"): 2,
+        ("fgp", "FGP_DATA"): 2,
     }
 
 
