@@ -222,24 +222,16 @@ class CellSession(Protocol):
 
     async def close(self) -> None: ...
 
+    def forget_cookie(self) -> None: ...
+
 
 #: Opens a session to the pool, delivering the library's failover events to the callback.
 SessionFactory = Callable[[Callable[[SessionEvent], None]], Awaitable[CellSession]]
 
 
 def forget_cookie(session: CellSession) -> None:
-    """Make the session's next connection go without a Cookie Echo.
-
-    Uses the library's ``forget_cookie()`` when it has one; otherwise clears the
-    stored cookie of rsplib.session.pu_session.PoolUserSession directly.
-    """
-    method = getattr(session, "forget_cookie", None)
-    if callable(method):
-        method()
-        return
-    control = getattr(session, "_control", None)
-    if control is not None:
-        control.cookie = None
+    """Make the session's next connection go without a Cookie Echo."""
+    session.forget_cookie()
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,7 @@ from rsplib.wire.params import (
     PoolElementParam,
     Transport,
 )
+from rsplib.wire.tlv import DEFAULT_LIMITS
 
 _U32_MAX = 0xFFFFFFFF
 
@@ -477,8 +478,7 @@ class AsapClient:
         ``identifier`` None picks a random unused one in 1..0xFFFFFFFF. Registering a known
         (pool handle, identifier) again updates its transport and policy.
         """
-        if not pool_handle:
-            raise ValueError("pool handle must not be empty")
+        _check_pool_handle(pool_handle)
         if identifier is None:
             identifier = self._new_identifier(pool_handle)
         elif not 1 <= identifier <= _U32_MAX:
@@ -524,6 +524,7 @@ class AsapClient:
         answer goes into the cache (protocol-facts 5.4). ``items`` 0 means the registrar's
         default, 0xFFFFFFFF as many as allowed.
         """
+        _check_pool_handle(pool_handle)
         if not 0 <= items <= _U32_MAX:
             raise ValueError(f"items must be in 0..0xFFFFFFFF, not {items}")
         request_id = self._new_request_id()
@@ -811,3 +812,12 @@ class AsapClient:
 def error_text(causes: Iterable[ErrorCauseItem]) -> str:
     """Human-readable list of cause names."""
     return ", ".join(cause_name(item.code) for item in causes)
+
+
+def _check_pool_handle(pool_handle: bytes) -> None:
+    """Refuse locally what no registrar accepts (and what our decoder would refuse in the
+    answer, leaving the request to time out instead of failing clearly)."""
+    if not 1 <= len(pool_handle) <= DEFAULT_LIMITS.max_pool_handle:
+        raise ValueError(
+            f"pool handle must be 1..{DEFAULT_LIMITS.max_pool_handle} bytes, not {len(pool_handle)}"
+        )

@@ -279,3 +279,8 @@ class PuSessionControl:
     def store_cookie(self, cookie: bytes) -> None:
         """The PU keeps only the newest cookie (protocol-facts 8.1)."""
         self.cookie = bytes(cookie)
+
+    def forget_cookie(self) -> None:
+        """Drop the cookie, so the next connection starts without a Cookie Echo (used when a
+        PE refused the echoed cookie: the application then restarts from its parameters)."""
+        self.cookie = None

@@ -244,6 +244,10 @@ class PoolUserSession:
         """The newest cookie received from a PE."""
         return self._control.cookie
 
+    def forget_cookie(self) -> None:
+        """Connect the next PE without a Cookie Echo (the application restarts the work)."""
+        self._control.forget_cookie()
+
     @property
     def state(self) -> PuState:
         return self._control.state

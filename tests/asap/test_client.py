@@ -494,3 +494,21 @@ def test_second_winner_connection_is_closed() -> None:
     world.settle()
     assert world.closed[-1] == (extra, "already connected to a registrar")
     assert isinstance(world.actions[-1], CloseConnection)
+
+
+def test_pool_handle_outside_registrar_limits_is_refused_locally() -> None:
+    import random
+
+    from rsplib.asap import AsapClient, AsapConfig
+    from rsplib.wire.constants import PolicyType
+    from rsplib.wire.params import PolicyParam, TcpTransport, ip
+
+    client = AsapClient(AsapConfig(), random.Random(1), 0.0)
+    transport = TcpTransport(5000, (ip("127.0.0.1"),))
+    policy = PolicyParam(PolicyType.ROUND_ROBIN)
+    for handle in (b"", b"x" * 33):
+        with pytest.raises(ValueError, match="pool handle must be 1..32 bytes"):
+            client.register(handle, None, transport, policy, 0.0)
+        with pytest.raises(ValueError, match="pool handle must be 1..32 bytes"):
+            client.resolve(handle, 1, 0.0)
+    assert client.register(b"x" * 32, 7, transport, policy, 0.0) == 7

@@ -209,24 +209,11 @@ def test_rejected_cookie_restarts_the_cell_from_its_parameters(
     assert "Cookie Echo from" in caplog.text and "rejected" in caplog.text
 
 
-def test_forget_cookie_falls_back_to_the_library_internals() -> None:
-    from fractal_pu.engine import forget_cookie
+def test_forget_cookie_drops_the_library_sessions_cookie() -> None:
+    from rsplib.session.control import PuSessionControl
 
-    class WithMethod:
-        forgotten = False
-
-        def forget_cookie(self) -> None:
-            self.forgotten = True
-
-    class Control:
-        cookie: bytes | None = b"x"
-
-    class WithControl:
-        _control = Control()
-
-    session: Any = WithMethod()
-    forget_cookie(session)
-    assert session.forgotten
-    other: Any = WithControl()
-    forget_cookie(other)
-    assert other._control.cookie is None
+    control = PuSessionControl()
+    control.store_cookie(b"state")
+    assert control.cookie == b"state"
+    control.forget_cookie()
+    assert control.cookie is None
