@@ -236,9 +236,10 @@ def test_local_scenario_starts_reports_and_stops_cleanly(tmp_path: Path) -> None
                     10,
                     "PE-1's ASAP association",
                 )
-                report = orch.files("PU-1")["report"]
-                await wait_for(lambda: Path(report).exists(), 30, "PU report")
-                assert json.loads(Path(report).read_text())
+                # The headless PU exits by itself once its image is complete.
+                await wait_for(lambda: not orch.is_running("PU-1"), 30, "the PU to finish")
+                report = json.loads(Path(orch.files("PU-1")["report"]).read_text())
+                assert report["complete"] and report["images"][0]["missing_pixels"] == 0
                 await orch.stop_all()
                 for comp in scenario.components:
                     assert not orch.is_running(comp.name)
