@@ -507,8 +507,8 @@ def test_pool_handle_outside_registrar_limits_is_refused_locally() -> None:
     transport = TcpTransport(5000, (ip("127.0.0.1"),))
     policy = PolicyParam(PolicyType.ROUND_ROBIN)
     for handle in (b"", b"x" * 33):
-        with pytest.raises(ValueError, match="pool handle must be 1..32 bytes"):
+        with pytest.raises(ValueError, match=r"pool handle must be 1\.\.32 bytes"):
             client.register(handle, None, transport, policy, 0.0)
-        with pytest.raises(ValueError, match="pool handle must be 1..32 bytes"):
+        with pytest.raises(ValueError, match=r"pool handle must be 1\.\.32 bytes"):
             client.resolve(handle, 1, 0.0)
     assert client.register(b"x" * 32, 7, transport, policy, 0.0) == 7
