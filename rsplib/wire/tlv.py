@@ -721,23 +721,29 @@ def _policy(buf: Buffer, vstart: int, vend: int) -> PolicyParam:
 
 def read_pool_element(r: TlvReader, vstart: int, vend: int) -> PoolElementParam:
     buf = r.buffer
+    ctx = r.ctx
+    limits = ctx.limits
+    ctx.pool_elements_seen += 1
+    if ctx.pool_elements_seen > limits.max_pool_elements:
+        raise LimitExceededError(f"more than {limits.max_pool_elements} pool elements")
+    depth = r.depth + 1  # of the PE's own parameters
+    fast = depth < limits.max_nesting_depth
+    key = b""
+    if fast:
+        # Only well-formed PEs are cached, so a hit needs no further checks but the limits.
+        key = bytes(buf[vstart:vend])
+        hit = _PE_CACHE.get(key)
+        if hit is not None and hit[2] <= limits.max_addresses:
+            ctx.parameters_seen += hit[1]
+            if ctx.parameters_seen > limits.max_parameters:
+                raise LimitExceededError(f"more than {limits.max_parameters} parameters")
+            return hit[0]
     if vend - vstart < 12:
         raise LengthError("pool element parameter too short")
     identifier, home, life = _PE_FIXED.unpack_from(buf, vstart)
     if identifier == 0:
         raise InvalidValueError("pool element identifier 0", cause=ErrorCause.INVALID_PE_IDENTIFIER)
-    ctx = r.ctx
-    ctx.pool_elements_seen += 1
-    if ctx.pool_elements_seen > ctx.limits.max_pool_elements:
-        raise LimitExceededError(f"more than {ctx.limits.max_pool_elements} pool elements")
-    depth = r.depth + 1  # of the PE's own parameters
-    limits = ctx.limits
-    if depth < limits.max_nesting_depth:
-        key = bytes(buf[vstart:vend])
-        hit = _PE_CACHE.get(key)
-        if hit is not None and hit[2] <= limits.max_addresses:
-            _count_params(ctx, hit[1])
-            return hit[0]
+    if fast:
         # Fast path for the usual layout; anything unusual is re-read by the general path.
         params_before = ctx.parameters_seen
         reports_before = len(ctx.unrecognized)
