@@ -20,12 +20,14 @@ import pytest
 from rsplib.wire import asap, enrp
 from rsplib.wire.constants import AsapType, EnrpType, PolicyType, TransportUse, UpdateAction
 from rsplib.wire.params import (
+    DccpTransport,
     OperationError,
     PolicyParam,
     PoolElementParam,
     SctpTransport,
     ServerInformation,
     TcpTransport,
+    UdpLiteTransport,
     UdpTransport,
     ip,
 )
@@ -53,6 +55,13 @@ EXTRA_ASAP: list[asap.AsapMessage] = [
             TcpTransport(3863, (ip("10.0.0.5"),)),
         ),
     ),
+    asap.ServerAnnounce(
+        6,
+        (
+            DccpTransport(5002, (ip("10.1.2.3"),), 0x01020304),
+            UdpLiteTransport(5001, (ip("fd00::1"),)),
+        ),
+    ),
     asap.Registration(b"p", dataclasses.replace(_PE, asap_transport=None, home_registrar_id=0)),
 ]
 EXTRA_ENRP: list[enrp.EnrpMessage] = [
@@ -74,6 +83,8 @@ FIELDS = (
     "sctp_transport_port",
     "tcp_transport_port",
     "udp_transport_port",
+    "udp_lite_transport_port",
+    "dccp_transport_port",
 )
 ENRP_FIELDS = (
     "sender_servers_id",
@@ -87,6 +98,8 @@ _PORT_FIELD = {
     SctpTransport: "sctp_transport_port",
     TcpTransport: "tcp_transport_port",
     UdpTransport: "udp_transport_port",
+    UdpLiteTransport: "udp_lite_transport_port",
+    DccpTransport: "dccp_transport_port",
 }
 
 
