@@ -4,8 +4,9 @@
         --sessions 4 --width 400 --height 250 --output out.png --report out.json \\
         [--config FILE_OR_DIR.fsf ...] [--images K] [--playlist]
 
-Without ``--headless`` the Qt viewer would start; it is a separate GUI module
-that is not installed yet, so the command says so and exits with status 2.
+Without ``--headless`` the Qt viewer (fractal_pu.gui) starts with the same
+options plus ``--caption``, ``--imagestorageprefix``, ``--interimagetime``,
+``--overlay``, ``--fullscreen``, ``--exit-after`` and ``--screenshot``.
 Times are milliseconds (rsplib's ``-sendtimeout``/``-recvtimeout``: 5000).
 Exit status: 0 when every pixel of every image was computed, 1 otherwise,
 2 for bad arguments.
@@ -17,14 +18,19 @@ import argparse
 import asyncio
 import contextlib
 import importlib.util
+import logging
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from fractal_pu.engine import EngineConfig
 from fractal_pu.headless import HeadlessOptions, run_headless
 from rsplib.examples import cli_common
 from rsplib.session.cookies import CookieKeyError, CookieSealer, load_cookie_key
+
+log = logging.getLogger("fractal_pu")
 
 PROG = "fractal-pu"
 DEFAULT_POOL_HANDLE = "FractalGeneratorPool"
@@ -72,6 +78,31 @@ def build_parser() -> argparse.ArgumentParser:
     add("--cookie-key-file", metavar="FILE", help="pool key, only to log cookie positions")
     add("--no-failover-colors", action="store_true", help="no palette shift per failover")
     add("--no-session-colors", action="store_true", help="no palette shift per session")
+    viewer = parser.add_argument_group("viewer (without --headless)")
+    add = viewer.add_argument
+    add("--caption", metavar="TEXT", help="window title (default: Fractal Pool User)")
+    add(
+        "--imagestorageprefix",
+        metavar="P",
+        help="save every finished image as P-NNNNNN.png",
+    )
+    add(
+        "--interimagetime",
+        metavar="S",
+        type=float,
+        default=5.0,
+        help="seconds between a finished image and the next one (5)",
+    )
+    add("--overlay", action="store_true", help="start with the PE identity overlay on")
+    add("--fullscreen", action="store_true", help="start in full-screen mode")
+    add("--exit-after", metavar="S", type=float, help="quit after S seconds")
+    add(
+        "--screenshot",
+        metavar="FILE.png",
+        type=Path,
+        help="save a grab of the window when the first image is done (or at --exit-after), "
+        "then quit",
+    )
     return parser
 
 
@@ -155,8 +186,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not options.registrars and options.announce is None:
         parser.error("give --registrar ADDR:PORT or --announce-interface ADDR")
     try:
-        return asyncio.run(run_headless(options))
+        return asyncio.run(_until_signalled(run_headless(options)))
     except KeyboardInterrupt:
+        return 130
+
+
+async def _until_signalled(work: Coroutine[Any, Any, int]) -> int:
+    """Run the PU until it finishes or SIGINT/SIGTERM arrives. A signal cancels the work,
+    whose clean-up still sends the FINAL status report and writes the JSON report."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        log.info("stopped by signal before the images were complete")
         return 130
 
 

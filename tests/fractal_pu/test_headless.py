@@ -270,3 +270,51 @@ def test_no_registrar_reachable_fails_with_status_1(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stderr
     report = json.loads((tmp_path / "x.json").read_text())
     assert report["complete"] is False
+
+
+def test_sigint_ends_the_headless_pu_cleanly_with_a_final_report(tmp_path: Path) -> None:
+    """SIGINT mid-work: exit status 130 (not a signal death), FINAL CSP report, JSON report."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from rsplib.wire.csp import decode_csp
+
+    monitor = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    monitor.bind(("127.0.0.1", 0))
+    monitor.settimeout(0.2)
+    port = monitor.getsockname()[1]
+    report = tmp_path / "report.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fractal_pu.cli", "--headless", "--registrar", "127.0.0.1:9",
+         "--sessions", "2", "--width", "64", "--height", "64", "--output",
+         str(tmp_path / "image.png"), "--report", str(report), "--cspserver",
+         f"127.0.0.1:{port}", "--cspinterval", "100", "--identifier", "0x5"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        first = None
+        while first is None and time.monotonic() < deadline:
+            try:
+                first = decode_csp(monitor.recv(65535))
+            except TimeoutError:
+                continue
+        assert first is not None and not first.final, "the PU never reported"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(10) == 130
+        finals = []
+        while True:
+            try:
+                finals.append(decode_csp(monitor.recv(65535)).final)
+            except TimeoutError:
+                break
+        assert finals and finals[-1], "no FINAL report after SIGINT"
+        assert json.loads(report.read_text())["complete"] is False
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        monitor.close()
