@@ -145,23 +145,41 @@ class Window:
 def _register_all(
     connections: list[Connection], regs: list[list[bytes]], acks: dict[int, bytes]
 ) -> int:
-    """Registers every PE (pipelined), answering keep-alives meanwhile; returns KA acks."""
+    """Registers every PE, up to 256 in flight per connection, all connections at once
+    (so none falls silent long enough to miss the mapping's heartbeats); returns the
+    keep-alive acks sent meanwhile."""
     ka_acks = 0
-    for conn, batch in zip(connections, regs, strict=True):
-        pending = len(batch)
-        for start in range(0, len(batch), 256):
-            conn.sock.sendall(b"".join(batch[start : start + 256]))
-        while pending:
+    todo = {id(conn): deque(batch) for conn, batch in zip(connections, regs, strict=True)}
+    pending = dict.fromkeys(todo, 0)
+    selector = selectors.DefaultSelector()
+    for conn in connections:
+        selector.register(conn.sock, selectors.EVENT_READ, conn)
+
+    def refill(conn: Connection) -> None:
+        queue = todo[id(conn)]
+        burst = []
+        while queue and pending[id(conn)] < 256:
+            burst.append(queue.popleft())
+            pending[id(conn)] += 1
+        conn.outgoing += b"".join(burst)
+        conn.flush()
+
+    for conn in connections:
+        refill(conn)
+    while any(pending.values()):
+        for key, _ in selector.select(timeout=1.0):
+            conn = key.data
             for rtype, payload in conn.read_records():
                 if rtype != RecordType.DATA:
                     continue
                 if payload[0] == AsapType.REGISTRATION_RESPONSE:
                     if payload[1] & 0x01:
                         raise RuntimeError(f"registration rejected: {decode_asap(payload)}")
-                    pending -= 1
+                    pending[id(conn)] -= 1
                 elif payload[0] == _KA_TYPE:
                     ka_acks += _answer_keepalive(conn, payload, acks)
-            conn.flush()
+            refill(conn)
+    selector.close()
     return ka_acks
 
 
@@ -583,6 +601,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         acks = [r for _, r in _collect(results, len(holders))]
         report["keepalive_acks_sent"] = sum(r["keepalive_acks"] for r in acks)
         report["registrar_alive"] = registrar.proc.poll() is None
+    except BaseException:
+        print(registrar.log.read_text(errors="replace")[-4000:], file=sys.stderr)
+        raise
     finally:
         stop.set()
         for proc in holders:
