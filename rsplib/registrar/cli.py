@@ -157,26 +157,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("--enrp", metavar="ADDR:PORT", help=f"ENRP endpoint (default {DEFAULT_ENRP})")
     add("--peer", metavar="ADDR:PORT", action="append", default=[], help="static ENRP peer")
-    add("--asap-announce", metavar="auto|off|ADDR:PORT", default="auto")
-    add("--enrp-announce", metavar="auto|off|ADDR:PORT", default="auto")
+    add(
+        "--asap-announce",
+        metavar="auto|off|ADDR:PORT",
+        default="auto",
+        help="Server Announce multicast group (auto: 239.0.0.50:3863)",
+    )
+    add(
+        "--enrp-announce",
+        metavar="auto|off|ADDR:PORT",
+        default="auto",
+        help="ENRP Presence multicast group, sent and received (auto: 239.0.0.51:9901)",
+    )
     add(
         "--announce-interface",
         metavar="ADDR",
         help="local address whose interface sends and receives multicast "
         "(default 127.0.0.1 when the ASAP address is loopback; required otherwise)",
     )
-    add("--min-address-scope", metavar="loopback|site-local|global", default="site-local")
-    add("--transport", choices=("auto", "tcp", "sctp"), default="auto")
-    add("--endpoint-keepalive-interval", metavar="MS")
-    add("--endpoint-keepalive-timeout", metavar="MS")
-    add("--max-bad-pe-reports", metavar="N")
-    add("--max-hr-items", metavar="N")
-    add("--max-increment", metavar="N")
-    add("--peer-heartbeat-interval", metavar="MS")
-    add("--peer-max-time-last-heard", metavar="MS")
-    add("--peer-max-time-no-response", metavar="MS")
-    add("--takeover-expiry", metavar="MS")
-    add("--mentor-discovery-timeout", metavar="MS")
+    add(
+        "--min-address-scope",
+        metavar="loopback|site-local|global",
+        default="site-local",
+        help="lowest scope of a PE's user address (default site-local, as rsplib)",
+    )
+    add(
+        "--transport",
+        choices=("auto", "tcp", "sctp"),
+        default="auto",
+        help="auto: kernel SCTP when available, else the TCP mapping",
+    )
+    add("--endpoint-keepalive-interval", metavar="MS", help="default 5000")
+    add("--endpoint-keepalive-timeout", metavar="MS", help="default 5000")
+    add("--max-bad-pe-reports", metavar="N", help="default 3")
+    add("--max-hr-items", metavar="N", help="default 3")
+    add("--max-increment", metavar="N", help="default 0 (the policy's own)")
+    add("--peer-heartbeat-interval", metavar="MS", help="Presence period, default 2444")
+    add("--peer-max-time-last-heard", metavar="MS", help="default 5000")
+    add("--peer-max-time-no-response", metavar="MS", help="default 5000")
+    add("--takeover-expiry", metavar="MS", help="default 5000")
+    add("--mentor-discovery-timeout", metavar="MS", help="default 5000")
     # Knobs for the robustness features of the issue that rsplib also has (MaxHRRate,
     # MaxEURate) or that we add (peer allow-list, connection limits).
     add("--max-hr-rate", metavar="PER_S", help="handle resolutions/s per PU and pool (off)")
