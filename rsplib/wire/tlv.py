@@ -58,6 +58,7 @@ _U16U16 = struct.Struct("!HH")
 _U16U16U32 = struct.Struct("!HHI")
 _PE_FIXED = struct.Struct("!III")
 _PAD = (b"", b"\x00\x00\x00", b"\x00\x00", b"\x00")
+_V4_MAPPED_PREFIX = bytes(10) + b"\xff\xff"  # ::ffff:a.b.c.d
 
 _KNOWN_CODES = frozenset(int(t) for t in ParamType)
 _TRANSPORT_CODES = frozenset(
@@ -156,27 +157,28 @@ def encode_hr_option(items: int) -> bytes:
     return encode_param(HANDLE_RESOLUTION_OPTION_WIRE_TYPE, _u32(items, "HR items"))
 
 
-_ADDRESS_TLV_CACHE: dict[IPAddress, bytes] = {}
-_TRANSPORT_TLV_CACHE: dict[Transport, bytes] = {}
+# Registrars and pool elements encode the very same (immutable) transport and PE
+# objects again and again: every re-registration, resolution and handle update.
+# Their TLVs are cached by object identity; the entry keeps the object alive and
+# is used only if it is still that object, so an id reused later cannot match.
+# Identity, not equality, because hashing addresses costs more than encoding them.
 _ENCODE_CACHE_MAX = 4096
+_TRANSPORT_TLV_CACHE: dict[int, tuple[Transport, bytes]] = {}
+_PE_TLV_CACHE: dict[int, tuple[PoolElementParam, bytes]] = {}
+_IPV4_TLV_HEADER = _HDR.pack(ParamType.IPV4_ADDRESS, 8)
+_IPV6_TLV_HEADER = _HDR.pack(ParamType.IPV6_ADDRESS, 20)
 
 
 def encode_address(address: IPAddress) -> bytes:
     """IPv4 or IPv6 Address TLV; IPv4-mapped IPv6 addresses go out as IPv4 (like rsplib)."""
-    tlv = _ADDRESS_TLV_CACHE.get(address)
-    if tlv is None:
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is None:
-            tlv = _HDR.pack(ParamType.IPV6_ADDRESS, 20) + address.packed
-        elif isinstance(address, ipaddress.IPv6Address):
-            tlv = _HDR.pack(ParamType.IPV4_ADDRESS, 8) + address.packed[12:]
-        elif isinstance(address, ipaddress.IPv4Address):
-            tlv = _HDR.pack(ParamType.IPV4_ADDRESS, 8) + address.packed
-        else:
-            raise TypeError(f"not an IP address: {address!r}")
-        if len(_ADDRESS_TLV_CACHE) >= _ENCODE_CACHE_MAX:
-            _ADDRESS_TLV_CACHE.clear()
-        _ADDRESS_TLV_CACHE[address] = tlv
-    return tlv
+    if isinstance(address, ipaddress.IPv4Address):
+        return _IPV4_TLV_HEADER + address.packed
+    if isinstance(address, ipaddress.IPv6Address):
+        packed = address.packed
+        if packed.startswith(_V4_MAPPED_PREFIX):
+            return _IPV4_TLV_HEADER + packed[12:]
+        return _IPV6_TLV_HEADER + packed
+    raise TypeError(f"not an IP address: {address!r}")
 
 
 def _transport_head(transport: Transport) -> tuple[int, bytes]:
@@ -204,18 +206,17 @@ def encode_transport(transport: Transport) -> bytes:
     Raises ValueError for a wrong address count (SCTP: at least one, the
     others: exactly one) or fields out of range.
     """
-    # The same few transports are encoded over and over (every re-registration,
-    # every handle resolution); they are immutable, so their TLVs are cached.
-    tlv = _TRANSPORT_TLV_CACHE.get(transport)
-    if tlv is None:
-        try:
-            code, head = _transport_head(transport)
-        except struct.error as exc:
-            raise ValueError(f"transport field out of range: {exc}") from exc
-        tlv = encode_param(code, head + b"".join([encode_address(a) for a in transport.addresses]))
-        if len(_TRANSPORT_TLV_CACHE) >= _ENCODE_CACHE_MAX:
-            _TRANSPORT_TLV_CACHE.clear()
-        _TRANSPORT_TLV_CACHE[transport] = tlv
+    entry = _TRANSPORT_TLV_CACHE.get(id(transport))
+    if entry is not None and entry[0] is transport:
+        return entry[1]
+    try:
+        code, head = _transport_head(transport)
+    except struct.error as exc:
+        raise ValueError(f"transport field out of range: {exc}") from exc
+    tlv = encode_param(code, head + b"".join([encode_address(a) for a in transport.addresses]))
+    if len(_TRANSPORT_TLV_CACHE) >= _ENCODE_CACHE_MAX:
+        _TRANSPORT_TLV_CACHE.clear()
+    _TRANSPORT_TLV_CACHE[id(transport)] = (transport, tlv)
     return tlv
 
 
@@ -245,6 +246,9 @@ def encode_policy(policy: PolicyParam) -> bytes:
 
 def encode_pool_element(pe: PoolElementParam) -> bytes:
     """Pool Element TLV: ID, home registrar, life (ms), user transport, policy, [ASAP transport]."""
+    entry = _PE_TLV_CACHE.get(id(pe))
+    if entry is not None and entry[0] is pe:
+        return entry[1]
     try:
         fixed = _PE_FIXED.pack(pe.identifier, pe.home_registrar_id, pe.registration_life)
     except struct.error as exc:
@@ -258,7 +262,11 @@ def encode_pool_element(pe: PoolElementParam) -> bytes:
             + encode_policy(pe.policy)
             + encode_transport(pe.asap_transport)
         )
-    return encode_param(ParamType.POOL_ELEMENT, value)
+    tlv = encode_param(ParamType.POOL_ELEMENT, value)
+    if len(_PE_TLV_CACHE) >= _ENCODE_CACHE_MAX:
+        _PE_TLV_CACHE.clear()
+    _PE_TLV_CACHE[id(pe)] = (pe, tlv)
+    return tlv
 
 
 def encode_server_information(si: ServerInformation) -> bytes:
@@ -520,7 +528,6 @@ def read_pe_checksum(r: TlvReader, vstart: int, vend: int) -> int:
 _V4_CACHE: dict[bytes, ipaddress.IPv4Address] = {}
 _V6_CACHE: dict[bytes, IPAddress] = {}
 _ADDR_CACHE_MAX = 4096
-_V4_MAPPED_PREFIX = bytes(10) + b"\xff\xff"
 
 
 def _address(packed: bytes) -> IPAddress:
