@@ -6,6 +6,8 @@ cell's FGP Parameter message and paints the Data messages it receives until
 the finalizer. Everything the viewer or the report needs is published as
 plain events through a callback, in the event loop's thread:
 
+* :class:`ImageStarted` -- the image's size and cell rectangles, before any session;
+* :class:`PoolElementUsed` -- a cell now uses this PE (identifier and addresses);
 * :class:`PixelsArrived` -- cell, cell-local start (x, y), the values, the PE
   that sent them and the cell's failover count at that moment (palette shift);
 * :class:`CellConnected` -- the first PE of a cell;
@@ -14,6 +16,10 @@ plain events through a callback, in the event loop's thread:
   carries the fault time and the first resumed pixel's time);
 * :class:`CellRestarted` -- a cell starts over from its parameters;
 * :class:`CellDone` and :class:`ImageDone` with the statistics.
+
+Cancelling :meth:`FractalEngine.compute_image` cancels every cell and waits for
+their sessions to close, so no event of that image comes after the
+cancellation has been delivered.
 
 Failover handling follows rsplib's fractal PU (protocol-facts 8.3): no data for
 ``receive_timeout`` -> ``failover()`` without reporting the PE; a failover
@@ -62,6 +68,26 @@ log = logging.getLogger("fractal_pu")
 CountImage = npt.NDArray[np.uint32]
 
 # --------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True)
+class ImageStarted:
+    """An image begins: its size and the rectangle of every cell (session order)."""
+
+    index: int
+    width: int
+    height: int
+    rects: tuple[Rect, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PoolElementUsed:
+    """``cell`` now gets its data from this PE (first connection or after a failover)."""
+
+    cell: int
+    pe_id: int
+    addresses: tuple[str, ...]
+    port: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +149,9 @@ class ImageDone:
 
 
 EngineEvent = (
-    PixelsArrived
+    ImageStarted
+    | PoolElementUsed
+    | PixelsArrived
     | CellConnected
     | FailoverStarted
     | FailoverCompleted
@@ -301,7 +329,7 @@ class _CellWorker:
             record.new_pe = event.new_pe.identifier
             record.had_cookie = event.had_cookie
             record.connected_time = now
-            self._use_pe(event.new_pe.identifier)
+            self._use_pe(event.new_pe.identifier, event.new_pe)
             self.failovers_completed += 1
             session = self.session
             if event.had_cookie and session is not None:
@@ -331,7 +359,7 @@ class _CellWorker:
             self.session = await self.factory(self.on_session_event)
             pe = self.session.pool_element
             if pe is not None:
-                self._use_pe(pe.identifier)
+                self._use_pe(pe.identifier, pe)
                 self.engine.emit(CellConnected(stats.index, pe.identifier))
             await self._send_parameters()
             await self._receive_until_done()
@@ -443,7 +471,7 @@ class _CellWorker:
         )
         return False
 
-    def _use_pe(self, pe_id: int) -> None:
+    def _use_pe(self, pe_id: int, identity: PoolElementIdentity | None = None) -> None:
         # Messages are credited to the PE of the newest connection. Data of the old PE
         # still queued when a failover completes would be credited to the new one; the
         # queue is read continuously and a failover takes a resolution and a connect,
@@ -451,6 +479,10 @@ class _CellWorker:
         self.current_pe = pe_id
         if not self.stats.pes_used or self.stats.pes_used[-1] != pe_id:
             self.stats.pes_used.append(pe_id)
+        if identity is not None:
+            self.engine.emit(
+                PoolElementUsed(self.stats.index, pe_id, identity.addresses, identity.port)
+            )
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         async def guarded() -> None:
@@ -525,9 +557,18 @@ class FractalEngine:
             ],
             started=loop.time(),
         )
+        self.emit(ImageStarted(index, width, height, tuple(rects)))
         workers = [_CellWorker(self, result, stats, self.factory) for stats in result.cells]
         tasks = [loop.create_task(w.run(), name=f"fractal-cell-{w.stats.index}") for w in workers]
-        _done, pending = await asyncio.wait(tasks, timeout=self.config.image_timeout)
+        try:
+            _done, pending = await asyncio.wait(tasks, timeout=self.config.image_timeout)
+        except asyncio.CancelledError:
+            # An abandoned image (the viewer was resized, say) must not keep sessions
+            # running: stop every cell and let it close its session before leaving.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         for task in pending:
             task.cancel()
         if pending:
