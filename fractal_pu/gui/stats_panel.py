@@ -38,6 +38,7 @@ CELL_COLUMNS = (
     "Time s",
 )
 LEGEND_COLUMNS = ("", "PE", "Address", "Pixels", "Cells")
+LEGEND_ROWS_SHOWN = 4
 
 
 def _pe(pe_id: int | None) -> str:
@@ -79,9 +80,9 @@ class StatsPanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.summary)
         layout.addWidget(QLabel("Pool elements (overlay colours)"))
-        layout.addWidget(self.legend, 1)
+        layout.addWidget(self.legend)
         layout.addWidget(QLabel("Sessions"))
-        layout.addWidget(self.cells, 3)
+        layout.addWidget(self.cells, 1)
 
     # ------------------------------------------------------------------ refresh
 
@@ -118,6 +119,12 @@ class StatsPanel(QWidget):
             self.legend.setItem(row, 0, swatch)
             for column, text in enumerate(texts, start=1):
                 self.legend.setItem(row, column, QTableWidgetItem(text))
+        # As tall as its rows (up to a few), leaving the rest to the sessions table.
+        shown = min(max(len(entries), 1), LEGEND_ROWS_SHOWN)
+        height = self.legend.horizontalHeader().height() + 2 * self.legend.frameWidth()
+        self.legend.setFixedHeight(
+            height + shown * self.legend.verticalHeader().defaultSectionSize()
+        )
 
     def _fill_cells(self, now: float) -> None:
         image = self.model.image

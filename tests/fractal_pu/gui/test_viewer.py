@@ -8,6 +8,7 @@ test-artifacts/.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -28,6 +29,7 @@ from fractal_pu.gui.options import viewer_options
 from fractal_pu.gui.viewer import ViewerWindow
 from fractal_pu.palette import HUE_STEPS, PALETTE, colorize, palette_offsets
 from fractal_pu.png import decode_png_rgb
+from rsplib.wire.csp import ComponentGroup, component_id, decode_csp
 from tests.fractal_pu.gui.conftest import FSF, POOL, REPO, PeFactory, reference_values
 from tests.registrar.service_helpers import RegistrarProcess
 
@@ -161,10 +163,10 @@ def test_sigkill_of_a_serving_pe_fails_over_and_the_image_still_matches(
 ) -> None:
     # A cookie every 4 blocks: killed after 6 blocks, the cell resumes from a cookie.
     pes = {
-        i: start_pe(i, "--block-delay", "80", "--cookie-max-packets", "4")
+        i: start_pe(i, "--block-delay", "50", "--cookie-max-packets", "4")
         for i in (0xB1, 0xB2, 0xB3)
     }
-    window = open_viewer("--sessions", "4", "--width", "320", "--height", "200", "--overlay")
+    window = open_viewer("--sessions", "4", "--width", "360", "--height", "300", "--overlay")
     wait_pixels(qtbot, window)
     image = window.model.image
     assert image is not None
@@ -304,3 +306,51 @@ def test_fractal_pu_command_shows_the_viewer_and_saves_a_window_grab(
     assert shot.read_bytes().startswith(b"\x89PNG")
     stored = decode_png_rgb((tmp_path / "img-000001.png").read_bytes())
     assert stored.shape == (225, 360, 3)
+
+
+def test_one_session_reports_packets_by_csp_and_the_playlist_moves_on_after_the_countdown(
+    qtbot: QtBot, start_pe: PeFactory, open_viewer: OpenViewer
+) -> None:
+    start_pe(0xF1, "--block-delay", "20")
+    monitor = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    monitor.bind(("127.0.0.1", 0))
+    monitor.settimeout(0.05)
+    second = REPO / "assets" / "fsf" / "05-period-four-bulb.fsf"
+    try:
+        window = open_viewer(
+            "--sessions", "1", "--width", "160", "--height", "100",
+            "--config", str(second), "--playlist", "--interimagetime", "1",
+            "--cspserver", f"127.0.0.1:{monitor.getsockname()[1]}", "--cspinterval", "100",
+            "--identifier", "0x4711",
+        )  # fmt: skip
+        statuses: list[str] = []
+        sessions_seen: list[int] = []
+
+        def report_with_packets() -> bool:
+            with contextlib.suppress(TimeoutError):
+                report = decode_csp(monitor.recv(2048))
+                assert report.sender_id == component_id(ComponentGroup.POOL_USER, 0x4711)
+                statuses.append(report.status)
+                sessions_seen.append(
+                    sum(
+                        a.receiver_id >> 56 == ComponentGroup.POOL_ELEMENT
+                        for a in report.associations
+                    )
+                )
+            return any(s.startswith("Processed packet #") for s in statuses)
+
+        qtbot.waitUntil(report_with_packets, timeout=IMAGE_TIMEOUT_MS)
+        assert any(s.endswith("of PE $000000f1") for s in statuses)
+        assert max(sessions_seen) == 1  # the session to the PE, as an association
+        wait_finished(qtbot, window)
+        image = window.model.image
+        assert image is not None and image.config_name == FSF.name
+        assert "next image in" in window.message_label.text()
+        first = window.generation
+        qtbot.waitUntil(lambda: window.generation > first, timeout=5000)  # after the countdown
+        wait_finished(qtbot, window, first)
+        image = window.model.image
+        assert image is not None and image.config_name == second.name and image.complete
+        assert window.message_label.text().startswith("image completed")
+    finally:
+        monitor.close()
