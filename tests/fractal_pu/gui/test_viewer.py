@@ -253,12 +253,21 @@ def test_status_bar_says_when_no_registrar_is_reachable(
     qtbot: QtBot, open_viewer: OpenViewer, artifacts: Path
 ) -> None:
     window = open_viewer(
-        "--sessions", "1", "--registrar-connect-timeout", "200",
+        "--sessions", "1", "--registrar-connect-timeout", "200", "--exit-after", "4",
         registrar_text=f"127.0.0.1:{closed_port()}",
     )  # fmt: skip
     qtbot.waitUntil(lambda: "No registrar reachable" in window.message_label.text(), timeout=10_000)
     assert "No registrar" in window.registrar_label.text()
     screenshot(window, artifacts / "viewer-no-registrar.png")
+    # F toggles full screen (menu bar hidden); --exit-after closes the window.
+    window.activateWindow()
+    QTest.qWaitForWindowActive(window, 2000)
+    QTest.keyClick(window, Qt.Key.Key_F)
+    qtbot.waitUntil(window.isFullScreen, timeout=5000)
+    assert window.menuBar().isHidden()
+    QTest.keyClick(window, Qt.Key.Key_F)
+    qtbot.waitUntil(lambda: not window.isFullScreen(), timeout=5000)
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)
 
 
 def test_status_bar_says_when_no_pool_element_is_reachable(
