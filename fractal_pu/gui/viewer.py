@@ -39,13 +39,11 @@ from fractal_pu.gui.bridge import EventBridge
 from fractal_pu.gui.image_widget import ImageWidget
 from fractal_pu.gui.model import ViewerModel
 from fractal_pu.gui.options import ViewerOptions, storage_path
-from fractal_pu.gui.qt_compat import protect_none
 from fractal_pu.gui.runner import EngineRunner, ImageFailed, Tagged
 from fractal_pu.gui.stats_panel import StatsPanel
 from fractal_pu.png import write_png
 
 log = logging.getLogger("fractal_pu.gui")
-protect_none()
 
 FIRST_IMAGE_DELAY_MS = 100
 RESIZE_DEBOUNCE_MS = 500

@@ -21,12 +21,8 @@ import pytest
 
 from fractal_pe.kernel import compute_rows
 from fractal_pu.fsf import read_fsf
-from fractal_pu.gui.qt_compat import protect_none
 from fractal_pu.split import split_image_covering, sub_parameters
 from tests.registrar.service_helpers import RegistrarProcess, registrar_args
-
-# Before any Qt call of this process (see fractal_pu.gui.qt_compat).
-protect_none()
 
 REPO = Path(__file__).resolve().parents[3]
 ARTIFACTS = REPO / "test-artifacts"
