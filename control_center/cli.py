@@ -1,5 +1,9 @@
-"""``rsp-control-center``: run a scenario, headless with a storyboard (the Qt window comes later).
+"""``rsp-control-center``: run a scenario in the Qt window, or headless with a storyboard.
 
+    rsp-control-center SCENARIO                          (the window: map, panels, actions)
+    rsp-control-center SCENARIO --start-all --screenshot FILE.png --exit-after S
+    rsp-control-center --storyboard FILE [--screenshot-dir DIR --close-when-done]
+                                                         (a storyboard played in the window)
     rsp-control-center SCENARIO --headless --storyboard FILE [--report FILE]
     rsp-control-center --headless --storyboard FILE      (the storyboard names its scenario)
     rsp-control-center SCENARIO --headless [--duration S] (start all, print the timeline)
@@ -15,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import secrets
 import signal
 import sys
@@ -39,9 +44,8 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 GUI_MISSING = (
-    "rsp-control-center: the Qt window comes with the control-center GUI package "
-    "(control_center.gui), which is not installed yet; run a scenario with "
-    "--headless [--storyboard FILE]"
+    "rsp-control-center: the Qt window needs PySide6 (pip install -e . in the project's "
+    "virtual environment); or run a scenario with --headless [--storyboard FILE]"
 )
 
 
@@ -72,12 +76,85 @@ def build_parser() -> argparse.ArgumentParser:
         help="without a storyboard: stop the scenario after S seconds (default: at Ctrl-C)",
     )
     parser.add_argument("--quiet", action="store_true", help="do not print the timeline")
+    add_gui_arguments(parser)
     parser.add_argument(
         "--loglevel",
         default="error",
         help="debug, info, warning or error (default; the timeline shows what happens)",
     )
     return parser
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d{3,5})x(\d{3,5})", text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT, e.g. 1400x860, not {text!r}")
+    return int(match[1]), int(match[2])
+
+
+def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the window (ignored with --headless)."""
+    gui = parser.add_argument_group("window (without --headless)")
+    gui.add_argument("--start-all", action="store_true", help="start every component at once")
+    gui.add_argument(
+        "--screenshot", metavar="FILE.png", help="save a window screenshot, then stop and exit"
+    )
+    gui.add_argument(
+        "--exit-after",
+        type=float,
+        metavar="S",
+        help="stop everything and exit S seconds after the scenario is up",
+    )
+    gui.add_argument(
+        "--viewers",
+        action="store_true",
+        help="start the pool users as fractal-pu viewer windows instead of headless",
+    )
+    gui.add_argument("--present", action="store_true", help="start in presentation mode")
+    gui.add_argument("--size", type=parse_size, metavar="WxH", help="window size (1400x860)")
+    gui.add_argument(
+        "--screenshot-dir",
+        metavar="DIR",
+        help="with --storyboard: save the map after every step and at the first failover",
+    )
+    gui.add_argument(
+        "--close-when-done",
+        action="store_true",
+        help="with --storyboard: exit when the story ends (status: the story's verdict)",
+    )
+
+
+def run_window(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """The Qt window (``control_center.gui``), imported only when it is wanted."""
+    if args.scenario is None and args.storyboard is None:
+        parser.error("give a SCENARIO (or a --storyboard that names one)")
+    if args.exit_after is not None and args.exit_after <= 0:
+        parser.error("--exit-after must be positive")
+    if args.csp_port is not None and not 0 <= args.csp_port <= 0xFFFF:
+        parser.error("--csp-port must be 0..65535")
+    level = getattr(logging, str(args.loglevel).upper(), None)
+    if not isinstance(level, int):
+        parser.error(f"unknown log level {args.loglevel!r}")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.storyboard:
+            scenario, story = _load_inputs(args)
+            story_or_none: Storyboard | None = story
+        else:
+            scenario, story_or_none = load_scenario(args.scenario), None
+    except StoryboardError as exc:
+        print(f"rsp-control-center: invalid storyboard:\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as exc:  # ScenarioError
+        print(f"rsp-control-center: invalid scenario:\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        from control_center.gui.app import run_gui
+    except ImportError as exc:
+        print(f"{GUI_MISSING} ({exc})", file=sys.stderr)
+        return EXIT_USAGE
+    os.environ.setdefault(COOKIE_KEY_ENV, "hex:" + secrets.token_hex(32))
+    return run_gui(scenario, story_or_none, args)
 
 
 def _load_inputs(args: argparse.Namespace) -> tuple[Scenario, Storyboard]:
@@ -178,8 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.headless:
-        print(GUI_MISSING, file=sys.stderr)
-        return EXIT_USAGE
+        return run_window(args, parser)
     if args.storyboard is None and args.scenario is None:
         parser.error("give a SCENARIO, a --storyboard, or both")
     if args.duration is not None and args.duration <= 0:
