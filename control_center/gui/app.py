@@ -163,7 +163,12 @@ class GuiRun:
     def _timeline_entry(self, entry: TimelineEntry) -> None:
         if entry.kind == "failover" and self.screenshot_dir is not None and not self.failover_shot:
             self.failover_shot = True
-            QTimer.singleShot(300, lambda: self._map_shot("failover", name="map-failover"))
+            QTimer.singleShot(300, self._failover_shots)
+
+    def _failover_shots(self) -> None:
+        assert self.screenshot_dir is not None
+        self._map_shot("failover", name="map-failover")
+        save_widget(self.window, self.screenshot_dir / "window-failover.png", max_bytes=MAX_BYTES)
 
     def _map_shot(self, text: str, *, name: str | None = None) -> None:
         assert self.screenshot_dir is not None
