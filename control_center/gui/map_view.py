@@ -28,7 +28,7 @@ from PySide6.QtGui import (
     QShowEvent,
 )
 from PySide6.QtSvg import QSvgRenderer
-from PySide6.QtWidgets import QFrame, QGraphicsScene, QGraphicsView, QWidget
+from PySide6.QtWidgets import QFrame, QGraphicsItem, QGraphicsScene, QGraphicsView, QWidget
 
 from control_center.gui.icons import icon_pixmap
 from control_center.gui.link_item import PARALLEL_GAP, LinkItem
@@ -447,7 +447,15 @@ class MapView(QGraphicsView):
         painter = QPainter(image)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
-        self.map_scene.render(painter, QRectF(0, 0, size.width(), size.height()), rect)
+        # Item caches belong to the on-screen view; rendering elsewhere through them
+        # can show an outdated node, so the nodes paint directly for this image.
+        for item in self.nodes.values():
+            item.setCacheMode(QGraphicsItem.CacheMode.NoCache)
+        try:
+            self.map_scene.render(painter, QRectF(0, 0, size.width(), size.height()), rect)
+        finally:
+            for item in self.nodes.values():
+                item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         painter.resetTransform()
         if self.show_legend:
             self._paint_legend(painter, float(size.width()), float(size.height()))
