@@ -327,6 +327,8 @@ class AsapClient:
             self._on_deregistration_response(msg)
         elif isinstance(msg, HandleResolutionResponse):
             self._on_resolution_response(msg, now)
+        elif isinstance(msg, ServerAnnounce):
+            self._on_greeting(msg)
         elif isinstance(msg, AsapError):
             text = error_text(msg.error.causes) or "no cause"
             self._log_once(
@@ -377,6 +379,15 @@ class AsapClient:
             targets = [] if pe is None else [pe]
         for pe in targets:
             self._send(conn, EndpointKeepAliveAck(pe.pool_handle, pe.identifier))
+
+    def _on_greeting(self, msg: ServerAnnounce) -> None:
+        """A registrar names itself on a new TCP-mapping connection (a Server Announce on the
+        connection): learn its identifier without waiting for the first keep-alive."""
+        home = self._home
+        if home is None or not msg.server_id or home.server_id == msg.server_id:
+            return
+        home.server_id = msg.server_id
+        self._table.learn_id(home.address, msg.server_id)
 
     def _take_side_as_home(self, conn: ConnId, server_id: int, now: float) -> None:
         address = self._side.pop(conn)

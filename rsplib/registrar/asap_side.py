@@ -30,6 +30,7 @@ from rsplib.wire.asap import (
     HandleResolutionResponse,
     Registration,
     RegistrationResponse,
+    ServerAnnounce,
     encode_asap,
 )
 from rsplib.wire.constants import PPID, ErrorCause, TransportUse, cause_name
@@ -98,6 +99,11 @@ class AsapSide:
             )
             return False
         self.connections[conn] = AsapConnection(conn, peer, parse_host(peer.host), transport)
+        if transport == "tcp-mapping":
+            # Greet with our identifier: a PU never gets a keep-alive, and a PE only after
+            # the first interval, yet both name their registrar in status reports. (Only on
+            # the TCP mapping, which rsplib's SCTP-only components never speak.)
+            self.send(conn, ServerAnnounce(ctx.server_id))
         return True
 
     def lost(self, conn: ConnId, now: float) -> None:

@@ -45,16 +45,19 @@ def test_registration_keep_alives_and_resolution_through_a_peer() -> None:
     pu = world.add_client("pu", FAST_CLIENT, static=("B",))
     pe_id = pe.register(POOL, None, transport(7000), RR, world.now)
     world.advance(0.1)
-    assert world.events_of("pe", RegistrationSucceeded) == [RegistrationSucceeded(POOL, pe_id, 0)]
+    # The registrar greets a TCP-mapping connection with its identifier, so the PE knows it
+    # before the first keep-alive, and so does the PU, which never gets a keep-alive.
+    assert world.events_of("pe", RegistrationSucceeded) == [RegistrationSucceeded(POOL, pe_id, 0xA)]
     entry = world.registrars["A"].core.handlespace.get(POOL, pe_id)
     assert entry is not None and entry.home_registrar_id == 0xA
     # 20 s of registrar keep-alives (1 s interval, 1 s timeout): the PE answers them all.
     world.advance(20.0)
     assert world.registrars["A"].core.handlespace.get(POOL, pe_id) is not None
-    assert pe.home_registrar == (world.registrars["A"].asap, 0xA)  # id learned from keep-alives
+    assert pe.home_registrar == (world.registrars["A"].asap, 0xA)
     request = pu.resolve(POOL, 1, world.now)
     world.advance(0.1)
     assert resolved_ids(world, "pu", request) == [pe_id]
+    assert pu.home_registrar == (world.registrars["B"].asap, 0xB)
 
 
 def test_load_change_reaches_the_registrar_at_once() -> None:

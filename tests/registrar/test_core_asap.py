@@ -276,3 +276,21 @@ def test_server_announces_start_after_startup_and_are_jittered() -> None:
     assert announce.transports[0].port == 3001
     # ~1 s +-12.5 % apart: 17..23 announces in about 20 s
     assert 17 <= len(node.announces) <= 23
+
+
+def test_a_new_tcp_mapping_connection_is_greeted_with_the_registrar_identifier() -> None:
+    import random
+
+    from rsplib.registrar import RegistrarConfig, RegistrarCore
+    from rsplib.registrar.actions import SendMessage
+    from rsplib.registrar.config import PeerAddress
+    from rsplib.wire.asap import ServerAnnounce, decode_asap
+
+    core = RegistrarCore(RegistrarConfig(), 0x1234ABCD, random.Random(1), 0.0)
+    core.pop_actions()
+    core.asap_connection_opened(1, PeerAddress("127.0.0.1", 5000), "tcp-mapping", 0.0)
+    sent = [a for a in core.pop_actions() if isinstance(a, SendMessage)]
+    assert [(a.conn, decode_asap(a.data)) for a in sent] == [(1, ServerAnnounce(0x1234ABCD))]
+    # rsplib's components speak SCTP only and get no such message.
+    core.asap_connection_opened(2, PeerAddress("127.0.0.1", 5001), "sctp", 0.0)
+    assert not [a for a in core.pop_actions() if isinstance(a, SendMessage)]
