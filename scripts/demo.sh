@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README demo in one command: sets everything up, then
 #  - with a display: opens the control center on scenarios/local.toml
-#    (extra arguments go to rsp-control-center, e.g. --viewers or --start-all);
+#    with the pool user as a viewer window of its own (extra arguments go to
+#    rsp-control-center, e.g. --start-all or --present);
 #  - without one: plays the failover storyboard in the window offscreen and writes
 #    the map screenshots, a window screenshot and the JSON report to out/demo/.
 set -euo pipefail
@@ -12,7 +13,7 @@ source .venv/bin/activate
 if [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]; then
   echo "demo: opening the control center on scenarios/local.toml"
   echo "demo: Start all, then right-click a pool element and Kill it; F11 = presentation mode"
-  exec rsp-control-center scenarios/local.toml "$@"
+  exec rsp-control-center scenarios/local.toml --viewers "$@"
 fi
 
 OUT=${DEMO_OUT:-out/demo}

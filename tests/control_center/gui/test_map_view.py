@@ -27,7 +27,8 @@ def window_on(path: Path) -> MainWindow:
 
 def test_background_keeps_its_aspect(qtbot, tmp_path: Path, artifacts: Path) -> None:  # type: ignore[no-untyped-def]
     path = scenario_copy(tmp_path)
-    text = path.read_text().replace("[scenario]\n", f'[scenario]\nbackground = "{BACKGROUND}"\n')
+    lines = [x for x in path.read_text().splitlines() if not x.startswith("background =")]
+    text = "\n".join(lines).replace("[scenario]", f'[scenario]\nbackground = "{BACKGROUND}"', 1)
     path.write_text(text)
     view = MapView(ViewModel(load_scenario(path)), load_scenario(path).background)
     qtbot.addWidget(view)
