@@ -9,14 +9,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rsplib.registrar.config import PeerAddress
+from rsplib.addressing import ConnId, PeerAddress
+from rsplib.core_actions import CloseConnection, LogEvent, SendMessage
 from rsplib.wire.params import PoolElementParam
 
-#: A connection handle chosen by the service; opaque to the core.
-ConnId = int
+__all__ = [
+    "Action",
+    "AsapErrorReceived",
+    "CloseConnection",
+    "ConnId",
+    "ConnectToRegistrar",
+    "Deregistered",
+    "Event",
+    "HomeRegistrarChanged",
+    "LogEvent",
+    "NoRegistrar",
+    "PeerAddress",
+    "RegistrationFailed",
+    "RegistrationSucceeded",
+    "RequestTimedOut",
+    "ResolutionResult",
+    "SendMessage",
+]
 
 
 # --------------------------------------------------------------------------- requests
+# SendMessage, CloseConnection and LogEvent are shared with the registrar core
+# (rsplib.core_actions); the ASAP client never sets ``CloseConnection.abort``.
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,31 +49,6 @@ class ConnectToRegistrar:
     """
 
     addresses: tuple[PeerAddress, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class SendMessage:
-    """Send ``data`` (one ASAP message) with ``ppid`` on connection ``conn``."""
-
-    conn: ConnId
-    ppid: int
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class CloseConnection:
-    """Close ``conn``; the core has already forgotten it (no ``connection_lost`` needed)."""
-
-    conn: ConnId
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class LogEvent:
-    """Log ``message`` at ``level`` (a ``logging`` level)."""
-
-    level: int
-    message: str
 
 
 # --------------------------------------------------------------------------- events

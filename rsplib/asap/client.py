@@ -59,6 +59,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
+from rsplib.addressing import PeerAddress
 from rsplib.asap.actions import (
     Action,
     AsapErrorReceived,
@@ -78,7 +79,6 @@ from rsplib.asap.actions import (
 from rsplib.asap.config import AsapConfig
 from rsplib.asap.registrar_table import RegistrarTable, announce_addresses
 from rsplib.handlespace.cache import PoolUserCache
-from rsplib.registrar.config import PeerAddress
 from rsplib.wire.asap import (
     AsapError,
     AsapMessage,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from rsplib.registrar.config import PeerAddress
+from rsplib.addressing import PeerAddress
 from rsplib.wire.asap import ServerAnnounce
 from rsplib.wire.params import SctpTransport, TcpTransport, Transport
 

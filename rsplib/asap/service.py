@@ -21,6 +21,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from rsplib.addressing import PeerAddress
 from rsplib.asap.actions import (
     Action,
     AsapErrorReceived,
@@ -40,7 +41,6 @@ from rsplib.asap.actions import (
 )
 from rsplib.asap.client import AsapClient
 from rsplib.asap.config import TRANSPORT_SCTP, TRANSPORT_TCP_MAPPING, AsapConfig
-from rsplib.registrar.config import PeerAddress
 from rsplib.transport import (
     AUTO,
     ChannelClosed,

@@ -11,9 +11,9 @@ import logging
 import sys
 from typing import Any, NoReturn
 
+from rsplib.addressing import PeerAddress
 from rsplib.asap.config import AsapConfig
 from rsplib.asap.service import ANNOUNCE_GROUP, ANNOUNCE_PORT, AnnounceOptions, parse_registrar
-from rsplib.registrar.config import PeerAddress
 from rsplib.session.reporting import CspOptions
 from rsplib.status import DEFAULT_CSP_SERVER, parse_server
 from rsplib.transport import AUTO, SCTP, TCP_MAPPING, HeartbeatConfig

@@ -1,5 +1,6 @@
 """The registrar (ENRP server): a sans-IO core plus a thin asyncio service and CLI."""
 
+from rsplib.addressing import PeerAddress
 from rsplib.registrar.actions import (
     Action,
     CloseConnection,
@@ -10,7 +11,7 @@ from rsplib.registrar.actions import (
     SendEnrpPresence,
     SendMessage,
 )
-from rsplib.registrar.config import AddressScope, PeerAddress, RegistrarConfig
+from rsplib.registrar.config import AddressScope, RegistrarConfig
 from rsplib.registrar.core import PeerStatus, RegistrarCore, RegistrarStatus
 
 __all__ = [

@@ -8,28 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rsplib.registrar.config import PeerAddress
+from rsplib.addressing import ConnId, PeerAddress
+from rsplib.core_actions import CloseConnection, LogEvent, SendMessage
 
-#: A connection handle chosen by the service; opaque to the core.
-ConnId = int
-
-
-@dataclass(frozen=True, slots=True)
-class SendMessage:
-    """Send ``data`` (one ASAP or ENRP message) with ``ppid`` on connection ``conn``."""
-
-    conn: ConnId
-    ppid: int
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class CloseConnection:
-    """Close ``conn`` (gracefully, or at once when ``abort``); the core already forgot it."""
-
-    conn: ConnId
-    reason: str
-    abort: bool = False
+__all__ = [
+    "Action",
+    "CloseConnection",
+    "ConnId",
+    "ConnectToPeer",
+    "LogEvent",
+    "PeerAddress",
+    "SendAsapAnnounce",
+    "SendEnrpPresence",
+    "SendMessage",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +47,6 @@ class SendEnrpPresence:
     """Multicast this ENRP Presence (if presence multicast is on)."""
 
     data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class LogEvent:
-    """Log ``message`` at ``level`` (a ``logging`` level); the core already rate-limited it."""
-
-    level: int
-    message: str
 
 
 Action = (

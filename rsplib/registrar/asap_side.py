@@ -12,9 +12,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from rsplib.addressing import ConnId, PeerAddress
 from rsplib.handlespace import HandlespaceError, PoolElementEntry, TimerKind
-from rsplib.registrar.actions import ConnId
-from rsplib.registrar.config import TRANSPORT_SCTP, PeerAddress
+from rsplib.registrar.config import TRANSPORT_SCTP
 from rsplib.registrar.context import CoreContext
 from rsplib.registrar.fastpath import ResolutionEncoder
 from rsplib.registrar.ratelimit import RateLimiter

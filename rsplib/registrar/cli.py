@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
-from rsplib.registrar.config import AddressScope, PeerAddress, RegistrarConfig
+from rsplib.addressing import PeerAddress
+from rsplib.registrar.config import AddressScope, RegistrarConfig
 from rsplib.registrar.service import (
     ASAP_ANNOUNCE_GROUP,
     ENRP_ANNOUNCE_GROUP,

@@ -10,18 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-
-@dataclass(frozen=True, slots=True)
-class PeerAddress:
-    """A transport address (host text + port) as the service sees it."""
-
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        if ":" in self.host:
-            return f"[{self.host}]:{self.port}"
-        return f"{self.host}:{self.port}"
+# PeerAddress used to live here; re-exported so older imports keep working.
+from rsplib.addressing import PeerAddress as PeerAddress
 
 
 class AddressScope(Enum):

@@ -59,10 +59,11 @@ import struct
 import traceback
 from dataclasses import dataclass
 
+from rsplib.addressing import PeerAddress
 from rsplib.handlespace import Handlespace, PoolElementEntry, TimerKind
 from rsplib.registrar.actions import Action, ConnId, SendAsapAnnounce
 from rsplib.registrar.asap_side import AsapConnection, AsapSide
-from rsplib.registrar.config import TRANSPORT_SCTP, PeerAddress, RegistrarConfig
+from rsplib.registrar.config import TRANSPORT_SCTP, RegistrarConfig
 from rsplib.registrar.context import CoreContext
 from rsplib.registrar.enrp_side import EnrpSide
 from rsplib.registrar.outbox import Outbox

@@ -13,9 +13,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from rsplib.addressing import PeerAddress
 from rsplib.handlespace import HandlespaceError, PoolElementEntry, TimerKind
 from rsplib.registrar.actions import ConnectToPeer, ConnId, SendEnrpPresence
-from rsplib.registrar.config import TRANSPORT_SCTP, PeerAddress
+from rsplib.registrar.config import TRANSPORT_SCTP
 from rsplib.registrar.context import CoreContext
 from rsplib.registrar.fastpath import readdress
 from rsplib.registrar.htchunk import ChunkCursor, next_chunk, server_info_size

@@ -27,6 +27,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from rsplib.addressing import PeerAddress
 from rsplib.registrar.actions import (
     Action,
     CloseConnection,
@@ -37,7 +38,7 @@ from rsplib.registrar.actions import (
     SendEnrpPresence,
     SendMessage,
 )
-from rsplib.registrar.config import PeerAddress, RegistrarConfig
+from rsplib.registrar.config import RegistrarConfig
 from rsplib.registrar.core import RegistrarCore
 from rsplib.status import StatusReporter
 from rsplib.transport import (

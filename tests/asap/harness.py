@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from rsplib.addressing import PeerAddress
 from rsplib.asap import (
     Action,
     AsapClient,
@@ -23,7 +24,6 @@ from rsplib.asap import (
     LogEvent,
     SendMessage,
 )
-from rsplib.registrar.config import PeerAddress
 from rsplib.wire.asap import (
     AsapMessage,
     Deregistration,

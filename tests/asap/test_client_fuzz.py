@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rsplib.addressing import PeerAddress
 from rsplib.asap import AsapConfig, ResolutionResult
-from rsplib.registrar.config import PeerAddress
 from rsplib.wire.asap import (
     EndpointKeepAlive,
     HandleResolutionResponse,

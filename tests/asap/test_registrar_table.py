@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from rsplib.addressing import PeerAddress
 from rsplib.asap import AsapConfig, RegistrarTable, announce_addresses
-from rsplib.registrar.config import PeerAddress
 from rsplib.wire.asap import ServerAnnounce
 from rsplib.wire.params import SctpTransport, TcpTransport, ip
 

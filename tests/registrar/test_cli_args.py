@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from rsplib.addressing import PeerAddress
 from rsplib.registrar.cli import (
     UsageError,
     build_parser,
@@ -17,7 +18,7 @@ from rsplib.registrar.cli import (
     parse_settings,
     settings_from_args,
 )
-from rsplib.registrar.config import AddressScope, PeerAddress, RegistrarConfig
+from rsplib.registrar.config import AddressScope, RegistrarConfig
 from rsplib.registrar.service import ASAP_ANNOUNCE_GROUP, ENRP_ANNOUNCE_GROUP
 
 

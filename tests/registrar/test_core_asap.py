@@ -281,9 +281,9 @@ def test_server_announces_start_after_startup_and_are_jittered() -> None:
 def test_a_new_tcp_mapping_connection_is_greeted_with_the_registrar_identifier() -> None:
     import random
 
+    from rsplib.addressing import PeerAddress
     from rsplib.registrar import RegistrarConfig, RegistrarCore
     from rsplib.registrar.actions import SendMessage
-    from rsplib.registrar.config import PeerAddress
     from rsplib.wire.asap import ServerAnnounce, decode_asap
 
     core = RegistrarCore(RegistrarConfig(), 0x1234ABCD, random.Random(1), 0.0)

@@ -7,7 +7,8 @@ import socket
 
 import pytest
 
-from rsplib.registrar.config import AddressScope, PeerAddress, RegistrarConfig
+from rsplib.addressing import PeerAddress
+from rsplib.registrar.config import AddressScope, RegistrarConfig
 from rsplib.registrar.service import RegistrarService, ServiceOptions
 from tests.registrar.service_helpers import AsapClient, make_pe, resolved_ids
 
