@@ -18,15 +18,12 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from fractal_pe.kernel import KERNEL_CHOICES, KernelUnavailableError, prepare_kernel
 from fractal_pe.service import CookieGuard, FractalService, FractalServiceConfig
-from rsplib.asap import RegistrationFailed, RegistrationSucceeded
-from rsplib.asap.actions import Event
-from rsplib.examples import cli_common
+from rsplib import cli_options
 from rsplib.handlespace.policy_parser import parse_policy
 from rsplib.session.cookies import CookieKeyError, CookieSealer, load_cookie_key
 from rsplib.session.pe_server import PoolElementServer
@@ -39,13 +36,12 @@ PROG = "fractal-pe"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = cli_common.ArgumentParser(
-        prog=PROG,
-        description="Fractal generator pool element: computes Mandelbrot rectangles for "
+    parser = cli_options.new_parser(
+        PROG,
+        "Fractal generator pool element: computes Mandelbrot rectangles for "
         "fractal pool users (FGP), with signed state cookies for failover.",
+        pool_handle=DEFAULT_POOL_HANDLE,
     )
-    cli_common.add_asap_options(parser)
-    parser.set_defaults(poolhandle=DEFAULT_POOL_HANDLE)
     add = parser.add_argument
     add("--identifier", metavar="ID", help="PE identifier, hex (0x...) or decimal; random")
     add("--policy", default="RoundRobin", help="pool policy, rsplib syntax (default RoundRobin)")
@@ -123,16 +119,6 @@ def cookie_guard(args: argparse.Namespace) -> CookieGuard:
     return CookieGuard(sealer, accept_unsigned=args.accept_unsigned_cookies)
 
 
-def _registration_logger(identifier: int) -> Callable[[Event], None]:
-    def listener(event: Event) -> None:
-        if isinstance(event, RegistrationSucceeded) and event.identifier == identifier:
-            log.info("PE 0x%08x registered (registrar 0x%08x)", identifier, event.registrar_id)
-        elif isinstance(event, RegistrationFailed) and event.identifier == identifier:
-            log.error("PE 0x%08x registration refused: %s", identifier, event.text)
-
-    return listener
-
-
 async def run(args: argparse.Namespace) -> int:
     config = service_config(args)
     guard = cookie_guard(args)
@@ -142,33 +128,30 @@ async def run(args: argparse.Namespace) -> int:
         else await asyncio.to_thread(prepare_kernel, config.kernel)
     )
     service = FractalService(config, cookies=guard)
-    host, _, port_text = args.local.rpartition(":")
+    host, port = cli_options.listen_address(args.local)
     server = PoolElementServer(
         args.poolhandle,
         service.handle,
         policy=parse_policy(args.policy),
-        identifier=cli_common.parse_identifier(args.identifier),
+        identifier=cli_options.parse_identifier(args.identifier),
         max_sessions=config.max_threads,
         cookie_sealer=None,  # the fractal service seals and checks its cookies itself
-        local_address=host.strip("[]") or "127.0.0.1",
-        port=int(port_text or 0),
+        local_address=host,
+        port=port,
         advertise=args.advertise,
-        registrars=cli_common.registrars(args),
-        announce=cli_common.announce(args),
-        asap_config=cli_common.asap_config(
+        registrars=cli_options.registrars(args),
+        announce=cli_options.announce(args),
+        asap_config=cli_options.asap_config(
             args, reregistration_interval=args.rereginterval / 1000.0
         ),
-        transport=cli_common.transport_name(args),
-        heartbeat=cli_common.heartbeat(args),
+        transport=cli_options.transport_name(args),
+        heartbeat=cli_options.heartbeat(args),
         ppid=int(PPID.FGP),
-        csp=cli_common.csp(args),
+        csp=cli_options.csp(args),
     )
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = cli_options.stop_on_signals()
     await server.start()
-    server.asap.add_listener(_registration_logger(server.identifier))
+    server.asap.add_listener(cli_options.registration_logger(log, server.identifier))
     log.info(
         "fractal PE 0x%08x ready: pool %s on %s:%d (%s), kernel %s, max %d sessions",
         server.identifier,
@@ -207,12 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        cli_common.setup_logging(args)
+        cli_options.check_asap_options(args)
         parse_policy(args.policy)
-        cli_common.parse_identifier(args.identifier)
-        cli_common.registrars(args)
-        cli_common.heartbeat(args)
-        cli_common.csp(args)
         service_config(args)
         cookie_guard(args)
         if args.rereginterval < 10:
@@ -221,8 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"{exc} (or run with --accept-unsigned-cookies)")
     except (ValueError, OSError) as exc:
         parser.error(str(exc))
-    if not args.registrar and args.announce_interface is None:
-        parser.error("give --registrar ADDR:PORT or --announce-interface ADDR")
+    cli_options.require_registrar_source(parser, args)
     try:
         return asyncio.run(run(args))
     except KernelUnavailableError as exc:

@@ -27,7 +27,7 @@ from typing import Any
 
 from fractal_pu.engine import EngineConfig
 from fractal_pu.headless import HeadlessOptions, run_headless
-from rsplib.examples import cli_common
+from rsplib import cli_options
 from rsplib.session.cookies import CookieKeyError, CookieSealer, load_cookie_key
 
 log = logging.getLogger("fractal_pu")
@@ -38,13 +38,12 @@ GUI_MODULE = "fractal_pu.gui"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = cli_common.ArgumentParser(
-        prog=PROG,
-        description="Fractal pool user: computes Mandelbrot images through a pool of "
+    parser = cli_options.new_parser(
+        PROG,
+        "Fractal pool user: computes Mandelbrot images through a pool of "
         "fractal-pe pool elements, surviving their failures.",
+        pool_handle=DEFAULT_POOL_HANDLE,
     )
-    cli_common.add_asap_options(parser)
-    parser.set_defaults(poolhandle=DEFAULT_POOL_HANDLE)
     add = parser.add_argument
     add("--headless", action="store_true", help="no window: write PNG and a JSON report")
     add("--sessions", metavar="N", type=int, default=1, help="sessions per image (1)")
@@ -141,11 +140,11 @@ def headless_options(args: argparse.Namespace) -> HeadlessOptions:
         output=args.output,
         report=args.report,
         values_output=args.values_output,
-        registrars=tuple(cli_common.registrars(args)),
-        announce=cli_common.announce(args),
-        asap_config=cli_common.asap_config(args),
-        transport=cli_common.transport_name(args),
-        heartbeat=cli_common.heartbeat(args),
+        registrars=tuple(cli_options.registrars(args)),
+        announce=cli_options.announce(args),
+        asap_config=cli_options.asap_config(args),
+        transport=cli_options.transport_name(args),
+        heartbeat=cli_options.heartbeat(args),
         configs=tuple(args.config),
         images=args.images,
         playlist=args.playlist,
@@ -157,8 +156,8 @@ def headless_options(args: argparse.Namespace) -> HeadlessOptions:
         ),
         connect_timeout=_ms(args.connect_timeout, "--connect-timeout") or 5.0,
         pool_timeout=_ms(args.pool_timeout, "--pool-timeout") or 10.0,
-        csp=cli_common.csp(args),
-        identifier=cli_common.parse_identifier(args.identifier),
+        csp=cli_options.csp(args),
+        identifier=cli_options.parse_identifier(args.identifier),
         show_failovers=not args.no_failover_colors,
         show_sessions=not args.no_session_colors,
         cookie_sealer=sealer,
@@ -179,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         gui = importlib.import_module(GUI_MODULE)
         return int(gui.main(argv))
     try:
-        cli_common.setup_logging(args)
+        cli_options.setup_logging(args)
         options = headless_options(args)
     except (ValueError, OSError, CookieKeyError) as exc:
         parser.error(str(exc))

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QApplication
 from fractal_pu.cli import PROG, build_parser
 from fractal_pu.gui.options import ViewerOptions, viewer_options
 from fractal_pu.gui.viewer import ViewerWindow
-from rsplib.examples import cli_common
+from rsplib import cli_options
 from rsplib.session.cookies import CookieKeyError
 
 SIGNAL_POLL_MS = 200
@@ -29,7 +29,7 @@ def parse(argv: Sequence[str] | None) -> ViewerOptions:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        cli_common.setup_logging(args)
+        cli_options.setup_logging(args)
         options = viewer_options(args)
     except (ValueError, OSError, CookieKeyError) as exc:
         parser.error(str(exc))

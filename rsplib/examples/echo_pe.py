@@ -18,14 +18,11 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import signal
 import struct
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from rsplib.asap import RegistrationFailed, RegistrationSucceeded
-from rsplib.asap.actions import Event
-from rsplib.examples import cli_common
+from rsplib import cli_options
 from rsplib.handlespace.policy_parser import parse_policy
 from rsplib.session.cookies import CookieKeyError, CookieSealer, load_cookie_key
 from rsplib.session.pe_server import PeSession, PoolElementServer, SessionClosed
@@ -36,11 +33,10 @@ _COUNT = struct.Struct("!Q")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = cli_common.ArgumentParser(
-        prog="python -m rsplib.examples.echo_pe",
-        description="RSerPool echo pool element: echoes every message, sends a state cookie.",
+    parser = cli_options.new_parser(
+        "python -m rsplib.examples.echo_pe",
+        "RSerPool echo pool element: echoes every message, sends a state cookie.",
     )
-    cli_common.add_asap_options(parser)
     add = parser.add_argument
     add(
         "--identifier", metavar="ID", help="PE identifier, hex (0x...) or decimal; random if absent"
@@ -96,18 +92,8 @@ async def echo_session(session: PeSession) -> None:
         log.info("session %d ended after %d bytes", session.number, echoed)
 
 
-def _registration_logger(identifier: int) -> Callable[[Event], None]:
-    def listener(event: Event) -> None:
-        if isinstance(event, RegistrationSucceeded) and event.identifier == identifier:
-            log.info("PE 0x%08x registered (registrar 0x%08x)", identifier, event.registrar_id)
-        elif isinstance(event, RegistrationFailed) and event.identifier == identifier:
-            log.error("PE 0x%08x registration refused: %s", identifier, event.text)
-
-    return listener
-
-
 async def run(args: argparse.Namespace) -> int:
-    host, _, port_text = args.local.rpartition(":")
+    host, port = cli_options.listen_address(args.local)
     sealer = None
     if args.cookie_key or args.seal_cookies:
         key = load_cookie_key(args.cookie_key)
@@ -116,27 +102,24 @@ async def run(args: argparse.Namespace) -> int:
         args.poolhandle,
         echo_session,
         policy=parse_policy(args.policy),
-        identifier=cli_common.parse_identifier(args.identifier),
+        identifier=cli_options.parse_identifier(args.identifier),
         max_sessions=args.maxsessions,
         cookie_sealer=sealer,
-        local_address=host.strip("[]") or "127.0.0.1",
-        port=int(port_text or 0),
+        local_address=host,
+        port=port,
         advertise=args.advertise,
-        registrars=cli_common.registrars(args),
-        announce=cli_common.announce(args),
-        asap_config=cli_common.asap_config(
+        registrars=cli_options.registrars(args),
+        announce=cli_options.announce(args),
+        asap_config=cli_options.asap_config(
             args, reregistration_interval=args.rereginterval / 1000.0
         ),
-        transport=cli_common.transport_name(args),
-        heartbeat=cli_common.heartbeat(args),
-        csp=cli_common.csp(args),
+        transport=cli_options.transport_name(args),
+        heartbeat=cli_options.heartbeat(args),
+        csp=cli_options.csp(args),
     )
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = cli_options.stop_on_signals()
     await server.start()
-    server.asap.add_listener(_registration_logger(server.identifier))
+    server.asap.add_listener(cli_options.registration_logger(log, server.identifier))
     log.info(
         "echo PE 0x%08x ready: pool %s on %s:%d (%s)",
         server.identifier,
@@ -156,18 +139,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        cli_common.setup_logging(args)
+        cli_options.check_asap_options(args)
         parse_policy(args.policy)
-        cli_common.parse_identifier(args.identifier)
-        cli_common.registrars(args)
-        cli_common.heartbeat(args)
-        cli_common.csp(args)
         if args.rereginterval < 10:
             raise ValueError("--rereginterval must be at least 10 ms")
     except (ValueError, OSError, CookieKeyError) as exc:
         parser.error(str(exc))
-    if not args.registrar and args.announce_interface is None:
-        parser.error("give --registrar ADDR:PORT or --announce-interface ADDR")
+    cli_options.require_registrar_source(parser, args)
     try:
         return asyncio.run(run(args))
     except CookieKeyError as exc:

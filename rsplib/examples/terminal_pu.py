@@ -16,8 +16,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from rsplib import cli_options
 from rsplib.asap.service import RserPoolError
-from rsplib.examples import cli_common
 from rsplib.session.pu_session import (
     FailoverCompleted,
     FailoverStarted,
@@ -29,11 +29,10 @@ log = logging.getLogger("rsplib.examples.terminal_pu")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = cli_common.ArgumentParser(
-        prog="python -m rsplib.examples.terminal_pu",
-        description="RSerPool terminal pool user: sends stdin lines to a pool, prints answers.",
+    parser = cli_options.new_parser(
+        "python -m rsplib.examples.terminal_pu",
+        "RSerPool terminal pool user: sends stdin lines to a pool, prints answers.",
     )
-    cli_common.add_asap_options(parser)
     add = parser.add_argument
     add("--identifier", metavar="ID", help="PU identifier for status reports")
     add(
@@ -76,15 +75,15 @@ async def run(args: argparse.Namespace) -> int:
     try:
         session = await PoolUserSession.connect(
             args.poolhandle,
-            registrars=cli_common.registrars(args),
-            announce=cli_common.announce(args),
-            asap_config=cli_common.asap_config(args),
-            transport=cli_common.transport_name(args),
-            heartbeat=cli_common.heartbeat(args),
+            registrars=cli_options.registrars(args),
+            announce=cli_options.announce(args),
+            asap_config=cli_options.asap_config(args),
+            transport=cli_options.transport_name(args),
+            heartbeat=cli_options.heartbeat(args),
             timeout=args.connect_timeout / 1000.0,
             on_event=notice,
-            csp=cli_common.csp(args),
-            identifier=cli_common.parse_identifier(args.identifier),
+            csp=cli_options.csp(args),
+            identifier=cli_options.parse_identifier(args.identifier),
         )
     except RserPoolError as exc:
         print(f"terminal_pu: error: {exc}", file=sys.stderr)
@@ -119,15 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        cli_common.setup_logging(args)
-        cli_common.parse_identifier(args.identifier)
-        cli_common.registrars(args)
-        cli_common.heartbeat(args)
-        cli_common.csp(args)
+        cli_options.check_asap_options(args)
     except (ValueError, OSError) as exc:
         parser.error(str(exc))
-    if not args.registrar and args.announce_interface is None:
-        parser.error("give --registrar ADDR:PORT or --announce-interface ADDR")
+    cli_options.require_registrar_source(parser, args)
     try:
         return asyncio.run(run(args))
     except KeyboardInterrupt:
