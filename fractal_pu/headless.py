@@ -35,6 +35,7 @@ from fractal_pu.engine import (
     FailoverStarted,
     FractalEngine,
     ImageResult,
+    Listener,
     PixelsArrived,
 )
 from fractal_pu.fsf import DEFAULT_JOB, FractalJob, FsfError, find_fsf_files, read_fsf
@@ -196,6 +197,67 @@ def cookie_describer(sealer: CookieSealer) -> Callable[[bytes], str]:
     return describe
 
 
+def asap_service(options: HeadlessOptions) -> AsapService:
+    """The PU's ASAP service as the options describe it (not started yet)."""
+    return AsapService(
+        options.asap_config,
+        registrars=options.registrars,
+        announce=options.announce,
+        transport=options.transport,
+    )
+
+
+def fractal_engine(
+    options: HeadlessOptions, asap: AsapService, *, listener: Listener | None = None
+) -> FractalEngine:
+    """The session engine; every cell opens its pool-user session through ``asap``."""
+
+    async def open_session(on_event: Callable[[SessionEvent], None]) -> CellSession:
+        return await PoolUserSession.connect(
+            options.pool_handle,
+            asap=asap,
+            heartbeat=options.heartbeat,
+            connect_timeout=options.connect_timeout,
+            timeout=options.pool_timeout,
+            ppid=int(FGP_PPID),
+            on_event=on_event,
+        )
+
+    return FractalEngine(
+        open_session,
+        config=options.engine,
+        listener=listener,
+        describe_cookie=None
+        if options.cookie_sealer is None
+        else cookie_describer(options.cookie_sealer),
+    )
+
+
+def start_status_reporter(
+    options: HeadlessOptions,
+    asap: AsapService,
+    status: PuStatus,
+    *,
+    random_bits: Callable[[int], int],
+    status_text: Callable[[], str] | None = None,
+) -> ComponentReporter | None:
+    """The running CSP reporter of the PU, or None without ``options.csp``.
+
+    Without ``options.identifier`` the PU picks a random 56-bit one with ``random_bits``.
+    """
+    if options.csp is None:
+        return None
+    identifier = options.identifier or random_bits(56) or 1
+    reporter = ComponentReporter(
+        component_id(ComponentGroup.POOL_USER, identifier),
+        options.csp,
+        status=status_text or status.status_text,
+        associations=lambda: registrar_association(asap) + status.associations(asap.transport),
+    )
+    reporter.start()
+    return reporter
+
+
 async def run_headless(options: HeadlessOptions) -> int:
     """Compute the images; 0 when every pixel of every image arrived, else 1."""
     rng = random.Random(options.seed)
@@ -209,50 +271,16 @@ async def run_headless(options: HeadlessOptions) -> int:
         return 2
 
     loop = asyncio.get_running_loop()
-    asap = AsapService(
-        options.asap_config,
-        registrars=options.registrars,
-        announce=options.announce,
-        transport=options.transport,
-    )
+    asap = asap_service(options)
     status = PuStatus(options.sessions, loop.time)
-
-    async def open_session(on_event: Callable[[SessionEvent], None]) -> CellSession:
-        return await PoolUserSession.connect(
-            options.pool_handle,
-            asap=asap,
-            heartbeat=options.heartbeat,
-            connect_timeout=options.connect_timeout,
-            timeout=options.pool_timeout,
-            ppid=int(FGP_PPID),
-            on_event=on_event,
-        )
-
-    engine = FractalEngine(
-        open_session,
-        config=options.engine,
-        listener=status.on_event,
-        describe_cookie=None
-        if options.cookie_sealer is None
-        else cookie_describer(options.cookie_sealer),
-    )
+    engine = fractal_engine(options, asap, listener=status.on_event)
     engine.add_listener(_log_event)
     reporter: ComponentReporter | None = None
     results: list[tuple[ImageResult, ImageInfo]] = []
     error: str | None = None
     try:
         await asap.start()
-        if options.csp is not None:
-            identifier = options.identifier or rng.getrandbits(56) or 1
-            reporter = ComponentReporter(
-                component_id(ComponentGroup.POOL_USER, identifier),
-                options.csp,
-                status=status.status_text,
-                associations=lambda: (
-                    registrar_association(asap) + status.associations(asap.transport)
-                ),
-            )
-            reporter.start()
+        reporter = start_status_reporter(options, asap, status, random_bits=rng.getrandbits)
         for number, (config_name, job) in enumerate(jobs, start=1):
             target = output_path(options.output, number, options.images)
             log.info(

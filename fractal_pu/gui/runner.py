@@ -30,19 +30,19 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fractal_pe.fgp import FGP_PPID
-from fractal_pu.engine import CellSession, EngineEvent, FractalEngine
+from fractal_pu.engine import EngineEvent, FractalEngine
 from fractal_pu.fsf import FractalJob
 from fractal_pu.gui.jobs import JobSource
-from fractal_pu.headless import HeadlessOptions, PuStatus, cookie_describer
+from fractal_pu.headless import (
+    HeadlessOptions,
+    PuStatus,
+    asap_service,
+    fractal_engine,
+    start_status_reporter,
+)
 from rsplib.asap.actions import NoRegistrar
 from rsplib.asap.service import AsapService, RserPoolError
-from rsplib.session.pu_session import PoolUserSession, SessionEvent
-from rsplib.session.reporting import (
-    ComponentReporter,
-    registrar_association,
-)
-from rsplib.wire.csp import ComponentGroup, component_id
+from rsplib.session.reporting import ComponentReporter
 
 log = logging.getLogger("fractal_pu.gui")
 
@@ -161,12 +161,7 @@ class EngineRunner:
         self._loop = loop
         self._commands = asyncio.Queue()
         self._status = PuStatus(options.sessions, loop.time)
-        asap = AsapService(
-            options.asap_config,
-            registrars=options.registrars,
-            announce=options.announce,
-            transport=options.transport,
-        )
+        asap = asap_service(options)
         problem: list[str] = []
 
         def on_asap_event(event: object) -> None:
@@ -175,25 +170,7 @@ class EngineRunner:
 
         asap.add_listener(on_asap_event)
 
-        async def open_session(on_event: Callable[[SessionEvent], None]) -> CellSession:
-            return await PoolUserSession.connect(
-                options.pool_handle,
-                asap=asap,
-                heartbeat=options.heartbeat,
-                connect_timeout=options.connect_timeout,
-                timeout=options.pool_timeout,
-                ppid=int(FGP_PPID),
-                on_event=on_event,
-            )
-
-        engine = FractalEngine(
-            open_session,
-            config=options.engine,
-            describe_cookie=None
-            if options.cookie_sealer is None
-            else cookie_describer(options.cookie_sealer),
-        )
-        engine.add_listener(self._status.on_event)
+        engine = fractal_engine(options, asap, listener=self._status.on_event)
         engine.add_listener(lambda event: self.deliver(Tagged(self._generation, event)))
         reporter: ComponentReporter | None = None
         image_task: asyncio.Task[None] | None = None
@@ -202,24 +179,16 @@ class EngineRunner:
         try:
             await asap.start()
             watcher = loop.create_task(self._watch_registrar(asap, problem))
-            if options.csp is not None:
-                identifier = options.identifier or random.getrandbits(56) or 1
-                status = self._status
+            status = self._status
 
-                def status_text() -> str:
-                    if asap.registrar_link() is None:
-                        return LOOKING_FOR_REGISTRAR
-                    return status.status_text()
+            def status_text() -> str:
+                if asap.registrar_link() is None:
+                    return LOOKING_FOR_REGISTRAR
+                return status.status_text()
 
-                reporter = ComponentReporter(
-                    component_id(ComponentGroup.POOL_USER, identifier),
-                    options.csp,
-                    status=status_text,
-                    associations=lambda: (
-                        registrar_association(asap) + status.associations(asap.transport)
-                    ),
-                )
-                reporter.start()
+            reporter = start_status_reporter(
+                options, asap, status, random_bits=random.getrandbits, status_text=status_text
+            )
             while True:
                 request = await self._commands.get()
                 if image_task is not None:
