@@ -124,30 +124,40 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run_window(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    """The Qt window (``control_center.gui``), imported only when it is wanted."""
-    if args.scenario is None and args.storyboard is None:
-        parser.error("give a SCENARIO (or a --storyboard that names one)")
-    if args.exit_after is not None and args.exit_after <= 0:
-        parser.error("--exit-after must be positive")
+def _check_port_and_start_logging(
+    args: argparse.Namespace, parser: argparse.ArgumentParser
+) -> None:
+    """The checks the window and the headless run share; then logging as ``--loglevel``."""
     if args.csp_port is not None and not 0 <= args.csp_port <= 0xFFFF:
         parser.error("--csp-port must be 0..65535")
     level = getattr(logging, str(args.loglevel).upper(), None)
     if not isinstance(level, int):
         parser.error(f"unknown log level {args.loglevel!r}")
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _invalid_input(exc: ValueError) -> int:
+    """Reports a storyboard or scenario that failed to load; the usage exit status."""
+    kind = "storyboard" if isinstance(exc, StoryboardError) else "scenario"
+    print(f"rsp-control-center: invalid {kind}:\n{exc}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def run_window(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """The Qt window (``control_center.gui``), imported only when it is wanted."""
+    if args.scenario is None and args.storyboard is None:
+        parser.error("give a SCENARIO (or a --storyboard that names one)")
+    if args.exit_after is not None and args.exit_after <= 0:
+        parser.error("--exit-after must be positive")
+    _check_port_and_start_logging(args, parser)
     try:
         if args.storyboard:
             scenario, story = _load_inputs(args)
             story_or_none: Storyboard | None = story
         else:
             scenario, story_or_none = load_scenario(args.scenario), None
-    except StoryboardError as exc:
-        print(f"rsp-control-center: invalid storyboard:\n{exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except ValueError as exc:  # ScenarioError
-        print(f"rsp-control-center: invalid scenario:\n{exc}", file=sys.stderr)
-        return EXIT_USAGE
+    except ValueError as exc:  # StoryboardError or ScenarioError
+        return _invalid_input(exc)
     try:
         from control_center.gui.app import run_gui
     except ImportError as exc:
@@ -260,22 +270,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("give a SCENARIO, a --storyboard, or both")
     if args.duration is not None and args.duration <= 0:
         parser.error("--duration must be positive")
-    if args.csp_port is not None and not 0 <= args.csp_port <= 0xFFFF:
-        parser.error("--csp-port must be 0..65535")
-    level = getattr(logging, str(args.loglevel).upper(), None)
-    if not isinstance(level, int):
-        parser.error(f"unknown log level {args.loglevel!r}")
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _check_port_and_start_logging(args, parser)
     try:
         scenario, story = _load_inputs(args)
-    except StoryboardError as exc:
-        if not exc.issues:
+    except ValueError as exc:  # StoryboardError or ScenarioError
+        if isinstance(exc, StoryboardError) and not exc.issues:
             parser.error("the storyboard names no scenario; give SCENARIO")
-        print(f"rsp-control-center: invalid storyboard:\n{exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except ValueError as exc:  # ScenarioError
-        print(f"rsp-control-center: invalid scenario:\n{exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _invalid_input(exc)
     out = None if args.quiet else sys.stdout
     # Fractal PEs refuse to run without a cookie key; a run without one configured gets a
     # fresh random key that every locally started component inherits.

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from control_center.issues import Issue as Issue  # re-exported for older importers
+from control_center.issues import IssuesError, field_name, parse_toml
 from control_center.toml_lines import Path as KeyPath
 from control_center.toml_lines import key_lines, line_of
 from rsplib.wire.csp import ComponentGroup, component_id
@@ -290,26 +291,8 @@ def _waves(components: tuple[Component, ...]) -> list[tuple[Component, ...]]:
 
 
 # --------------------------------------------------------------------------- errors
-@dataclass(frozen=True, slots=True)
-class Issue:
-    """One located validation problem."""
-
-    file: str
-    line: int | None
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line is not None else self.file
-        return f"{where}: {self.field}: {self.message}"
-
-
-class ScenarioError(ValueError):
+class ScenarioError(IssuesError):
     """A scenario file could not be loaded; ``issues`` lists every problem found."""
-
-    def __init__(self, issues: list[Issue]) -> None:
-        self.issues = issues
-        super().__init__("\n".join(str(i) for i in issues))
 
 
 # --------------------------------------------------------------------------- loading
@@ -323,36 +306,16 @@ def load_scenario(path: str | Path) -> Scenario:
     return loads_scenario(text, source=path)
 
 
-_TOML_LINE = re.compile(r"\(at line (\d+), column \d+\)")
-
-
 def loads_scenario(text: str, *, source: str | Path | None = None) -> Scenario:
     """Validate scenario TOML ``text``; ``source`` names the file in messages."""
     file = str(source) if source is not None else "<scenario>"
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = _TOML_LINE.search(str(exc))
-        line = int(match.group(1)) if match else None
-        message = _TOML_LINE.sub("", str(exc)).strip()
-        raise ScenarioError([Issue(file, line, "(syntax)", message)]) from exc
+    data = parse_toml(text, file, ScenarioError)
     base_dir = Path(source).resolve().parent if source is not None else Path.cwd()
     builder = _Builder(file, key_lines(text), base_dir)
     scenario = builder.build(data, Path(source) if source is not None else None)
     if builder.issues or scenario is None:
         raise ScenarioError(builder.issues)
     return scenario
-
-
-def field_name(path: KeyPath) -> str:
-    """``("components", 2, "identifier")`` -> ``components[2].identifier``."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else part
-    return out
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")

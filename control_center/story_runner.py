@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from control_center.issues import Issue
 from control_center.launchers.base import (
     ExitStatus,
     HostChanged,
@@ -57,7 +58,6 @@ from control_center.storyboard import (
     Condition,
     ConditionKind,
     ImpairSpec,
-    Issue,
     Step,
     Storyboard,
 )

@@ -30,13 +30,14 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from control_center.issues import Issue as Issue  # re-exported for older importers
+from control_center.issues import IssuesError, field_name, parse_toml
 from control_center.scenario import OptionValue, Scenario
 from control_center.toml_lines import Path as KeyPath
 from control_center.toml_lines import key_lines, line_of
@@ -198,38 +199,12 @@ class Storyboard:
 # --------------------------------------------------------------------------- errors
 
 
-@dataclass(frozen=True, slots=True)
-class Issue:
-    """One located problem: ``file:line: field: message``."""
-
-    file: str
-    line: int | None
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line is not None else self.file
-        return f"{where}: {self.field}: {self.message}"
-
-
-class StoryboardError(ValueError):
+class StoryboardError(IssuesError):
     """A storyboard could not be loaded; ``issues`` lists every problem."""
-
-    def __init__(self, issues: list[Issue]) -> None:
-        self.issues = issues
-        super().__init__("\n".join(str(issue) for issue in issues))
-
-
-def _field_name(path: KeyPath) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out
 
 
 # --------------------------------------------------------------------------- loading
 
-_TOML_LINE = re.compile(r"\s*\(at line (\d+), column \d+\)")
 _BINDING = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
 _HEAD_KEYS = {"name", "scenario", "timeout_s", "report", "stop_at_end"}
 _COMMON_STEP_KEYS = {"do", "label", "at"}
@@ -268,14 +243,7 @@ def load_storyboard(path: str | Path) -> Storyboard:
 def loads_storyboard(text: str, *, source: str | Path | None = None) -> Storyboard:
     """Validate storyboard TOML ``text``; ``source`` names the file and anchors paths."""
     file = str(source) if source is not None else "<storyboard>"
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = _TOML_LINE.search(str(exc))
-        line = int(match.group(1)) if match else None
-        raise StoryboardError(
-            [Issue(file, line, "(syntax)", _TOML_LINE.sub("", str(exc)).strip())]
-        ) from exc
+    data = parse_toml(text, file, StoryboardError)
     base = Path(source).resolve().parent if source is not None else Path.cwd()
     loader = _Loader(file, key_lines(text), base)
     story = loader.build(data, Path(source) if source is not None else None)
@@ -292,7 +260,7 @@ class _Loader:
         self.issues: list[Issue] = []
 
     def error(self, path: KeyPath, message: str) -> None:
-        self.issues.append(Issue(self.file, line_of(self.lines, path), _field_name(path), message))
+        self.issues.append(Issue(self.file, line_of(self.lines, path), field_name(path), message))
 
     def unknown(self, table: Mapping[str, Any], allowed: set[str], path: KeyPath) -> None:
         for key in table:

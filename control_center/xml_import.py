@@ -20,12 +20,12 @@ import xml.parsers.expat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from control_center.issues import Issue
 from control_center.scenario import (
     DEFAULT_COLORS,
     LOCAL_HOST_NAME,
     Component,
     ComponentKind,
-    Issue,
     LocalHost,
     Scenario,
     ScenarioError,
