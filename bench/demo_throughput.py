@@ -30,7 +30,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support import LOOPBACK_REGISTRAR_ARGS, REPO
+
 READY = re.compile(r"ready: ASAP on (\S+) ")
 POOL = "BenchFractalPool"
 KEY = "hex:" + "3c" * 32
@@ -70,18 +73,7 @@ class Cluster:
             _spawn(
                 [
                     "rsplib.registrar.cli",
-                    "--asap",
-                    "127.0.0.1:0",
-                    "--enrp",
-                    "127.0.0.1:0",
-                    "--asap-announce",
-                    "off",
-                    "--enrp-announce",
-                    "off",
-                    "--transport",
-                    "tcp",
-                    "--min-address-scope",
-                    "loopback",
+                    *LOOPBACK_REGISTRAR_ARGS,
                 ],
                 reg_log,
                 self.env,

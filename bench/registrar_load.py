@@ -50,6 +50,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from rsplib.wire.asap import (
     EndpointKeepAliveAck,
     HandleResolution,
@@ -60,6 +62,7 @@ from rsplib.wire.asap import (
 from rsplib.wire.constants import PPID, AsapType, PolicyType
 from rsplib.wire.params import PolicyParam, PoolElementParam, TcpTransport
 from rsplib.wire.tcpmap import RecordType, data_record, encode_record
+from tests.support import LOOPBACK_REGISTRAR_ARGS
 
 _HEADER = struct.Struct("!BBHII")
 _KA_TYPE = int(AsapType.ENDPOINT_KEEP_ALIVE)
@@ -363,18 +366,7 @@ class Registrar:
             *profiler,
             "-m",
             "rsplib.registrar.cli",
-            "--asap",
-            "127.0.0.1:0",
-            "--enrp",
-            "127.0.0.1:0",
-            "--asap-announce",
-            "off",
-            "--enrp-announce",
-            "off",
-            "--transport",
-            "tcp",
-            "--min-address-scope",
-            "loopback",
+            *LOOPBACK_REGISTRAR_ARGS,
             "--loglevel",
             "warning",
             *extra,

@@ -25,6 +25,7 @@ from control_center.monitor import (
 )
 from rsplib.transport import UdpSender
 from rsplib.wire.csp import ComponentGroup, CspReport, component_id, encode_csp
+from tests.support import LOOPBACK_REGISTRAR_ARGS
 
 REPO = Path(__file__).resolve().parents[2]
 PR1 = component_id(ComponentGroup.REGISTRAR, 0x10000)
@@ -128,18 +129,7 @@ class Registrar:
             "rsplib.registrar.cli",
             "--identifier",
             f"0x{identifier:x}",
-            "--asap",
-            "127.0.0.1:0",
-            "--enrp",
-            "127.0.0.1:0",
-            "--asap-announce",
-            "off",
-            "--enrp-announce",
-            "off",
-            "--transport",
-            "tcp",
-            "--min-address-scope",
-            "loopback",
+            *LOOPBACK_REGISTRAR_ARGS,
             "--cspserver",
             f"127.0.0.1:{csp_port}",
             "--cspinterval",

@@ -25,6 +25,7 @@ from fractal_pe.kernel import compute_rows
 from fractal_pu.fsf import read_fsf
 from fractal_pu.split import split_image_covering, sub_parameters
 from tests.registrar.service_helpers import RegistrarProcess, registrar_args
+from tests.support import FractalPeProcess
 
 REPO = Path(__file__).resolve().parents[2]
 FSF = REPO / "assets" / "fsf" / "02-seahorse-valley.fsf"
@@ -32,44 +33,14 @@ KEY = "hex:" + "5a" * 32
 WIDTH, HEIGHT, SESSIONS = 160, 100, 4
 
 
-class PeProcess:
-    def __init__(self, args: Sequence[str], log_path: Path, env: dict[str, str]) -> None:
-        self.log_path = log_path
-        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fractal_pe.cli", *args],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=REPO,
-            env=env,
-        )
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_registered(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while "registered (registrar" not in self.log_text():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"fractal-pe exited early:\n{self.log_text()}")
-            assert time.monotonic() < deadline, f"fractal-pe not registered:\n{self.log_text()}"
-            time.sleep(0.05)
-
+class PeProcess(FractalPeProcess):
     def jobs_started(self) -> int:
         return self.log_text().count("rectangle, algorithm")
 
-    def signal(self, sig: int) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, sig)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.signal(signal.SIGKILL)
-        try:
-            self.proc.wait(timeout=5)
-        finally:
-            self._log.close()
+    def stop(self, timeout: float = 5.0) -> int | None:
+        """A PE of this test dies by SIGKILL (its graceful exit is tested on its own)."""
+        self.kill_and_close()
+        return self.proc.returncode
 
 
 class Demo:

@@ -4,7 +4,7 @@
 ephemeral ports and reads the bound addresses from its "ready" log line.
 ``AsapClient`` is a small PE/PU speaking ASAP over the TCP mapping through
 rsplib.transport and the wire codecs. Run as a script, this module is a PE
-process (``python service_helpers.py pe HOST PORT POOL ID``) that registers
+process (``python -m tests.registrar.service_helpers pe HOST PORT POOL ID``) that registers
 and answers keep-alives until killed, for the SIGSTOP test.
 """
 
@@ -40,44 +40,24 @@ from rsplib.wire.asap import (
 from rsplib.wire.constants import PPID, PolicyType
 from rsplib.wire.csp import ComponentGroup, CspReport, component_id, decode_csp
 from rsplib.wire.params import PolicyParam, PoolElementParam, TcpTransport
+from tests.support import LOOPBACK_REGISTRAR_ARGS, REPO, LoggedProcess, split_address
 
-REPO = Path(__file__).resolve().parents[2]
 READY_RE = re.compile(
     r"rsp-registrar 0x(?P<id>[0-9a-f]+) ready: ASAP on (?P<asap>[^ ,]+)[^(]*\((?P<tr>[\w-]+)\), "
     r"ENRP on (?P<enrp>\S+) "
 )
 
 
-def split_address(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    return host.strip("[]"), int(port)
-
-
-class RegistrarProcess:
+class RegistrarProcess(LoggedProcess):
     """One ``rsp-registrar`` child process; always stopped by PID."""
 
     def __init__(self, args: Sequence[str], log_path: Path) -> None:
         self.args = list(args)
-        self.log_path = log_path
-        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rsplib.registrar.cli", *self.args],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=REPO,
-        )
+        super().__init__("rsplib.registrar.cli", self.args, log_path)
         self.server_id = 0
         self.asap: tuple[str, int] = ("", 0)
         self.enrp: tuple[str, int] = ("", 0)
         self.transport = ""
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
     def wait_ready(self, timeout: float = 15.0) -> RegistrarProcess:
         deadline = time.monotonic() + timeout
@@ -94,29 +74,8 @@ class RegistrarProcess:
             time.sleep(0.05)
         raise AssertionError(f"registrar not ready within {timeout} s:\n{self.log_text()}")
 
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def signal(self, sig: int) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, sig)
-
-    def kill(self) -> None:
-        self.signal(signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=5)
-
     def stop(self, timeout: float = 10.0) -> int | None:
-        """SIGTERM, wait; SIGKILL if it does not end. Returns the exit status."""
-        if self.proc.poll() is None:
-            self.signal(signal.SIGCONT)
-            self.signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._log.close()
-        return self.proc.returncode
+        return super().stop(timeout)
 
     def rss_kb(self) -> int:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
@@ -132,24 +91,7 @@ def registrar_args(
     extra: Sequence[str] = (),
 ) -> list[str]:
     """Loopback, ephemeral ports, no multicast, the TCP mapping, PE addresses on loopback."""
-    args = [
-        "--identifier",
-        f"0x{identifier:x}",
-        "--asap",
-        "127.0.0.1:0",
-        "--enrp",
-        "127.0.0.1:0",
-        "--asap-announce",
-        "off",
-        "--enrp-announce",
-        "off",
-        "--transport",
-        "tcp",
-        "--min-address-scope",
-        "loopback",
-        "--loglevel",
-        "debug",
-    ]
+    args = ["--identifier", f"0x{identifier:x}", *LOOPBACK_REGISTRAR_ARGS, "--loglevel", "debug"]
     for host, port in peers:
         args += ["--peer", f"{host}:{port}"]
     return args + list(extra)
@@ -175,7 +117,8 @@ class ProcessPool:
         proc = subprocess.Popen(
             [
                 sys.executable,
-                str(Path(__file__).resolve()),
+                "-m",
+                "tests.registrar.service_helpers",
                 "pe",
                 asap[0],
                 str(asap[1]),

@@ -9,7 +9,6 @@ Group ports are picked per test run, so parallel runs on one machine do not mix.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,16 +27,11 @@ from tests.registrar.service_helpers import (
     resolved_ids,
     wait_until,
 )
+from tests.support import free_udp_port
 
 ASAP_GROUP = "239.0.0.50"
 ENRP_GROUP = "239.0.0.51"
 POOL = b"MulticastPool"
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("0.0.0.0", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -66,7 +60,7 @@ def multicast_registrar(
 
 
 def test_announces_and_presence_are_received_and_decoded(procs: ProcessPool) -> None:
-    asap_port, enrp_port = free_udp_port(), free_udp_port()
+    asap_port, enrp_port = free_udp_port("0.0.0.0"), free_udp_port("0.0.0.0")
 
     async def scenario() -> None:
         announces = await open_multicast_receiver(ASAP_GROUP, asap_port, "127.0.0.1")
@@ -113,7 +107,7 @@ def test_announces_and_presence_are_received_and_decoded(procs: ProcessPool) -> 
 
 
 def test_registrars_find_each_other_by_multicast_presence(procs: ProcessPool) -> None:
-    asap_port, enrp_port = free_udp_port(), free_udp_port()
+    asap_port, enrp_port = free_udp_port("0.0.0.0"), free_udp_port("0.0.0.0")
     first = multicast_registrar(procs, 0xD1, asap_port, enrp_port)
     second = multicast_registrar(procs, 0xD2, asap_port, enrp_port)
 

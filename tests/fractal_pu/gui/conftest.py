@@ -9,10 +9,6 @@ repository root (gitignored) for a person to look at.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,6 +19,7 @@ from fractal_pe.kernel import compute_rows
 from fractal_pu.fsf import read_fsf
 from fractal_pu.split import split_image_covering, sub_parameters
 from tests.registrar.service_helpers import RegistrarProcess, registrar_args
+from tests.support import FractalPeProcess
 
 REPO = Path(__file__).resolve().parents[3]
 ARTIFACTS = REPO / "test-artifacts"
@@ -31,61 +28,33 @@ POOL = "FractalViewerTestPool"
 KEY = "hex:" + "3c" * 32
 
 
-class FractalPe:
-    """One ``fractal-pe`` child process."""
+class FractalPe(FractalPeProcess):
+    """One ``fractal-pe`` child process of the viewer tests."""
 
     def __init__(self, identifier: int, registrar: RegistrarProcess, tmp: Path, *extra: str):
         self.identifier = identifier
-        self.log_path = tmp / f"pe-{identifier:x}.log"
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         env = dict(os.environ, RSERPOOL_COOKIE_KEY=KEY, FRACTAL_KERNEL="numpy")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "fractal_pe.cli",
-                "--registrar",
-                f"{registrar.asap[0]}:{registrar.asap[1]}",
-                "--transport",
-                "tcp",
-                "--identifier",
-                f"0x{identifier:x}",
-                "--poolhandle",
-                POOL,
-                "--kernel",
-                "numpy",
-                "--heartbeat-interval",
-                "250",
-                *extra,
-            ],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=REPO,
-            env=env,
-        )
+        args = [
+            "--registrar",
+            f"{registrar.asap[0]}:{registrar.asap[1]}",
+            "--transport",
+            "tcp",
+            "--identifier",
+            f"0x{identifier:x}",
+            "--poolhandle",
+            POOL,
+            "--kernel",
+            "numpy",
+            "--heartbeat-interval",
+            "250",
+            *extra,
+        ]
+        super().__init__(args, tmp / f"pe-{identifier:x}.log", env)
 
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_registered(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while "registered (registrar" not in self.log_text():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"fractal-pe exited early:\n{self.log_text()}")
-            assert time.monotonic() < deadline, f"fractal-pe not registered:\n{self.log_text()}"
-            time.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=5)
-
-    def stop(self) -> None:
-        try:
-            self.kill()
-        finally:
-            self._log.close()
+    def stop(self, timeout: float = 5.0) -> int | None:
+        """PEs of the viewer tests die by SIGKILL."""
+        self.kill_and_close()
+        return self.proc.returncode
 
 
 @pytest.fixture(scope="module")

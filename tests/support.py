@@ -1,0 +1,136 @@
+"""Helpers shared by the real-process tests and the benchmarks (bench/ imports them too).
+
+Child processes run ``python -m MODULE`` from the repository root with their output in a
+log file, and are only ever signalled by PID. Registrars started by tests and benchmarks
+listen on loopback with ephemeral ports, no multicast and the TCP mapping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: Registrar options for a test or benchmark: loopback, ephemeral ASAP and ENRP ports,
+#: no announces, the TCP mapping, and pool-element addresses on loopback accepted.
+LOOPBACK_REGISTRAR_ARGS: tuple[str, ...] = (
+    "--asap", "127.0.0.1:0",
+    "--enrp", "127.0.0.1:0",
+    "--asap-announce", "off",
+    "--enrp-announce", "off",
+    "--transport", "tcp",
+    "--min-address-scope", "loopback",
+)  # fmt: skip
+
+
+def split_address(text: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port`` as (host, port)."""
+    host, _, port = text.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def free_udp_port(host: str = "127.0.0.1") -> int:
+    """A UDP port free on ``host`` right now (for services that cannot bind port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class LoggedProcess:
+    """One ``python -m MODULE ARGS`` child process whose output goes to ``log_path``."""
+
+    def __init__(
+        self,
+        module: str,
+        args: Sequence[str],
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.log_path = log_path
+        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=REPO,
+            env=None if env is None else dict(env),
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for(
+        self, pattern: re.Pattern[str] | str, timeout: float = 15.0, *, poll: float = 0.02
+    ) -> re.Match[str]:
+        """The first match of ``pattern`` in the log; fails after ``timeout`` seconds."""
+        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+        deadline = time.monotonic() + timeout
+        while True:
+            match = regex.search(self.log_text())
+            if match:
+                return match
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{self.log_path.name} exited early:\n{self.log_text()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{pattern!r} not in {self.log_path.name}:\n{self.log_text()}")
+            time.sleep(poll)
+
+    def signal(self, sig: int) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+
+    def stop(self, timeout: float = 5.0) -> int | None:
+        """SIGCONT + SIGTERM, wait; SIGKILL if it does not end. Returns the exit status."""
+        if self.proc.poll() is None:
+            self.signal(signal.SIGCONT)
+            self.signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+        return self.proc.returncode
+
+    def kill_and_close(self) -> None:
+        """SIGKILL at once (a crash, as far as its peers can tell), then close the log."""
+        try:
+            self.kill()
+        finally:
+            self._log.close()
+
+
+class FractalPeProcess(LoggedProcess):
+    """One ``fractal-pe`` (``python -m fractal_pe.cli ARGS``)."""
+
+    def __init__(self, args: Sequence[str], log_path: Path, env: Mapping[str, str]) -> None:
+        super().__init__("fractal_pe.cli", args, log_path, env)
+
+    def wait_registered(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while "registered (registrar" not in self.log_text():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"fractal-pe exited early:\n{self.log_text()}")
+            assert time.monotonic() < deadline, f"fractal-pe not registered:\n{self.log_text()}"
+            time.sleep(0.05)
