@@ -44,6 +44,7 @@ from rsplib.status import StatusReporter
 from rsplib.transport import (
     TCP_MAPPING,
     ChannelClosed,
+    ChannelHandler,
     ChannelServer,
     HeartbeatConfig,
     MessageChannel,
@@ -203,31 +204,29 @@ class RegistrarService:
                         loop.remove_signal_handler(sig)
 
     async def _bind(self) -> None:
-        transport = self.transport_name
-        hb = self.options.heartbeat
-        try:
-            for endpoint in self.options.asap:
-                server = await start_server(
-                    endpoint.host,
-                    endpoint.port,
-                    self._asap_handler,
-                    transport=transport,
-                    heartbeat=hb,
-                    max_connections=self._config.max_asap_connections,
-                )
-                self._servers.append(server)
-                self.asap_addresses.extend(server.addresses)
-            enrp = self.options.enrp
+        async def listen(
+            endpoint: PeerAddress, handler: ChannelHandler, max_connections: int | None
+        ) -> list[tuple[str, int]]:
             server = await start_server(
-                enrp.host,
-                enrp.port,
-                self._enrp_handler,
-                transport=transport,
-                heartbeat=hb,
-                max_connections=self._config.max_enrp_connections,
+                endpoint.host,
+                endpoint.port,
+                handler,
+                transport=self.transport_name,
+                heartbeat=self.options.heartbeat,
+                max_connections=max_connections,
             )
             self._servers.append(server)
-            self.enrp_address = server.addresses[0]
+            return server.addresses
+
+        try:
+            for endpoint in self.options.asap:
+                self.asap_addresses.extend(
+                    await listen(endpoint, self._asap_handler, self._config.max_asap_connections)
+                )
+            enrp = await listen(
+                self.options.enrp, self._enrp_handler, self._config.max_enrp_connections
+            )
+            self.enrp_address = enrp[0]
         except BaseException:
             self._close_servers()
             raise

@@ -17,6 +17,16 @@ AUTO = "auto"
 TRANSPORT_CHOICES = (AUTO, TCP_MAPPING, SCTP)
 
 
+def host_port(sockname: object) -> tuple[str, int]:
+    """A socket name as the (host, port) a channel exposes; ("", 0) if there is none.
+
+    IPv6 socket names are 4-tuples; channels and servers report (host, port) only.
+    """
+    if isinstance(sockname, tuple) and len(sockname) >= 2:
+        return str(sockname[0]), int(sockname[1])
+    return ("", 0)
+
+
 class TransportError(Exception):
     """Base of the errors this package raises on its own."""
 

@@ -36,6 +36,7 @@ from rsplib.transport.channel import (
     ChannelHandler,
     FlowLimits,
     HeartbeatConfig,
+    host_port,
 )
 from rsplib.transport.sockopts import set_reset_on_close
 from rsplib.transport.supervisor import ChannelSupervisor
@@ -141,12 +142,6 @@ def configure_sctp_socket(sock: socket.socket, heartbeat: HeartbeatConfig) -> No
             logger.debug("kernel refused SCTP heartbeat parameters: %s", exc)
 
 
-def _address(value: object) -> tuple[str, int]:
-    if isinstance(value, tuple) and len(value) >= 2:
-        return str(value[0]), int(value[1])
-    return ("", 0)
-
-
 class SctpChannel:
     """A MessageChannel over one connected one-to-one SCTP socket."""
 
@@ -163,8 +158,8 @@ class SctpChannel:
         self._limits = limits
         self._on_lost = on_lost
         self._loop = asyncio.get_running_loop()
-        self.peer_address = _address(sock.getpeername())
-        self.local_address = _address(sock.getsockname())
+        self.peer_address = host_port(sock.getpeername())
+        self.local_address = host_port(sock.getsockname())
         self._reason: str | None = None
         self._open = True
         self._rx: deque[tuple[int, bytes]] = deque()
@@ -410,7 +405,7 @@ class SctpServer:
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
-        return [_address(s.getsockname()) for s in self._listeners if s.fileno() >= 0]
+        return [host_port(s.getsockname()) for s in self._listeners if s.fileno() >= 0]
 
     def close(self) -> None:
         for task in self._accept_tasks:

@@ -24,6 +24,7 @@ from rsplib.transport.channel import (
     FlowLimits,
     HeartbeatConfig,
     TcpOptions,
+    host_port,
 )
 from rsplib.transport.sockopts import apply_tcp_options, set_reset_on_close
 from rsplib.transport.supervisor import ChannelSupervisor
@@ -45,13 +46,6 @@ CLOSE_FLUSH_TIMEOUT = 2.0
 COALESCE_LIMIT = 64 * 1024
 
 _HEARTBEAT_OPAQUE = struct.Struct("!Q")
-
-
-def _address(value: object) -> tuple[str, int]:
-    # IPv6 socket names are 4-tuples; the channel exposes (host, port) only.
-    if isinstance(value, tuple) and len(value) >= 2:
-        return str(value[0]), int(value[1])
-    return ("", 0)
 
 
 class TcpMappingChannel(asyncio.Protocol):
@@ -166,8 +160,8 @@ class TcpMappingChannel(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
-        self.peer_address = _address(transport.get_extra_info("peername"))
-        self.local_address = _address(transport.get_extra_info("sockname"))
+        self.peer_address = host_port(transport.get_extra_info("peername"))
+        self.local_address = host_port(transport.get_extra_info("sockname"))
         sock = transport.get_extra_info("socket")
         if sock is not None:
             apply_tcp_options(sock, self._tcp_options)
@@ -371,7 +365,7 @@ class TcpMappingServer:
     def addresses(self) -> list[tuple[str, int]]:
         if self._server is None:
             return []
-        return [_address(s.getsockname()) for s in self._server.sockets]
+        return [host_port(s.getsockname()) for s in self._server.sockets]
 
     @property
     def connection_count(self) -> int:
