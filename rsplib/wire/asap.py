@@ -15,8 +15,20 @@ from typing import ClassVar
 
 from rsplib.wire.constants import AsapFlags, AsapType, ParamType
 from rsplib.wire.errors import MissingParameterError, UnknownMessageError
-from rsplib.wire.message import HEADER_SIZE, MessageFrame, encode_message, open_message
-from rsplib.wire.params import OperationError, PolicyParam, PoolElementParam, Transport
+from rsplib.wire.message import (
+    HEADER_SIZE,
+    MESSAGE_HEADER,
+    MessageFrame,
+    encode_message,
+    open_message,
+)
+from rsplib.wire.params import (
+    OperationError,
+    PolicyParam,
+    PoolElementParam,
+    Transport,
+    slot_init,
+)
 from rsplib.wire.tlv import (
     DEFAULT_LIMITS,
     Buffer,
@@ -30,6 +42,9 @@ from rsplib.wire.tlv import (
     encode_pool_element,
     encode_pool_handle,
     encode_transport,
+    fast_policy_tlv,
+    fast_pool_elements,
+    fast_pool_handle,
     is_transport_code,
     read_operation_error,
     read_policy,
@@ -40,8 +55,11 @@ from rsplib.wire.tlv import (
 )
 
 _U32 = struct.Struct("!I")
+_PE_ID_TLV = struct.Struct("!HHI")
+_PE_IDENTIFIER = int(ParamType.PE_IDENTIFIER)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Registration:
     TYPE: ClassVar[AsapType] = AsapType.REGISTRATION
@@ -50,6 +68,7 @@ class Registration:
     unrecognized: tuple[bytes, ...] = field(default=(), compare=False)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class RegistrationResponse:
     TYPE: ClassVar[AsapType] = AsapType.REGISTRATION_RESPONSE
@@ -63,6 +82,7 @@ class RegistrationResponse:
         return self.error is not None
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Deregistration:
     TYPE: ClassVar[AsapType] = AsapType.DEREGISTRATION
@@ -71,6 +91,7 @@ class Deregistration:
     unrecognized: tuple[bytes, ...] = field(default=(), compare=False)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class DeregistrationResponse:
     TYPE: ClassVar[AsapType] = AsapType.DEREGISTRATION_RESPONSE
@@ -84,6 +105,7 @@ class DeregistrationResponse:
         return self.error is not None
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class HandleResolution:
     """``items`` is rsplib's Handle Resolution option (0x803F); None = not sent."""
@@ -94,6 +116,7 @@ class HandleResolution:
     unrecognized: tuple[bytes, ...] = field(default=(), compare=False)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class HandleResolutionResponse:
     """Either ``error``, or ``policy`` plus pool elements (possibly none at all)."""
@@ -106,6 +129,7 @@ class HandleResolutionResponse:
     unrecognized: tuple[bytes, ...] = field(default=(), compare=False)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class EndpointKeepAlive:
     """``identifier`` is rsplib's addition (which PE is probed); ``home`` is the H flag."""
@@ -118,6 +142,7 @@ class EndpointKeepAlive:
     unrecognized: tuple[bytes, ...] = field(default=(), compare=False)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class EndpointKeepAliveAck:
     TYPE: ClassVar[AsapType] = AsapType.ENDPOINT_KEEP_ALIVE_ACK
@@ -126,6 +151,7 @@ class EndpointKeepAliveAck:
     unrecognized: tuple[bytes, ...] = field(default=(), compare=False)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class EndpointUnreachable:
     TYPE: ClassVar[AsapType] = AsapType.ENDPOINT_UNREACHABLE
@@ -134,6 +160,7 @@ class EndpointUnreachable:
     unrecognized: tuple[bytes, ...] = field(default=(), compare=False)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class ServerAnnounce:
     """rsplib sends no transports; receivers then use the UDP source address and port."""
@@ -144,6 +171,7 @@ class ServerAnnounce:
     unrecognized: tuple[bytes, ...] = field(default=(), compare=False)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Cookie:
     TYPE: ClassVar[AsapType] = AsapType.COOKIE
@@ -151,6 +179,7 @@ class Cookie:
     unrecognized: tuple[bytes, ...] = field(default=(), compare=False)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class CookieEcho:
     TYPE: ClassVar[AsapType] = AsapType.COOKIE_ECHO
@@ -158,6 +187,7 @@ class CookieEcho:
     unrecognized: tuple[bytes, ...] = field(default=(), compare=False)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class BusinessCard:
     TYPE: ClassVar[AsapType] = AsapType.BUSINESS_CARD
@@ -167,6 +197,7 @@ class BusinessCard:
     unrecognized: tuple[bytes, ...] = field(default=(), compare=False)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class AsapError:
     TYPE: ClassVar[AsapType] = AsapType.ERROR
@@ -203,8 +234,9 @@ def asap_message_name(msg: AsapMessage) -> str:
 def _encode_pes(
     policy: PolicyParam | None, pool_elements: tuple[PoolElementParam, ...]
 ) -> list[bytes]:
-    parts = [] if policy is None else [encode_policy(policy)]
-    parts.extend(encode_pool_element(pe) for pe in pool_elements)
+    parts = [encode_pool_element(pe) for pe in pool_elements]
+    if policy is not None:
+        parts.insert(0, encode_policy(policy))
     return parts
 
 
@@ -220,20 +252,9 @@ def encode_asap(msg: AsapMessage) -> bytes:
 def _encode_body(msg: AsapMessage) -> tuple[int, bytes]:
     flags = 0
     parts: list[bytes]
+    # The most frequent messages first.
     if isinstance(msg, Registration):
         parts = [encode_pool_handle(msg.pool_handle), encode_pool_element(msg.pool_element)]
-    elif isinstance(msg, RegistrationResponse | DeregistrationResponse):
-        parts = [encode_pool_handle(msg.pool_handle), encode_pe_identifier(msg.identifier)]
-        if msg.error is not None:
-            parts.append(encode_operation_error(msg.error))
-            if isinstance(msg, RegistrationResponse):
-                flags = AsapFlags.REJECT
-    elif isinstance(msg, Deregistration | EndpointKeepAliveAck | EndpointUnreachable):
-        parts = [encode_pool_handle(msg.pool_handle), encode_pe_identifier(msg.identifier)]
-    elif isinstance(msg, HandleResolution):
-        parts = [encode_pool_handle(msg.pool_handle)]
-        if msg.items is not None:
-            parts.append(encode_hr_option(msg.items))
     elif isinstance(msg, HandleResolutionResponse):
         parts = [encode_pool_handle(msg.pool_handle)]
         if msg.error is not None:
@@ -248,6 +269,18 @@ def _encode_body(msg: AsapMessage) -> tuple[int, bytes]:
             parts.append(encode_pe_identifier(msg.identifier))
         if msg.home:
             flags = AsapFlags.HOME
+    elif isinstance(msg, RegistrationResponse | DeregistrationResponse):
+        parts = [encode_pool_handle(msg.pool_handle), encode_pe_identifier(msg.identifier)]
+        if msg.error is not None:
+            parts.append(encode_operation_error(msg.error))
+            if isinstance(msg, RegistrationResponse):
+                flags = AsapFlags.REJECT
+    elif isinstance(msg, Deregistration | EndpointKeepAliveAck | EndpointUnreachable):
+        parts = [encode_pool_handle(msg.pool_handle), encode_pe_identifier(msg.identifier)]
+    elif isinstance(msg, HandleResolution):
+        parts = [encode_pool_handle(msg.pool_handle)]
+        if msg.items is not None:
+            parts.append(encode_hr_option(msg.items))
     elif isinstance(msg, ServerAnnounce):
         parts = [_U32.pack(msg.server_id)]
         parts.extend(encode_transport(t) for t in msg.transports)
@@ -437,8 +470,88 @@ _DECODERS: dict[int, Callable[[MessageFrame], AsapMessage]] = {
 }
 
 
+# Fast paths for the messages a registrar and its PEs and PUs exchange most. Each
+# reads only the usual shape (exact Length, parameters in order, nothing unknown,
+# all limits kept) and returns None for anything else, which the general decoder
+# then reads and, if need be, rejects with the precise error. For bytes a fast
+# path accepts, its result equals the general decoder's.
+
+
+def _fast_registration(data: bytes, flags: int, limits: DecodeLimits) -> Registration | None:
+    end = len(data)
+    found = fast_pool_handle(data, HEADER_SIZE, end, limits.max_pool_handle)
+    if found is None:
+        return None
+    handle, pos = found
+    pes = fast_pool_elements(data, pos, end, limits, 1)
+    if pes is None or len(pes) != 1:
+        return None
+    return Registration(handle, pes[0])
+
+
+def _fast_hr_response(
+    data: bytes, flags: int, limits: DecodeLimits
+) -> HandleResolutionResponse | None:
+    end = len(data)
+    found = fast_pool_handle(data, HEADER_SIZE, end, limits.max_pool_handle)
+    if found is None:
+        return None
+    handle, pos = found
+    policy = None
+    found_policy = fast_policy_tlv(data, pos, end)
+    if found_policy is not None:
+        policy, pos = found_policy
+    pes = fast_pool_elements(data, pos, end, limits, 1 if policy is None else 2)
+    if pes is None:
+        return None
+    return HandleResolutionResponse(handle, policy, tuple(pes))
+
+
+def _fast_keep_alive(data: bytes, flags: int, limits: DecodeLimits) -> EndpointKeepAlive | None:
+    end = len(data)
+    if end < HEADER_SIZE + 4:
+        return None
+    (server_id,) = _U32.unpack_from(data, HEADER_SIZE)
+    found = fast_pool_handle(data, HEADER_SIZE + 4, end, limits.max_pool_handle)
+    if found is None:
+        return None
+    handle, pos = found
+    identifier = None
+    params = 1
+    if pos != end:
+        if end - pos != 8:
+            return None
+        code, length, identifier = _PE_ID_TLV.unpack_from(data, pos)
+        if code != _PE_IDENTIFIER or length != 8:
+            return None
+        params = 2
+    if params > limits.max_parameters:
+        return None
+    return EndpointKeepAlive(server_id, handle, identifier, bool(flags & AsapFlags.HOME))
+
+
+_FAST_DECODERS: dict[int, Callable[[bytes, int, DecodeLimits], AsapMessage | None]] = {
+    AsapType.REGISTRATION: _fast_registration,
+    AsapType.HANDLE_RESOLUTION_RESPONSE: _fast_hr_response,
+    AsapType.ENDPOINT_KEEP_ALIVE: _fast_keep_alive,
+}
+
+
 def decode_asap(data: Buffer, limits: DecodeLimits = DEFAULT_LIMITS) -> AsapMessage:
     """One ASAP message (PPID 11). Raises only ProtocolError subclasses."""
+    if type(data) is bytes and HEADER_SIZE <= len(data) <= limits.max_message_size:
+        fast = _FAST_DECODERS.get(data[0])
+        if fast is not None:
+            _, flags, length = MESSAGE_HEADER.unpack_from(data)
+            if length == len(data):
+                message = fast(data, flags, limits)
+                if message is not None:
+                    return message
+    return _decode_general(data, limits)
+
+
+def _decode_general(data: Buffer, limits: DecodeLimits) -> AsapMessage:
+    """The general decoder: every message, every shape, precise errors."""
     frame = open_message(data, limits)
     decoder = _DECODERS.get(frame.message_type)
     if decoder is None:

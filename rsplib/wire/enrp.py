@@ -14,8 +14,14 @@ from typing import ClassVar
 
 from rsplib.wire.constants import EnrpFlags, EnrpType, ParamType, UpdateAction
 from rsplib.wire.errors import InvalidValueError, MissingParameterError, UnknownMessageError
-from rsplib.wire.message import HEADER_SIZE, MessageFrame, encode_message, open_message
-from rsplib.wire.params import OperationError, PoolElementParam, ServerInformation
+from rsplib.wire.message import (
+    HEADER_SIZE,
+    MESSAGE_HEADER,
+    MessageFrame,
+    encode_message,
+    open_message,
+)
+from rsplib.wire.params import OperationError, PoolElementParam, ServerInformation, slot_init
 from rsplib.wire.tlv import (
     DEFAULT_LIMITS,
     Buffer,
@@ -25,6 +31,8 @@ from rsplib.wire.tlv import (
     encode_pool_element,
     encode_pool_handle,
     encode_server_information,
+    fast_pool_elements,
+    fast_pool_handle,
     read_operation_error,
     read_pe_checksum,
     read_pool_element,
@@ -38,6 +46,7 @@ _IDS_ACTION = struct.Struct("!IIHH")
 _IDS_SIZE = _IDS.size
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Presence:
     """``checksum`` is the 16-bit ownership checksum; ``reply_required`` is the R flag."""
@@ -51,6 +60,7 @@ class Presence:
     unrecognized: tuple[bytes, ...] = field(default=(), compare=False)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class HandleTableRequest:
     """``own_children_only`` is the W flag."""
@@ -62,6 +72,7 @@ class HandleTableRequest:
     unrecognized: tuple[bytes, ...] = field(default=(), compare=False)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class HandleTableResponse:
     """Groups of (pool handle, one or more PEs); M flag = ``more_to_send``, R = ``reject``."""
@@ -75,6 +86,7 @@ class HandleTableResponse:
     unrecognized: tuple[bytes, ...] = field(default=(), compare=False)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class HandleUpdate:
     """``takeover_suggested`` is the T flag."""
@@ -89,6 +101,7 @@ class HandleUpdate:
     unrecognized: tuple[bytes, ...] = field(default=(), compare=False)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class ListRequest:
     TYPE: ClassVar[EnrpType] = EnrpType.LIST_REQUEST
@@ -97,6 +110,7 @@ class ListRequest:
     unrecognized: tuple[bytes, ...] = field(default=(), compare=False)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class ListResponse:
     TYPE: ClassVar[EnrpType] = EnrpType.LIST_RESPONSE
@@ -107,6 +121,7 @@ class ListResponse:
     unrecognized: tuple[bytes, ...] = field(default=(), compare=False)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class InitTakeover:
     TYPE: ClassVar[EnrpType] = EnrpType.INIT_TAKEOVER
@@ -116,6 +131,7 @@ class InitTakeover:
     unrecognized: tuple[bytes, ...] = field(default=(), compare=False)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class InitTakeoverAck:
     TYPE: ClassVar[EnrpType] = EnrpType.INIT_TAKEOVER_ACK
@@ -125,6 +141,7 @@ class InitTakeoverAck:
     unrecognized: tuple[bytes, ...] = field(default=(), compare=False)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class TakeoverServer:
     TYPE: ClassVar[EnrpType] = EnrpType.TAKEOVER_SERVER
@@ -134,6 +151,7 @@ class TakeoverServer:
     unrecognized: tuple[bytes, ...] = field(default=(), compare=False)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class EnrpError:
     TYPE: ClassVar[EnrpType] = EnrpType.ERROR
@@ -329,8 +347,47 @@ _DECODERS: dict[int, Callable[[MessageFrame, int, int], EnrpMessage]] = {
 }
 
 
+# Fast path for the Handle Update, the message registrars exchange most. It reads
+# only the usual shape (exact Length, parameters in order, nothing unknown, all
+# limits kept) and returns None for anything else, which the general decoder then
+# reads and, if need be, rejects with the precise error. For bytes it accepts, its
+# result equals the general decoder's.
+
+
+def _fast_handle_update(data: bytes, flags: int, limits: DecodeLimits) -> HandleUpdate | None:
+    end = len(data)
+    if end < HEADER_SIZE + _IDS_ACTION.size:
+        return None
+    sender, receiver, action_code, _ = _IDS_ACTION.unpack_from(data, HEADER_SIZE)
+    action = _ACTIONS.get(action_code)
+    found = fast_pool_handle(data, HEADER_SIZE + _IDS_ACTION.size, end, limits.max_pool_handle)
+    if action is None or found is None:
+        return None
+    handle, pos = found
+    pes = fast_pool_elements(data, pos, end, limits, 1)
+    if pes is None or len(pes) != 1:
+        return None
+    takeover = bool(flags & EnrpFlags.TAKEOVER_SUGGESTED)
+    return HandleUpdate(sender, receiver, action, handle, pes[0], takeover)
+
+
 def decode_enrp(data: Buffer, limits: DecodeLimits = DEFAULT_LIMITS) -> EnrpMessage:
     """One ENRP message (PPID 12). Raises only ProtocolError subclasses."""
+    if (
+        type(data) is bytes
+        and HEADER_SIZE <= len(data) <= limits.max_message_size
+        and data[0] == EnrpType.HANDLE_UPDATE
+    ):
+        _, flags, length = MESSAGE_HEADER.unpack_from(data)
+        if length == len(data):
+            message = _fast_handle_update(data, flags, limits)
+            if message is not None:
+                return message
+    return _decode_general(data, limits)
+
+
+def _decode_general(data: Buffer, limits: DecodeLimits) -> EnrpMessage:
+    """The general decoder: every message, every shape, precise errors."""
     frame = open_message(data, limits)
     decoder = _DECODERS.get(frame.message_type)
     if decoder is None:

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from ipaddress import IPv4Address, IPv6Address
+from operator import call
+from typing import Any, NamedTuple
 
 from rsplib.wire.constants import (
     HANDLE_RESOLUTION_OPTION_WIRE_TYPE,
@@ -200,6 +202,31 @@ def _transport_head(transport: Transport) -> tuple[int, bytes]:
     raise TypeError(f"not a transport: {transport!r}")
 
 
+_TRANSPORT_HEAD_WRITER = struct.Struct("!HHHH")  # type, length, port, transport use
+_IPV4_TLV_WRITER = struct.Struct("!HHI")
+_IPV6_TLV_WRITER = struct.Struct("!HHQQ")
+_U64_MAX = (1 << 64) - 1
+_SCTP_OR_TCP = (SctpTransport, TcpTransport)
+
+
+def _encode_addresses(addresses: tuple[IPAddress, ...]) -> bytes:
+    """Address TLVs; written from the address's integer, cheaper than from ``packed``."""
+    parts = []
+    for address in addresses:
+        kind = type(address)
+        if kind is IPv4Address:
+            parts.append(_IPV4_TLV_WRITER.pack(_IPV4, 8, int(address)))
+        elif kind is IPv6Address:
+            value = int(address)
+            if value >> 32 == 0xFFFF:  # IPv4-mapped: goes out as IPv4, like rsplib
+                parts.append(_IPV4_TLV_WRITER.pack(_IPV4, 8, value & _U32_MAX))
+            else:
+                parts.append(_IPV6_TLV_WRITER.pack(_IPV6, 20, value >> 64, value & _U64_MAX))
+        else:
+            parts.append(encode_address(address))
+    return b"".join(parts)
+
+
 def encode_transport(transport: Transport) -> bytes:
     """Any of the five transport parameters, with its address TLVs nested.
 
@@ -209,11 +236,27 @@ def encode_transport(transport: Transport) -> bytes:
     entry = _TRANSPORT_TLV_CACHE.get(id(transport))
     if entry is not None and entry[0] is transport:
         return entry[1]
+    addresses = transport.addresses
     try:
-        code, head = _transport_head(transport)
+        if isinstance(transport, _SCTP_OR_TCP) and (
+            len(addresses) == 1 or (addresses and type(transport) is SctpTransport)
+        ):
+            body = _encode_addresses(addresses)
+            # Address TLVs need no padding, so neither does the transport TLV.
+            tlv = (
+                _TRANSPORT_HEAD_WRITER.pack(
+                    _SCTP if type(transport) is SctpTransport else _TCP,
+                    8 + len(body),
+                    transport.port,
+                    transport.transport_use,
+                )
+                + body
+            )
+        else:
+            code, head = _transport_head(transport)
+            tlv = encode_param(code, head + _encode_addresses(addresses))
     except struct.error as exc:
         raise ValueError(f"transport field out of range: {exc}") from exc
-    tlv = encode_param(code, head + b"".join([encode_address(a) for a in transport.addresses]))
     if len(_TRANSPORT_TLV_CACHE) >= _ENCODE_CACHE_MAX:
         _TRANSPORT_TLV_CACHE.clear()
     _TRANSPORT_TLV_CACHE[id(transport)] = (transport, tlv)
@@ -244,25 +287,34 @@ def encode_policy(policy: PolicyParam) -> bytes:
         raise ValueError(f"policy field out of 32-bit range: {policy!r}") from exc
 
 
+_PE_HEAD_WRITER = struct.Struct("!HHIII")  # type, length, PE id, home registrar, life
+
+
 def encode_pool_element(pe: PoolElementParam) -> bytes:
     """Pool Element TLV: ID, home registrar, life (ms), user transport, policy, [ASAP transport]."""
     entry = _PE_TLV_CACHE.get(id(pe))
     if entry is not None and entry[0] is pe:
         return entry[1]
-    try:
-        fixed = _PE_FIXED.pack(pe.identifier, pe.home_registrar_id, pe.registration_life)
-    except struct.error as exc:
-        raise ValueError(f"pool element field out of 32-bit range: {exc}") from exc
+    # Transport and policy TLVs are multiples of 4 bytes long: no padding anywhere.
     if pe.asap_transport is None:
-        value = fixed + encode_transport(pe.user_transport) + encode_policy(pe.policy)
+        tail = encode_transport(pe.user_transport) + encode_policy(pe.policy)
     else:
-        value = (
-            fixed
-            + encode_transport(pe.user_transport)
+        tail = (
+            encode_transport(pe.user_transport)
             + encode_policy(pe.policy)
             + encode_transport(pe.asap_transport)
         )
-    tlv = encode_param(ParamType.POOL_ELEMENT, value)
+    try:
+        head = _PE_HEAD_WRITER.pack(
+            ParamType.POOL_ELEMENT,
+            16 + len(tail),
+            pe.identifier,
+            pe.home_registrar_id,
+            pe.registration_life,
+        )
+    except struct.error as exc:
+        raise ValueError(f"pool element field out of range: {exc}") from exc
+    tlv = head + tail
     if len(_PE_TLV_CACHE) >= _ENCODE_CACHE_MAX:
         _PE_TLV_CACHE.clear()
     _PE_TLV_CACHE[id(pe)] = (pe, tlv)
@@ -525,32 +577,37 @@ def read_pe_checksum(r: TlvReader, vstart: int, vend: int) -> int:
     return value
 
 
-_V4_CACHE: dict[bytes, ipaddress.IPv4Address] = {}
-_V6_CACHE: dict[bytes, IPAddress] = {}
-_ADDR_CACHE_MAX = 4096
+# --------------------------------------------------------------------------- decoded-value caches
+# The same pool elements and transports recur constantly: PEs re-register (often
+# with nothing but the load changed) and PUs resolve the same pools again and
+# again. Decoded values are immutable, so sharing one instance per distinct byte
+# string is safe. The caches are bounded and simply start over when full; only
+# the fast paths below fill them, with values that decoded without side effects.
+_CACHE_MAX = 4096
+#: Transport TLV (without padding) -> transport
+_TRANSPORT_CACHE: dict[bytes, Transport] = {}
+#: PE value -> PE
+_PE_CACHE: dict[bytes, PoolElementParam] = {}
+
+
+def clear_decode_caches() -> None:
+    """Forget every cached decoded value (tests compare fast and general paths with it)."""
+    _TRANSPORT_CACHE.clear()
+    _PE_CACHE.clear()
+    _PE_LAYOUTS.clear()
 
 
 def _address(packed: bytes) -> IPAddress:
-    """Address object for packed bytes; a small cache because the same few addresses recur."""
-    if len(packed) == 4:
-        v4 = _V4_CACHE.get(packed)
-        if v4 is None:
-            v4 = ipaddress.IPv4Address(packed)
-            if len(_V4_CACHE) >= _ADDR_CACHE_MAX:
-                _V4_CACHE.clear()
-            _V4_CACHE[packed] = v4
-        return v4
-    addr = _V6_CACHE.get(packed)
-    if addr is None:
-        # IPv4-mapped (::ffff:a.b.c.d) is returned as IPv4, the form encoders write.
+    """The address in an address TLV's 4 or 16 bytes.
+
+    IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) come back as IPv4, the form
+    encoders write.
+    """
+    if len(packed) == 16:
         if packed.startswith(_V4_MAPPED_PREFIX):
-            addr = ipaddress.IPv4Address(packed[12:])
-        else:
-            addr = ipaddress.IPv6Address(packed)
-        if len(_V6_CACHE) >= _ADDR_CACHE_MAX:
-            _V6_CACHE.clear()
-        _V6_CACHE[packed] = addr
-    return addr
+            return IPv4Address(packed[12:])
+        return IPv6Address(packed)
+    return IPv4Address(packed)
 
 
 def _count_params(ctx: DecodeContext, n: int) -> None:
@@ -559,59 +616,361 @@ def _count_params(ctx: DecodeContext, n: int) -> None:
         raise LimitExceededError(f"more than {ctx.limits.max_parameters} parameters")
 
 
-def _plain_addresses(buf: Buffer, pos: int, end: int) -> list[IPAddress] | None:
-    """Fast path: a region holding only well-formed address TLVs; None if anything else."""
+# --------------------------------------------------------------------------- fast paths
+# Nearly every transport, policy and pool element on the wire has one shape: an
+# SCTP or TCP transport holding IPv4/IPv6 address TLVs, a policy of a known type,
+# no unknown parameters, no odd padding. The fast paths read exactly that shape
+# with a few fixed-offset unpacks and return None for anything else; the general
+# path (a TlvReader, the unknown-parameter rule, precise errors) then reads it
+# again. A fast path never raises and never touches the decode context, so for
+# bytes it accepts it returns exactly what the general path would. Callers check
+# the nesting depth; the fast paths check the address limit.
+
+_SCTP = int(ParamType.SCTP_TRANSPORT)
+_TCP = int(ParamType.TCP_TRANSPORT)
+_POLICY = int(ParamType.POOL_MEMBER_SELECTION_POLICY)
+_POOL_HANDLE = int(ParamType.POOL_HANDLE)
+_POOL_ELEMENT = int(ParamType.POOL_ELEMENT)
+_IPV4 = int(ParamType.IPV4_ADDRESS)
+_IPV6 = int(ParamType.IPV6_ADDRESS)
+_PE_HEAD = struct.Struct("!IIIHH")  # PE id, home registrar, life; user transport type, length
+_ADDRESS_HEAD = struct.Struct("!HHI")  # type, length, IPv4 address (or the first IPv6 bytes)
+_U64U64 = struct.Struct("!QQ")
+_POLICY_HEAD = struct.Struct("!HHI")  # type, length, policy type
+
+
+def _fast_transport(
+    buf: bytes, code: int, pos: int, tend: int, max_addresses: int
+) -> Transport | None:
+    """Transport TLV of type ``code`` spanning ``[pos, tend)``: SCTP/TCP with only addresses."""
+    if (code != _SCTP and code != _TCP) or tend - pos < 16 or (tend - pos) & 3:
+        return None
+    key = buf[pos:tend]
+    transport = _TRANSPORT_CACHE.get(key)
+    if transport is not None:
+        # Cached under other limits, a transport may hold more addresses than allowed now.
+        return transport if len(transport.addresses) <= max_addresses else None
+    port, use = _U16U16.unpack_from(buf, pos + 4)
     addresses: list[IPAddress] = []
+    at = pos + 8
+    while at < tend:
+        if tend - at < 8:
+            return None
+        atype, alength, value = _ADDRESS_HEAD.unpack_from(buf, at)
+        if atype == _IPV4 and alength == 8:
+            # From the integer (cheaper than from bytes), and not through the address
+            # cache: a transport the transport cache missed rarely repeats an address.
+            addresses.append(IPv4Address(value))
+            at += 8
+        elif atype == _IPV6 and alength == 20 and tend - at >= 20:
+            high, low = _U64U64.unpack_from(buf, at + 4)
+            if high == 0 and low >> 32 == 0xFFFF:  # IPv4-mapped: decoded as IPv4
+                addresses.append(IPv4Address(low & _U32_MAX))
+            else:
+                addresses.append(IPv6Address(high << 64 | low))
+            at += 20
+        else:
+            return None
+    if len(addresses) > max_addresses:
+        return None
+    if code == _SCTP:
+        transport = SctpTransport(port, tuple(addresses), use)
+    elif len(addresses) == 1:
+        transport = TcpTransport(port, (addresses[0],), use)
+    else:
+        return None
+    if len(_TRANSPORT_CACHE) >= _CACHE_MAX:
+        _TRANSPORT_CACHE.clear()
+    _TRANSPORT_CACHE[key] = transport
+    return transport
+
+
+def fast_policy_tlv(buf: bytes, pos: int, end: int) -> tuple[PolicyParam, int] | None:
+    """Policy TLV at ``pos`` within ``end``: (policy, end of the TLV) or None."""
+    if end - pos < 8:
+        return None
+    code, length, ptype = _POLICY_HEAD.unpack_from(buf, pos)
+    shape = _POLICY_SHAPES.get(ptype)
+    pend = pos + length
+    if code != _POLICY or shape is None or length & 3 or pend > end:
+        return None
+    fields, lead, names = shape
+    if length - 8 < fields.size:
+        return None
+    return _new_policy(ptype, fields.unpack_from(buf, pos + 8), lead, names), pend
+
+
+class _PeLayout:
+    """The byte layout of one shape of PE value, compiled to two Structs.
+
+    ``heads`` reads every TLV header (and the policy type) of the shape,
+    skipping the data; bytes have this shape exactly when it reads
+    ``expected``. ``data`` then reads all the values, skipping the headers:
+    PE id, home registrar, life, user port, user transport use, the user
+    addresses (IPv4 as int, IPv6 as 16 bytes), the policy fields and, if
+    present, ASAP port, transport use and addresses.
+    """
+
+    __slots__ = (
+        "asap",
+        "asap_makers",
+        "data",
+        "expected",
+        "heads",
+        "lead",
+        "most",
+        "names",
+        "policy_at",
+        "ptype",
+        "user_end",
+        "user_makers",
+        "user_sctp",
+        "users",
+    )
+
+    def __init__(self) -> None:
+        self.heads = _EMPTY_STRUCT
+        self.expected: tuple[int, ...] = ()
+        self.data = _EMPTY_STRUCT
+        self.user_sctp = True
+        self.users = 0  # user addresses
+        self.user_end = 0  # offset of the user transport's end in the value
+        #: Per user address: the function making it from its data value.
+        self.user_makers: tuple[Callable[[Any], IPAddress], ...] = ()
+        self.ptype = 0
+        self.lead: tuple[int, ...] | None = ()
+        self.names: tuple[str, ...] = ()
+        self.policy_at = 0  # index of the first policy field in the data
+        #: (SCTP?, offset of the transport's start in the value) or None
+        self.asap: tuple[bool, int] | None = None
+        self.asap_makers: tuple[Callable[[Any], IPAddress], ...] = ()
+        self.most = 0  # most addresses in one transport
+
+
+_EMPTY_STRUCT = struct.Struct("!")
+
+
+def _learn_transport(
+    buf: bytes, pos: int, end: int, heads: list[str], expected: list[int], data: list[str]
+) -> tuple[bool, int, tuple[Callable[[Any], IPAddress], ...]] | None:
+    """Adds a plain SCTP/TCP transport at ``pos`` to the formats.
+
+    Returns (SCTP?, end of the TLV, the makers of its addresses) or None.
+    """
+    if end - pos < 16:
+        return None
+    code, length = _HDR.unpack_from(buf, pos)
+    tend = pos + length
+    if (code != _SCTP and code != _TCP) or length < 16 or length & 3 or tend > end:
+        return None
+    heads.append("HH4x")
+    expected += (code, length)
+    data.append("4xHH")
+    makers: list[Callable[[Any], IPAddress]] = []
+    at = pos + 8
+    while at < tend:
+        if tend - at < 8:
+            return None
+        atype, alength = _HDR.unpack_from(buf, at)
+        if atype == _IPV4 and alength == 8:
+            heads.append("HH4x")
+            data.append("4xI")
+            makers.append(IPv4Address)  # from the integer: cheaper than from bytes
+        elif atype == _IPV6 and alength == 20 and tend - at >= 20:
+            heads.append("HH16x")
+            data.append("4x16s")
+            makers.append(_address)  # IPv4-mapped ones become IPv4
+        else:
+            return None
+        expected += (atype, alength)
+        at += alength
+    if code == _TCP and len(makers) != 1:
+        return None
+    return code == _SCTP, tend, tuple(makers)
+
+
+def _learn_pe_layout(buf: bytes, vstart: int, vend: int) -> _PeLayout | None:
+    """The layout of the PE value in ``[vstart, vend)``, or None if it is not a plain one."""
+    heads = ["!12x"]
+    expected: list[int] = []
+    data = ["!III"]
+    layout = _PeLayout()
+    user = _learn_transport(buf, vstart + 12, vend, heads, expected, data)
+    if user is None:
+        return None
+    layout.user_sctp, pos, layout.user_makers = user
+    layout.users = len(layout.user_makers)
+    layout.user_end = pos - vstart
+    if vend - pos < 8:
+        return None
+    code, length, ptype = _POLICY_HEAD.unpack_from(buf, pos)
+    shape = _POLICY_SHAPES.get(ptype)
+    if code != _POLICY or shape is None or length & 3 or pos + length > vend:
+        return None
+    fields, layout.lead, layout.names = shape
+    extra = length - 8 - fields.size  # trailing fields a newer sender may add: ignored
+    if extra < 0:
+        return None
+    heads.append(f"HHI{fields.size + extra}x")
+    expected += (code, length, ptype)
+    data.append(f"8x{len(layout.names)}I{extra}x")
+    layout.ptype = ptype
+    layout.policy_at = 5 + layout.users
+    layout.most = layout.users
+    pos += length
+    if pos != vend:
+        asap = _learn_transport(buf, pos, vend, heads, expected, data)
+        if asap is None or asap[1] != vend:
+            return None
+        layout.asap = asap[0], pos - vstart
+        layout.asap_makers = asap[2]
+        layout.most = max(layout.users, len(asap[2]))
+    layout.heads = struct.Struct("".join(heads))
+    layout.expected = tuple(expected)
+    layout.data = struct.Struct("".join(data))
+    return layout
+
+
+#: PE value length -> layouts of that length seen recently
+_PE_LAYOUTS: dict[int, list[_PeLayout]] = {}
+_LAYOUTS_MAX = 256
+_LAYOUTS_PER_LENGTH = 4
+
+
+def _pe_layout(buf: bytes, vstart: int, vend: int) -> _PeLayout | None:
+    """The known layout that the PE value in ``[vstart, vend)`` has, or a newly learnt one."""
+    layouts = _PE_LAYOUTS.get(vend - vstart)
+    if layouts is not None:
+        for layout in layouts:
+            if layout.heads.unpack_from(buf, vstart) == layout.expected:
+                return layout
+    learnt = _learn_pe_layout(buf, vstart, vend)
+    if learnt is None:
+        return None
+    if layouts is None:
+        if len(_PE_LAYOUTS) >= _LAYOUTS_MAX:
+            _PE_LAYOUTS.clear()
+        _PE_LAYOUTS[vend - vstart] = [learnt]
+    else:
+        # Most recent first; the oldest falls out.
+        layouts.insert(0, learnt)
+        del layouts[_LAYOUTS_PER_LENGTH:]
+    return learnt
+
+
+def fast_pool_element(
+    buf: bytes, vstart: int, vend: int, max_addresses: int
+) -> PoolElementParam | None:
+    """PE value in ``[vstart, vend)``: fixed fields, user transport, policy, [ASAP transport]."""
+    key = buf[vstart:vend]
+    pe = _PE_CACHE.get(key)
+    if pe is not None:
+        # Cached under other limits, a PE may hold more addresses than allowed now.
+        if len(pe.user_transport.addresses) > max_addresses or (
+            pe.asap_transport is not None and len(pe.asap_transport.addresses) > max_addresses
+        ):
+            return None
+        return pe
+    layout = _pe_layout(buf, vstart, vend)
+    if layout is None or layout.most > max_addresses:
+        return None
+    values = layout.data.unpack_from(buf, vstart)
+    identifier = values[0]
+    if identifier == 0:
+        return None
+    policy_at = layout.policy_at
+    tkey = buf[vstart + 12 : vstart + layout.user_end]
+    user = _TRANSPORT_CACHE.get(tkey)
+    if user is None:
+        addresses = tuple(map(call, layout.user_makers, values[5:policy_at]))
+        if layout.user_sctp:
+            user = SctpTransport(values[3], addresses, values[4])
+        else:
+            user = TcpTransport(values[3], addresses, values[4])
+        if len(_TRANSPORT_CACHE) >= _CACHE_MAX:
+            _TRANSPORT_CACHE.clear()
+        _TRANSPORT_CACHE[tkey] = user
+    asap_at = policy_at + len(layout.names)
+    lead = layout.lead
+    if lead is not None:
+        policy = PolicyParam(layout.ptype, *lead, *values[policy_at:asap_at])
+    else:
+        fields = dict(zip(layout.names, values[policy_at:asap_at], strict=True))
+        policy = PolicyParam(layout.ptype, **fields)
+    asap = None
+    if layout.asap is not None:
+        sctp, start = layout.asap
+        tkey = buf[vstart + start : vend]
+        asap = _TRANSPORT_CACHE.get(tkey)
+        if asap is None:
+            addresses = tuple(map(call, layout.asap_makers, values[asap_at + 2 :]))
+            if sctp:
+                asap = SctpTransport(values[asap_at], addresses, values[asap_at + 1])
+            else:
+                asap = TcpTransport(values[asap_at], addresses, values[asap_at + 1])
+            if len(_TRANSPORT_CACHE) >= _CACHE_MAX:
+                _TRANSPORT_CACHE.clear()
+            _TRANSPORT_CACHE[tkey] = asap
+    pe = PoolElementParam(identifier, values[1], values[2], user, policy, asap)
+    if len(_PE_CACHE) >= _CACHE_MAX:
+        _PE_CACHE.clear()
+    _PE_CACHE[key] = pe
+    return pe
+
+
+def pool_element_params(pe: PoolElementParam) -> int:
+    """Parameters nested in a PE as the fast path reads it: transports, addresses, policy."""
+    count = 2 + len(pe.user_transport.addresses)
+    if pe.asap_transport is not None:
+        count += 1 + len(pe.asap_transport.addresses)
+    return count
+
+
+def fast_pool_handle(buf: bytes, pos: int, end: int, max_size: int) -> tuple[bytes, int] | None:
+    """Pool Handle TLV at ``pos`` within ``end``: (handle, position after its padding) or None."""
+    if end - pos < 8:
+        return None
+    code, length = _HDR.unpack_from(buf, pos)
+    following = pos + length + (-length & 3)
+    if code != _POOL_HANDLE or length < 5 or length - 4 > max_size or following > end:
+        return None
+    return buf[pos + 4 : pos + length], following
+
+
+def fast_pool_elements(
+    buf: bytes, pos: int, end: int, limits: DecodeLimits, params_before: int
+) -> list[PoolElementParam] | None:
+    """Message-level Pool Element TLVs filling ``[pos, end)`` exactly (maybe none).
+
+    ``params_before`` counts the message's parameters before them, for the limit.
+    """
+    if limits.max_nesting_depth < 3:  # addresses in a PE sit at depth 3
+        return None
+    max_addresses = limits.max_addresses
+    pes: list[PoolElementParam] = []
     while pos < end:
         if end - pos < 4:
             return None
-        ptype, length = _HDR.unpack_from(buf, pos)
-        if ptype == 1 and length == 8 and pos + 8 <= end:
-            addresses.append(_address(bytes(buf[pos + 4 : pos + 8])))
-            pos += 8
-        elif ptype == 2 and length == 20 and pos + 20 <= end:
-            addresses.append(_address(bytes(buf[pos + 4 : pos + 20])))
-            pos += 20
-        else:
+        code, length = _HDR.unpack_from(buf, pos)
+        vend = pos + length
+        if code != _POOL_ELEMENT or length & 3 or vend > end:
             return None
-    return addresses
+        pe = fast_pool_element(buf, pos + 4, vend, max_addresses)
+        if pe is None:
+            return None
+        pes.append(pe)
+        pos = vend
+    if len(pes) > limits.max_pool_elements:
+        return None
+    # Every parameter has a 4-byte header of its own, so only a message longer than
+    # 4 * max_parameters bytes can hold too many; count only then.
+    budget = limits.max_parameters - params_before
+    if end > 4 * budget and len(pes) + sum(map(pool_element_params, pes)) > budget:
+        return None
+    return pes
 
 
-def _checked_addresses(
-    buf: Buffer, ctx: DecodeContext, depth: int, start: int, end: int
-) -> list[IPAddress]:
-    """General path: applies the unknown-parameter rule and reports precise errors."""
-    inner = TlvReader(buf, start, end, ctx, depth)
-    limit = ctx.limits.max_addresses
-    addresses: list[IPAddress] = []
-    while (item := inner.next()) is not None:
-        acode, astart, avstart, avend = item
-        if acode == ParamType.IPV4_ADDRESS:
-            if avend - avstart != 4:
-                raise LengthError("IPv4 address parameter must have Length 8")
-        elif acode == ParamType.IPV6_ADDRESS:
-            if avend - avstart != 16:
-                raise LengthError("IPv6 address parameter must have Length 20")
-        else:
-            raise InvalidValueError(
-                f"parameter 0x{acode:04X} inside a transport parameter",
-                offending=bytes(buf[astart:avend]),
-            )
-        if len(addresses) >= limit:
-            raise LimitExceededError(f"more than {limit} addresses in one transport")
-        addresses.append(_address(bytes(buf[avstart:avend])))
-    return addresses
-
-
-# Decoded pool elements, transports and policies recur constantly (the same PEs
-# re-register and are resolved again and again), and building frozen dataclasses
-# is the main cost of decoding. Values are immutable, so sharing one instance per distinct byte
-# string is safe; the caches are bounded and simply start over when full.
-_CACHE_MAX = 4096
-_TRANSPORT_CACHE: dict[bytes, tuple[Transport, int]] = {}
-_POLICY_CACHE: dict[bytes, PolicyParam] = {}
-#: PE value bytes -> (PE, parameters inside it, most addresses in one of its transports)
-_PE_CACHE: dict[bytes, tuple[PoolElementParam, int, int]] = {}
+# --------------------------------------------------------------------------- transports
 
 
 def read_transport(r: TlvReader, code: int, vstart: int, vend: int) -> Transport:
@@ -624,36 +983,23 @@ def _transport(
 ) -> Transport:
     """``depth`` is the nesting depth of the transport TLV itself."""
     limits = ctx.limits
-    fast = depth < limits.max_nesting_depth
-    key = bytes(buf[vstart - 4 : vend])
-    if fast:
-        hit = _TRANSPORT_CACHE.get(key)
-        if hit is not None and len(hit[0].addresses) <= limits.max_addresses:
-            _count_params(ctx, hit[1])
-            return hit[0]
-    params_before = ctx.parameters_seen
-    reports_before = len(ctx.unrecognized)
-    transport = _build_transport(buf, ctx, depth, code, vstart, vend, fast)
-    # Only cache what decoded without side effects beyond the parameter count.
-    if fast and len(ctx.unrecognized) == reports_before:
-        if len(_TRANSPORT_CACHE) >= _CACHE_MAX:
-            _TRANSPORT_CACHE.clear()
-        _TRANSPORT_CACHE[key] = (transport, ctx.parameters_seen - params_before)
-    return transport
+    # Its addresses are one level deeper.
+    if depth < limits.max_nesting_depth and type(buf) is bytes:
+        transport = _fast_transport(buf, code, vstart - 4, vend, limits.max_addresses)
+        if transport is not None:
+            _count_params(ctx, len(transport.addresses))
+            return transport
+    return _general_transport(buf, ctx, depth, code, vstart, vend)
 
 
-def _build_transport(
-    buf: Buffer, ctx: DecodeContext, depth: int, code: int, vstart: int, vend: int, fast: bool
+def _general_transport(
+    buf: Buffer, ctx: DecodeContext, depth: int, code: int, vstart: int, vend: int
 ) -> Transport:
     head = 8 if code == ParamType.DCCP_TRANSPORT else 4
     if vend - vstart < head:
         raise LengthError(f"transport parameter 0x{code:04X} too short")
     port, use = _U16U16.unpack_from(buf, vstart)
-    addresses = _plain_addresses(buf, vstart + head, vend) if fast else None
-    if addresses is not None and len(addresses) <= ctx.limits.max_addresses:
-        _count_params(ctx, len(addresses))
-    else:
-        addresses = _checked_addresses(buf, ctx, depth + 1, vstart + head, vend)
+    addresses = _checked_addresses(buf, ctx, depth + 1, vstart + head, vend)
     if code == ParamType.SCTP_TRANSPORT:
         if not addresses:
             raise InvalidValueError(
@@ -677,8 +1023,34 @@ def _build_transport(
     raise InvalidValueError(f"parameter 0x{code:04X} is not a transport")
 
 
-# Per policy type: a Struct for its wire fields and, for each of them, the
-# positional index in PolicyParam's constructor (after policy_type).
+def _checked_addresses(
+    buf: Buffer, ctx: DecodeContext, depth: int, start: int, end: int
+) -> list[IPAddress]:
+    """Applies the unknown-parameter rule and reports precise errors."""
+    inner = TlvReader(buf, start, end, ctx, depth)
+    limit = ctx.limits.max_addresses
+    addresses: list[IPAddress] = []
+    while (item := inner.next()) is not None:
+        acode, astart, avstart, avend = item
+        if acode == ParamType.IPV4_ADDRESS:
+            if avend - avstart != 4:
+                raise LengthError("IPv4 address parameter must have Length 8")
+        elif acode == ParamType.IPV6_ADDRESS:
+            if avend - avstart != 16:
+                raise LengthError("IPv6 address parameter must have Length 20")
+        else:
+            raise InvalidValueError(
+                f"parameter 0x{acode:04X} inside a transport parameter",
+                offending=bytes(buf[astart:avend]),
+            )
+        if len(addresses) >= limit:
+            raise LimitExceededError(f"more than {limit} addresses in one transport")
+        addresses.append(_address(bytes(buf[avstart:avend])))
+    return addresses
+
+
+# --------------------------------------------------------------------------- policies
+
 _POLICY_ARG_NAMES = (
     "weight",
     "priority",
@@ -688,10 +1060,33 @@ _POLICY_ARG_NAMES = (
     "weight_dpf",
     "distance",
 )
-_POLICY_SHAPES: dict[int, tuple[struct.Struct, tuple[int, ...]]] = {
-    ptype: (struct.Struct(f"!{len(names)}I"), tuple(_POLICY_ARG_NAMES.index(n) for n in names))
-    for ptype, names in PolicyParam.POLICY_FIELDS.items()
+
+
+_PolicyShape = tuple[struct.Struct, tuple[int, ...] | None, tuple[str, ...]]
+
+
+def _policy_shape(names: tuple[str, ...]) -> _PolicyShape:
+    """Struct of a policy type's wire fields; zeros before them if they are consecutive."""
+    positions = [_POLICY_ARG_NAMES.index(name) for name in names]
+    first = positions[0] if positions else 0
+    consecutive = positions == list(range(first, first + len(positions)))
+    return struct.Struct(f"!{len(names)}I"), (0,) * first if consecutive else None, names
+
+
+#: Per policy type: Struct of its wire fields; for consecutive constructor
+#: arguments (all but the DPF policies) the zeros before them, else None; names.
+_POLICY_SHAPES: dict[int, _PolicyShape] = {
+    ptype: _policy_shape(names) for ptype, names in PolicyParam.POLICY_FIELDS.items()
 }
+
+
+def _new_policy(
+    ptype: int, values: tuple[int, ...], lead: tuple[int, ...] | None, names: tuple[str, ...]
+) -> PolicyParam:
+    """A policy from the values of its wire fields."""
+    if lead is not None:
+        return PolicyParam(ptype, *lead, *values)
+    return PolicyParam(ptype, **dict(zip(names, values, strict=True)))
 
 
 def read_policy(r: TlvReader, vstart: int, vend: int) -> PolicyParam:
@@ -709,21 +1104,14 @@ def _policy(buf: Buffer, vstart: int, vend: int) -> PolicyParam:
             cause=ErrorCause.RSPLIB_UNKNOWN_POLICY,
             offending=bytes(buf[vstart - 4 : vend]),
         )
-    fmt, positions = shape
-    if vend - vstart - 4 < fmt.size:
-        raise LengthError(f"policy 0x{ptype:08X} needs {fmt.size} bytes of fields")
+    fields, lead, names = shape
+    if vend - vstart - 4 < fields.size:
+        raise LengthError(f"policy 0x{ptype:08X} needs {fields.size} bytes of fields")
     # Extra trailing fields are ignored: a newer sender may add some.
-    key = bytes(buf[vstart : vstart + 4 + fmt.size])
-    policy = _POLICY_CACHE.get(key)
-    if policy is None:
-        args = [0, 0, 0, 0, 0, 0, 0]
-        for index, value in zip(positions, fmt.unpack_from(buf, vstart + 4), strict=True):
-            args[index] = value
-        policy = PolicyParam(ptype, *args)
-        if len(_POLICY_CACHE) >= _CACHE_MAX:
-            _POLICY_CACHE.clear()
-        _POLICY_CACHE[key] = policy
-    return policy
+    return _new_policy(ptype, fields.unpack_from(buf, vstart + 4), lead, names)
+
+
+# --------------------------------------------------------------------------- pool elements
 
 
 def read_pool_element(r: TlvReader, vstart: int, vend: int) -> PoolElementParam:
@@ -734,40 +1122,29 @@ def read_pool_element(r: TlvReader, vstart: int, vend: int) -> PoolElementParam:
     if ctx.pool_elements_seen > limits.max_pool_elements:
         raise LimitExceededError(f"more than {limits.max_pool_elements} pool elements")
     depth = r.depth + 1  # of the PE's own parameters
-    fast = depth < limits.max_nesting_depth
-    key = b""
-    if fast:
-        # Only well-formed PEs are cached, so a hit needs no further checks but the limits.
-        key = bytes(buf[vstart:vend])
-        hit = _PE_CACHE.get(key)
-        if hit is not None and hit[2] <= limits.max_addresses:
-            ctx.parameters_seen += hit[1]
-            if ctx.parameters_seen > limits.max_parameters:
-                raise LimitExceededError(f"more than {limits.max_parameters} parameters")
-            return hit[0]
+    # The PE's addresses are at depth + 1.
+    if depth < limits.max_nesting_depth and type(buf) is bytes:
+        pe = fast_pool_element(buf, vstart, vend, limits.max_addresses)
+        if pe is not None:
+            _count_params(ctx, pool_element_params(pe))
+            return pe
+    return _general_pool_element(buf, ctx, depth, vstart, vend)
+
+
+def _general_pool_element(
+    buf: Buffer, ctx: DecodeContext, depth: int, vstart: int, vend: int
+) -> PoolElementParam:
+    """``depth`` is the nesting depth of the PE's own parameters."""
     if vend - vstart < 12:
         raise LengthError("pool element parameter too short")
     identifier, home, life = _PE_FIXED.unpack_from(buf, vstart)
     if identifier == 0:
         raise InvalidValueError("pool element identifier 0", cause=ErrorCause.INVALID_PE_IDENTIFIER)
-    if fast:
-        # Fast path for the usual layout; anything unusual is re-read by the general path.
-        params_before = ctx.parameters_seen
-        reports_before = len(ctx.unrecognized)
-        parsed = _plain_pool_element(buf, ctx, depth, vstart + 12, vend)
-        if parsed is not None:
-            pe = PoolElementParam(identifier, home, life, *parsed)
-            if len(ctx.unrecognized) == reports_before:
-                if len(_PE_CACHE) >= _CACHE_MAX:
-                    _PE_CACHE.clear()
-                most = max(len(parsed[0].addresses), len(parsed[2].addresses) if parsed[2] else 0)
-                _PE_CACHE[key] = (pe, ctx.parameters_seen - params_before, most)
-            return pe
     inner = TlvReader(buf, vstart + 12, vend, ctx, depth)
     item = inner.next()
     if item is None or item[0] not in _TRANSPORT_CODES:
         raise MissingParameterError("pool element without user transport")
-    user = read_transport(inner, item[0], item[2], item[3])
+    user = _general_transport(buf, ctx, depth, item[0], item[2], item[3])
     pstart, pend = inner.expect(ParamType.POOL_MEMBER_SELECTION_POLICY, "pool element policy")
     policy = _policy(buf, pstart, pend)
     asap: Transport | None = None
@@ -778,46 +1155,12 @@ def read_pool_element(r: TlvReader, vstart: int, vend: int) -> PoolElementParam:
                 f"unexpected parameter 0x{item[0]:04X} in pool element",
                 offending=bytes(buf[item[1] : item[3]]),
             )
-        asap = read_transport(inner, item[0], item[2], item[3])
+        asap = _general_transport(buf, ctx, depth, item[0], item[2], item[3])
         inner.finish("pool element")
     return PoolElementParam(identifier, home, life, user, policy, asap)
 
 
-def _plain_pool_element(
-    buf: Buffer, ctx: DecodeContext, depth: int, pos: int, end: int
-) -> tuple[Transport, PolicyParam, Transport | None] | None:
-    """User transport, policy, optional ASAP transport and nothing else; else None."""
-    if end - pos < 8:
-        return None
-    utype, ulen = _HDR.unpack_from(buf, pos)
-    uend = pos + ulen
-    ppos = uend + (-ulen & 3)
-    if utype not in _TRANSPORT_CODES or ulen < 4 or ppos + 4 > end:
-        return None
-    ptype, plen = _HDR.unpack_from(buf, ppos)
-    pend = ppos + plen
-    apos = pend + (-plen & 3)
-    if ptype != ParamType.POOL_MEMBER_SELECTION_POLICY or plen < 4 or pend > end:
-        return None
-    if apos >= end:
-        _count_params(ctx, 2)
-        return (
-            _transport(buf, ctx, depth, utype, pos + 4, uend),
-            _policy(buf, ppos + 4, pend),
-            None,
-        )
-    if end - apos < 4:
-        return None
-    atype, alen = _HDR.unpack_from(buf, apos)
-    aend = apos + alen
-    if atype not in _TRANSPORT_CODES or alen < 4 or aend > end or aend + (-alen & 3) < end:
-        return None
-    _count_params(ctx, 3)
-    return (
-        _transport(buf, ctx, depth, utype, pos + 4, uend),
-        _policy(buf, ppos + 4, pend),
-        _transport(buf, ctx, depth, atype, apos + 4, aend),
-    )
+# --------------------------------------------------------------------------- other parameters
 
 
 def read_server_information(r: TlvReader, vstart: int, vend: int) -> ServerInformation:
@@ -944,6 +1287,7 @@ __all__ = [
     "DecodeLimits",
     "RawParam",
     "TlvReader",
+    "clear_decode_caches",
     "decode_address",
     "decode_cookie",
     "decode_hr_option",
@@ -967,6 +1311,11 @@ __all__ = [
     "encode_pool_handle",
     "encode_server_information",
     "encode_transport",
+    "fast_policy_tlv",
+    "fast_pool_element",
+    "fast_pool_elements",
+    "fast_pool_handle",
     "iter_raw_params",
     "pad4",
+    "pool_element_params",
 ]

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rsplib.wire.asap import (
     EndpointKeepAliveAck,
@@ -38,9 +40,12 @@ from rsplib.wire.params import (
     ip,
 )
 from rsplib.wire.tlv import (
+    DecodeContext,
     DecodeLimits,
     RawParam,
     TlvReader,
+    _general_pool_element,
+    clear_decode_caches,
     decode_address,
     decode_cookie,
     decode_hr_option,
@@ -64,8 +69,11 @@ from rsplib.wire.tlv import (
     encode_pool_handle,
     encode_server_information,
     encode_transport,
+    fast_pool_element,
     iter_raw_params,
+    pool_element_params,
 )
+from tests.wire.test_properties import SEEDS, mutate, pool_elements
 from tests.wire.vectors import load_vector, vector_names
 
 Codec = tuple[Callable[[Any], bytes], Callable[[bytes], Any], Any]
@@ -445,3 +453,86 @@ def test_single_parameter_decoders_want_that_parameter() -> None:
         decode_cookie(b"")
     with pytest.raises(InvalidValueError):
         decode_cookie(encode_cookie(b"a") + encode_cookie(b"b"))
+
+
+# --------------------------------------------------------------------------- fast path
+# The fast path reads the usual PE shape only and must return exactly what the
+# general path returns for the same bytes, or None (never a different answer).
+
+_PE_LIMITS = [DecodeLimits(), DecodeLimits(max_addresses=1), DecodeLimits(max_addresses=2)]
+
+
+def _compare_pe_paths(value: bytes) -> bool:
+    """Checks both paths on one PE value; True if the fast path accepted it."""
+    accepted = False
+    for limits in _PE_LIMITS:
+        ctx = DecodeContext(limits)
+        try:
+            general: PoolElementParam | None = _general_pool_element(value, ctx, 2, 0, len(value))
+        except ProtocolError:
+            general = None
+        for _ in range(2):  # first decoded, then from the cache
+            fast = fast_pool_element(value, 0, len(value), limits.max_addresses)
+            if fast is not None:
+                accepted = True
+                assert fast == general
+                assert pool_element_params(fast) == ctx.parameters_seen
+                assert not ctx.unrecognized
+    return accepted
+
+
+def _skippable_unknown(seed: int) -> bytes:
+    return encode_param(0x8000 | (0x100 + seed % 0x100), bytes(seed % 7))
+
+
+@settings(max_examples=700, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pool_elements(with_asap=None), SEEDS, st.sampled_from(["plain", "mutated", "unknown"]))
+def test_fast_and_general_pool_element_paths_agree(
+    pe: PoolElementParam, seed: int, variant: str
+) -> None:
+    clear_decode_caches()
+    value = encode_pool_element(pe)[4:]
+    if variant == "mutated":
+        value = mutate(value, seed)
+    elif variant == "unknown":
+        at = 12 + (seed % 3) * 4
+        value = value[:at] + _skippable_unknown(seed) + value[at:]
+    accepted = _compare_pe_paths(value)
+    plain = isinstance(pe.user_transport, SctpTransport | TcpTransport) and isinstance(
+        pe.asap_transport, SctpTransport | TcpTransport | None
+    )
+    if variant == "plain" and plain:
+        assert accepted  # the usual shape must take the fast path
+
+
+def test_layouts_of_equal_length_are_told_apart() -> None:
+    clear_decode_caches()
+    policy = PolicyParam(PolicyType.LEAST_USED, load=7)
+    v4, v6 = ip("10.1.2.3"), ip("2001:db8::9")
+    first = PoolElementParam(1, 2, 3, SctpTransport(9, (v4, v6)), policy)
+    swapped = PoolElementParam(4, 5, 6, SctpTransport(9, (v6, v4)), policy)
+    mapped = PoolElementParam(7, 8, 9, SctpTransport(9, (ip("::ffff:10.9.9.9"), v4)), policy)
+    values = [encode_pool_element(pe)[4:] for pe in (first, swapped)]
+    assert len(values[0]) == len(values[1])
+    for _ in range(2):
+        for pe, value in zip((first, swapped), values, strict=True):
+            assert fast_pool_element(value, 0, len(value), 64) == pe
+            assert _compare_pe_paths(value)
+    value = encode_pool_element(mapped)[4:]
+    decoded = fast_pool_element(value, 0, len(value), 64)
+    assert decoded is not None
+    assert decoded.user_transport.addresses == (ip("10.9.9.9"), v4)
+
+
+def test_fast_path_leaves_unusual_shapes_to_the_general_path() -> None:
+    clear_decode_caches()
+    policy = PolicyParam(PolicyType.ROUND_ROBIN)
+    udp = PoolElementParam(1, 2, 3, UdpTransport(9, (ip("10.0.0.1"),)), policy)
+    value = encode_pool_element(udp)[4:]
+    assert fast_pool_element(value, 0, len(value), 64) is None
+    assert decode_pool_element(encode_pool_element(udp)) == udp
+    zero_id = encode_pool_element(PoolElementParam(1, 2, 3, SctpTransport(9, (ip("::1"),)), policy))
+    zero_id = zero_id[:4] + bytes(4) + zero_id[8:]
+    assert fast_pool_element(zero_id, 4, len(zero_id), 64) is None
+    with pytest.raises(InvalidValueError):
+        decode_pool_element(zero_id)
