@@ -3,11 +3,13 @@
 Cases: Registration, Handle Resolution Response with 3 PEs, Endpoint Keep-Alive,
 ENRP Handle Update. Each case runs in two variants:
 
+- ``distinct`` (the headline figure and the goal case): 10,000 different
+  messages (distinct PE ids, addresses, loads), more than the caches hold, so
+  every decode builds all objects afresh. The goal is at least 50,000 messages/s
+  both ways for every case.
 - ``same``: one message over and over. The decoder's caches of immutable pool
-  elements, transports and policies are warm, as for a PU resolving the same
-  pool or a registrar seeing the same PEs re-register.
-- ``distinct``: 10,000 different messages (distinct PE ids, addresses, loads),
-  more than the caches hold, so every decode builds all objects afresh.
+  elements and transports are warm, as for a PU resolving the same pool or a
+  registrar seeing the same PEs re-register.
 
 Every figure is the median of ``--runs`` timed runs, measured in CPU time of
 this single-threaded process.
@@ -109,7 +111,7 @@ def _rate(function: Callable[[Any], Any], items: Sequence[Any], seconds: float) 
 def run(runs: int, seconds: float) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for name, (make, encode, decode) in CASES.items():
-        for variant, count in (("same", 1), ("distinct", DISTINCT)):
+        for variant, count in (("distinct", DISTINCT), ("same", 1)):
             messages = [make(i) for i in range(count)]
             wires = [encode(m) for m in messages]
             assert all(decode(w) == m for w, m in zip(wires, messages, strict=True))
@@ -136,10 +138,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.runs < 1 or args.seconds <= 0:
         parser.error("--runs must be >= 1 and --seconds > 0")
     results = run(args.runs, args.seconds)
+    # The goal case: distinct messages, every cache missing.
+    headline = {
+        name: {
+            "encode": results[f"{name}/distinct"]["encode"]["median"],
+            "decode": results[f"{name}/distinct"]["decode"]["median"],
+        }
+        for name in CASES
+    }
+    goal_met = all(min(figures.values()) >= GOAL for figures in headline.values())
     report = {
         "benchmark": "codec",
         "unit": "messages/s, one core",
         "goal": GOAL,
+        "goal_case": "distinct",
+        "goal_met": goal_met,
+        "headline": headline,
         "python": platform.python_version(),
         "runs": args.runs,
         "results": results,
@@ -147,12 +161,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"codec throughput, messages/s (median of {args.runs} runs; goal {GOAL:,})")
-    print(f"{'case':34} {'bytes':>6} {'encode':>10} {'decode':>10}")
-    for name, entry in results.items():
-        enc = entry["encode"]["median"]
-        dec = entry["decode"]["median"]
-        print(f"{name:34} {entry['bytes']:>6} {enc:>10,} {dec:>10,}")
+    print(f"codec throughput, messages/s, one core (median of {args.runs} runs)")
+    print(f"goal: {GOAL:,}/s both ways for distinct messages -- {'met' if goal_met else 'NOT met'}")
+    for variant, title in (
+        ("distinct", "distinct messages (goal case: every message different, caches miss)"),
+        ("same", "same message repeated (caches warm)"),
+    ):
+        print(f"\n{title}")
+        print(f"{'case':24} {'bytes':>6} {'encode':>10} {'decode':>10}")
+        for name in CASES:
+            entry = results[f"{name}/{variant}"]
+            enc = entry["encode"]["median"]
+            dec = entry["decode"]["median"]
+            print(f"{name:24} {entry['bytes']:>6} {enc:>10,} {dec:>10,}")
     return 0
 
 
