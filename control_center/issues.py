@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from control_center.toml_lines import Path as KeyPath
@@ -60,3 +61,11 @@ def parse_toml(text: str, file: str, error: type[IssuesError]) -> dict[str, Any]
         line = int(match.group(1)) if match else None
         message = _TOML_POSITION.sub("", str(exc)).strip()
         raise error([Issue(file, line, "(syntax)", message)]) from exc
+
+
+def read_input(path: Path, error: type[IssuesError]) -> str:
+    """The text of ``path``; an unreadable file raises ``error`` with one ``(file)`` issue."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise error([Issue(str(path), None, "(file)", exc.strerror or str(exc))]) from exc

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from control_center.issues import Issue as Issue  # re-exported for older importers
-from control_center.issues import IssuesError, field_name, parse_toml
+from control_center.issues import IssuesError, field_name, parse_toml, read_input
 from control_center.toml_lines import Path as KeyPath
 from control_center.toml_lines import key_lines, line_of
 from rsplib.wire.csp import ComponentGroup, component_id
@@ -299,11 +299,7 @@ class ScenarioError(IssuesError):
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario TOML file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError([Issue(str(path), None, "(file)", exc.strerror or str(exc))]) from exc
-    return loads_scenario(text, source=path)
+    return loads_scenario(read_input(path, ScenarioError), source=path)
 
 
 def loads_scenario(text: str, *, source: str | Path | None = None) -> Scenario:

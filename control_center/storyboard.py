@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from control_center.issues import Issue as Issue  # re-exported for older importers
-from control_center.issues import IssuesError, field_name, parse_toml
+from control_center.issues import IssuesError, field_name, parse_toml, read_input
 from control_center.scenario import OptionValue, Scenario
 from control_center.toml_lines import Path as KeyPath
 from control_center.toml_lines import key_lines, line_of
@@ -233,11 +233,7 @@ _REASONS = ("timeout", "final")
 def load_storyboard(path: str | Path) -> Storyboard:
     """Read and validate a storyboard file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise StoryboardError([Issue(str(path), None, "(file)", exc.strerror or str(exc))]) from exc
-    return loads_storyboard(text, source=path)
+    return loads_storyboard(read_input(path, StoryboardError), source=path)
 
 
 def loads_storyboard(text: str, *, source: str | Path | None = None) -> Storyboard:
