@@ -17,6 +17,7 @@ import struct
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
+from itertools import repeat
 from operator import call
 from typing import Any, NamedTuple
 
@@ -281,7 +282,7 @@ def encode_policy(policy: PolicyParam) -> bytes:
             ParamType.POOL_MEMBER_SELECTION_POLICY,
             fmt.size,
             policy.policy_type,
-            *[getattr(policy, name) for name in names],
+            *map(getattr, repeat(policy), names),
         )
     except struct.error as exc:
         raise ValueError(f"policy field out of 32-bit range: {policy!r}") from exc
@@ -658,8 +659,7 @@ def _fast_transport(
             return None
         atype, alength, value = _ADDRESS_HEAD.unpack_from(buf, at)
         if atype == _IPV4 and alength == 8:
-            # From the integer (cheaper than from bytes), and not through the address
-            # cache: a transport the transport cache missed rarely repeats an address.
+            # From the integer: cheaper than from bytes.
             addresses.append(IPv4Address(value))
             at += 8
         elif atype == _IPV6 and alength == 20 and tend - at >= 20:
