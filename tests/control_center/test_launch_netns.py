@@ -192,9 +192,10 @@ def test_unplugging_the_serving_pe_host_makes_the_pu_fail_over_and_finish(tmp_pa
     prefix = random_prefix()
     text = (SCENARIOS / "lab.toml").read_text().replace("10.77.0.", prefix)
     text = text.replace("csp_port = 2960", "csp_port = 0")
-    # One session, so there is exactly one serving PE; big enough to take a few seconds.
+    # One session, so there is exactly one serving PE; the scenario paces its PEs
+    # (block_delay), so the image takes seconds and the unplug always lands mid-image.
     text = text.replace(
-        "sessions = 4, width = 480, height = 300", "sessions = 1, width = 640, height = 400"
+        "sessions = 4, width = 480, height = 300", "sessions = 1, width = 480, height = 300"
     )
     scenario = loads_scenario(text, source=SCENARIOS / "lab.toml")
     pe_by_id = {c.csp_id: c for c in scenario.components if c.kind.value == "fractal-pe"}
