@@ -71,17 +71,11 @@ within_s = 40
 
 
 def scenario_copy(directory: Path) -> Path:
-    """scenarios/local.toml with free ports, the map background, quick keep-alives."""
+    """scenarios/local.toml with free ports and the map background found from a copy."""
     text = (SCENARIOS / "local.toml").read_text()
     text = re.sub(r"(?m)^(asap_port|enrp_port) = \d+", r"\1 = 0", text)
     text = re.sub(r"(?m)^csp_port = \d+", "csp_port = 0", text)
-    text = text.replace("[scenario]\n", f'[scenario]\nbackground = "{BACKGROUND}"\n', 1)
-    # Registrars tell their PEs who they are within a second (the ASAP lines need it).
-    text = re.sub(
-        r'(?m)^(name = "PR-\d+"\n)',
-        r"\1options = { endpoint_keepalive_interval = 1000, endpoint_keepalive_timeout = 1000 }\n",
-        text,
-    )
+    text = re.sub(r"(?m)^background = .*$", f'background = "{BACKGROUND}"', text)
     path = directory / "local.toml"
     path.write_text(text)
     return path
