@@ -6,8 +6,10 @@ without this, Qt aborts the process). ``--run-slow`` enables soak/fuzz tests.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+from collections.abc import Iterator
 
 import pytest
 
@@ -30,6 +32,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip_slow)
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logging() -> Iterator[None]:
+    """Command-line ``main()``s run in-process replace the root handlers with one on
+    the stderr of the moment (pytest's capture file, closed after the test); put the
+    handlers back so later tests neither lose their log capture nor print
+    "Logging error" tracebacks."""
+    root = logging.getLogger()
+    ours = [h for h in root.handlers if not _is_pytest_handler(h)]
+    level = root.level
+    yield
+    for handler in root.handlers[:]:
+        if handler not in ours and not _is_pytest_handler(handler):
+            root.removeHandler(handler)
+            handler.close()
+    for handler in ours:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)
+
+
+def _is_pytest_handler(handler: logging.Handler) -> bool:
+    # pytest adds and removes its capture handlers around each test phase itself.
+    return type(handler).__module__.startswith("_pytest")
 
 
 def _have(*tools: str) -> bool:

@@ -167,7 +167,10 @@ def test_sigstop_of_the_serving_pe_fails_over_within_the_heartbeat_timeout(
         assert started_at - stopped_at < HEARTBEAT.timeout + HEARTBEAT.interval + 0.5
         assert done_at - stopped_at < HEARTBEAT.timeout + HEARTBEAT.interval + 1.0
         reason = stream.events[0][1]
-        assert isinstance(reason, FailoverStarted) and reason.reason == "heartbeat timeout"
+        # The reader or a writer may notice the closed channel first ("send failed: ...");
+        # either way the cause is the transport's heartbeat timeout.
+        assert isinstance(reason, FailoverStarted)
+        assert reason.reason.endswith("heartbeat timeout"), reason.reason
         await finish(stream, tasks)
 
     run(scenario())

@@ -1,0 +1,36 @@
+"""The stall meter the window tests rely on sees a handler that blocks the loop."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QTimer
+from PySide6.QtTest import QTest
+
+from tests.control_center.gui.conftest import StallMeter
+
+
+def _busy(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+def test_a_busy_handler_counts_as_a_stall(qapp) -> None:  # type: ignore[no-untyped-def]
+    meter = StallMeter()
+    meter.start()
+    QTest.qWait(50)
+    QTimer.singleShot(0, lambda: _busy(0.15))
+    QTest.qWait(300)
+    worst = meter.stop()
+    assert worst >= 0.14, meter.describe()
+    assert meter.ticks > 5
+
+
+def test_a_sleeping_handler_counts_as_a_stall(qapp) -> None:  # type: ignore[no-untyped-def]
+    # Blocking in a call (not on the CPU) freezes the window just the same.
+    meter = StallMeter()
+    meter.start()
+    QTimer.singleShot(0, lambda: time.sleep(0.15))
+    QTest.qWait(300)
+    assert meter.stop() >= 0.14, meter.describe()
