@@ -15,6 +15,7 @@ from typing import ClassVar
 
 from rsplib.wire.constants import AsapFlags, AsapType, ParamType
 from rsplib.wire.errors import MissingParameterError, UnknownMessageError
+from rsplib.wire.fastvalues import frozen_builder, slot_init
 from rsplib.wire.message import (
     HEADER_SIZE,
     MESSAGE_HEADER,
@@ -27,7 +28,6 @@ from rsplib.wire.params import (
     PolicyParam,
     PoolElementParam,
     Transport,
-    slot_init,
 )
 from rsplib.wire.tlv import (
     DEFAULT_LIMITS,
@@ -477,6 +477,12 @@ _DECODERS: dict[int, Callable[[MessageFrame], AsapMessage]] = {
 # path accepts, its result equals the general decoder's.
 
 
+# Positional-only constructors of the fast paths' results (every field given).
+_build_registration = frozen_builder(Registration)
+_build_hr_response = frozen_builder(HandleResolutionResponse)
+_build_keep_alive = frozen_builder(EndpointKeepAlive)
+
+
 def _fast_registration(data: bytes, flags: int, limits: DecodeLimits) -> Registration | None:
     end = len(data)
     found = fast_pool_handle(data, HEADER_SIZE, end, limits.max_pool_handle)
@@ -486,7 +492,7 @@ def _fast_registration(data: bytes, flags: int, limits: DecodeLimits) -> Registr
     pes = fast_pool_elements(data, pos, end, limits, 1)
     if pes is None or len(pes) != 1:
         return None
-    return Registration(handle, pes[0])
+    return _build_registration(handle, pes[0], ())
 
 
 def _fast_hr_response(
@@ -504,7 +510,7 @@ def _fast_hr_response(
     pes = fast_pool_elements(data, pos, end, limits, 1 if policy is None else 2)
     if pes is None:
         return None
-    return HandleResolutionResponse(handle, policy, tuple(pes))
+    return _build_hr_response(handle, policy, tuple(pes), None, ())
 
 
 def _fast_keep_alive(data: bytes, flags: int, limits: DecodeLimits) -> EndpointKeepAlive | None:
@@ -527,7 +533,7 @@ def _fast_keep_alive(data: bytes, flags: int, limits: DecodeLimits) -> EndpointK
         params = 2
     if params > limits.max_parameters:
         return None
-    return EndpointKeepAlive(server_id, handle, identifier, bool(flags & AsapFlags.HOME))
+    return _build_keep_alive(server_id, handle, identifier, bool(flags & AsapFlags.HOME), ())
 
 
 _FAST_DECODERS: dict[int, Callable[[bytes, int, DecodeLimits], AsapMessage | None]] = {

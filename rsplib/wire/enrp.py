@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from rsplib.wire.constants import EnrpFlags, EnrpType, ParamType, UpdateAction
 from rsplib.wire.errors import InvalidValueError, MissingParameterError, UnknownMessageError
+from rsplib.wire.fastvalues import frozen_builder, slot_init
 from rsplib.wire.message import (
     HEADER_SIZE,
     MESSAGE_HEADER,
@@ -21,7 +22,7 @@ from rsplib.wire.message import (
     encode_message,
     open_message,
 )
-from rsplib.wire.params import OperationError, PoolElementParam, ServerInformation, slot_init
+from rsplib.wire.params import OperationError, PoolElementParam, ServerInformation
 from rsplib.wire.tlv import (
     DEFAULT_LIMITS,
     Buffer,
@@ -354,6 +355,9 @@ _DECODERS: dict[int, Callable[[MessageFrame, int, int], EnrpMessage]] = {
 # result equals the general decoder's.
 
 
+_build_handle_update = frozen_builder(HandleUpdate)  # every field, positionally
+
+
 def _fast_handle_update(data: bytes, flags: int, limits: DecodeLimits) -> HandleUpdate | None:
     end = len(data)
     if end < HEADER_SIZE + _IDS_ACTION.size:
@@ -368,7 +372,7 @@ def _fast_handle_update(data: bytes, flags: int, limits: DecodeLimits) -> Handle
     if pes is None or len(pes) != 1:
         return None
     takeover = bool(flags & EnrpFlags.TAKEOVER_SUGGESTED)
-    return HandleUpdate(sender, receiver, action, handle, pes[0], takeover)
+    return _build_handle_update(sender, receiver, action, handle, pes[0], takeover, ())
 
 
 def decode_enrp(data: Buffer, limits: DecodeLimits = DEFAULT_LIMITS) -> EnrpMessage:

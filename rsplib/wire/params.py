@@ -6,12 +6,12 @@ registrar. The byte layout lives in :mod:`rsplib.wire.tlv`.
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import ClassVar
 
 from rsplib.wire.constants import ErrorCause, PolicyType, TransportUse, cause_name
+from rsplib.wire.fastvalues import slot_init
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -19,48 +19,6 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 def ip(text: str) -> IPAddress:
     """Shorthand for ``ipaddress.ip_address`` with the precise return type."""
     return ipaddress.ip_address(text)
-
-
-_C = TypeVar("_C", bound=type[Any])
-
-
-def slot_init(cls: _C) -> _C:
-    """Give a frozen, slotted dataclass a faster ``__init__`` with the same signature.
-
-    The generated ``__init__`` of a frozen dataclass stores every field through
-    ``object.__setattr__(self, "name", value)``, a by-name lookup that makes
-    building decoded values the main cost of decoding. This one stores through
-    the slot descriptors directly. Everything else (equality, hash, repr,
-    immutability, ``dataclasses.replace``/``fields``) stays the dataclass's own.
-    Apply it above ``@dataclass(frozen=True, slots=True)``; fields need plain
-    defaults (no ``default_factory``) and ``init=True``.
-    """
-    options = getattr(cls, "__dataclass_params__", None)
-    if options is None or not options.frozen:
-        raise TypeError(f"slot_init needs a frozen dataclass, not {cls!r}")
-    if "__slots__" not in cls.__dict__:
-        raise TypeError(f"slot_init needs a slotted dataclass, not {cls!r}")
-    namespace: dict[str, Any] = {}
-    arguments: list[str] = []
-    body: list[str] = []
-    for item in dataclasses.fields(cls):
-        name = item.name
-        if not item.init or item.default_factory is not dataclasses.MISSING:
-            raise TypeError(f"slot_init cannot build field {cls.__name__}.{name}")
-        namespace[f"_set_{name}"] = cls.__dict__[name].__set__
-        if item.default is dataclasses.MISSING:
-            arguments.append(name)
-        else:
-            namespace[f"_default_{name}"] = item.default
-            arguments.append(f"{name}=_default_{name}")
-        body.append(f"    _set_{name}(self, {name})\n")
-    source = f"def __init__(self, {', '.join(arguments)}) -> None:\n" + "".join(body)
-    exec(source, namespace)
-    init = namespace["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    init.__module__ = cls.__module__
-    type.__setattr__(cls, "__init__", init)
-    return cls
 
 
 @slot_init

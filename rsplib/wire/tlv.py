@@ -17,8 +17,6 @@ import struct
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
-from itertools import repeat
-from operator import call
 from typing import Any, NamedTuple
 
 from rsplib.wire.constants import (
@@ -37,6 +35,7 @@ from rsplib.wire.errors import (
     TruncatedError,
     UnrecognizedParameterError,
 )
+from rsplib.wire.fastvalues import address_int, frozen_builder, ipv4_from_int, ipv6_from_int
 from rsplib.wire.params import (
     DccpTransport,
     ErrorCauseItem,
@@ -216,9 +215,9 @@ def _encode_addresses(addresses: tuple[IPAddress, ...]) -> bytes:
     for address in addresses:
         kind = type(address)
         if kind is IPv4Address:
-            parts.append(_IPV4_TLV_WRITER.pack(_IPV4, 8, int(address)))
+            parts.append(_IPV4_TLV_WRITER.pack(_IPV4, 8, address_int(address)))
         elif kind is IPv6Address:
-            value = int(address)
+            value = address_int(address)
             if value >> 32 == 0xFFFF:  # IPv4-mapped: goes out as IPv4, like rsplib
                 parts.append(_IPV4_TLV_WRITER.pack(_IPV4, 8, value & _U32_MAX))
             else:
@@ -264,10 +263,21 @@ def encode_transport(transport: Transport) -> bytes:
     return tlv
 
 
-# Per policy type: one Struct writing TLV header, policy type and the wire fields.
-_POLICY_WRITERS: dict[int, tuple[struct.Struct, tuple[str, ...]]] = {
-    ptype: (struct.Struct(f"!HH{len(names) + 1}I"), names)
-    for ptype, names in PolicyParam.POLICY_FIELDS.items()
+def _policy_writer(ptype: int, names: tuple[str, ...]) -> Callable[[PolicyParam], bytes]:
+    """A function packing a policy of type ``ptype`` in one call: header, type, fields."""
+    fmt = struct.Struct(f"!HH{len(names) + 1}I")
+    code = int(ParamType.POOL_MEMBER_SELECTION_POLICY)
+    fields = "".join(f", policy.{name}" for name in names)
+    source = f"def write(policy):\n    return _pack({code}, {fmt.size}, {ptype}{fields})\n"
+    namespace: dict[str, Any] = {"_pack": fmt.pack}
+    exec(source, namespace)
+    writer: Callable[[PolicyParam], bytes] = namespace["write"]
+    return writer
+
+
+# Per policy type: its writer (a struct.error means a field out of range).
+_POLICY_WRITERS: dict[int, Callable[[PolicyParam], bytes]] = {
+    ptype: _policy_writer(ptype, names) for ptype, names in PolicyParam.POLICY_FIELDS.items()
 }
 
 
@@ -276,14 +286,8 @@ def encode_policy(policy: PolicyParam) -> bytes:
     writer = _POLICY_WRITERS.get(policy.policy_type)
     if writer is None:
         raise ValueError(f"policy type 0x{policy.policy_type:08X} has no wire encoding")
-    fmt, names = writer
     try:
-        return fmt.pack(
-            ParamType.POOL_MEMBER_SELECTION_POLICY,
-            fmt.size,
-            policy.policy_type,
-            *map(getattr, repeat(policy), names),
-        )
+        return writer(policy)
     except struct.error as exc:
         raise ValueError(f"policy field out of 32-bit range: {policy!r}") from exc
 
@@ -584,7 +588,7 @@ def read_pe_checksum(r: TlvReader, vstart: int, vend: int) -> int:
 # again. Decoded values are immutable, so sharing one instance per distinct byte
 # string is safe. The caches are bounded and simply start over when full; only
 # the fast paths below fill them, with values that decoded without side effects.
-_CACHE_MAX = 4096
+_CACHE_MAX = 1024
 #: Transport TLV (without padding) -> transport
 _TRANSPORT_CACHE: dict[bytes, Transport] = {}
 #: PE value -> PE
@@ -604,11 +608,12 @@ def _address(packed: bytes) -> IPAddress:
     IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) come back as IPv4, the form
     encoders write.
     """
+    value = int.from_bytes(packed, "big")
     if len(packed) == 16:
-        if packed.startswith(_V4_MAPPED_PREFIX):
-            return IPv4Address(packed[12:])
-        return IPv6Address(packed)
-    return IPv4Address(packed)
+        if value >> 32 == 0xFFFF:
+            return ipv4_from_int(value & _U32_MAX)
+        return ipv6_from_int(value)
+    return ipv4_from_int(value)
 
 
 def _count_params(ctx: DecodeContext, n: int) -> None:
@@ -639,6 +644,12 @@ _ADDRESS_HEAD = struct.Struct("!HHI")  # type, length, IPv4 address (or the firs
 _U64U64 = struct.Struct("!QQ")
 _POLICY_HEAD = struct.Struct("!HHI")  # type, length, policy type
 
+# Positional-only constructors at about half the cost (see rsplib.wire.fastvalues).
+_build_sctp = frozen_builder(SctpTransport)
+_build_tcp = frozen_builder(TcpTransport)
+_build_policy = frozen_builder(PolicyParam)
+_build_pe = frozen_builder(PoolElementParam)
+
 
 def _fast_transport(
     buf: bytes, code: int, pos: int, tend: int, max_addresses: int
@@ -659,24 +670,23 @@ def _fast_transport(
             return None
         atype, alength, value = _ADDRESS_HEAD.unpack_from(buf, at)
         if atype == _IPV4 and alength == 8:
-            # From the integer: cheaper than from bytes.
-            addresses.append(IPv4Address(value))
+            addresses.append(ipv4_from_int(value))
             at += 8
         elif atype == _IPV6 and alength == 20 and tend - at >= 20:
             high, low = _U64U64.unpack_from(buf, at + 4)
             if high == 0 and low >> 32 == 0xFFFF:  # IPv4-mapped: decoded as IPv4
-                addresses.append(IPv4Address(low & _U32_MAX))
+                addresses.append(ipv4_from_int(low & _U32_MAX))
             else:
-                addresses.append(IPv6Address(high << 64 | low))
+                addresses.append(ipv6_from_int(high << 64 | low))
             at += 20
         else:
             return None
     if len(addresses) > max_addresses:
         return None
     if code == _SCTP:
-        transport = SctpTransport(port, tuple(addresses), use)
+        transport = _build_sctp(port, tuple(addresses), use)
     elif len(addresses) == 1:
-        transport = TcpTransport(port, (addresses[0],), use)
+        transport = _build_tcp(port, (addresses[0],), use)
     else:
         return None
     if len(_TRANSPORT_CACHE) >= _CACHE_MAX:
@@ -694,69 +704,59 @@ def fast_policy_tlv(buf: bytes, pos: int, end: int) -> tuple[PolicyParam, int] |
     pend = pos + length
     if code != _POLICY or shape is None or length & 3 or pend > end:
         return None
-    fields, lead, names = shape
-    if length - 8 < fields.size:
+    if length - 8 < shape.size:
         return None
-    return _new_policy(ptype, fields.unpack_from(buf, pos + 8), lead, names), pend
+    return shape.read(buf, pos + 8), pend
 
 
 class _PeLayout:
-    """The byte layout of one shape of PE value, compiled to two Structs.
+    """One shape of PE value, compiled: two Structs and a straight-line builder.
 
     ``heads`` reads every TLV header (and the policy type) of the shape,
     skipping the data; bytes have this shape exactly when it reads
-    ``expected``. ``data`` then reads all the values, skipping the headers:
-    PE id, home registrar, life, user port, user transport use, the user
-    addresses (IPv4 as int, IPv6 as 16 bytes), the policy fields and, if
-    present, ASAP port, transport use and addresses.
+    ``expected``. ``build(buf, vstart)`` then reads all the values in one
+    unpack (skipping the headers) and makes the PE, its transports (through
+    the transport cache), policy and addresses, with no loops or indirection:
+    this is the decoder's hottest path. It returns None for PE identifier 0.
     """
 
-    __slots__ = (
-        "asap",
-        "asap_makers",
-        "data",
-        "expected",
-        "heads",
-        "lead",
-        "most",
-        "names",
-        "policy_at",
-        "ptype",
-        "user_end",
-        "user_makers",
-        "user_sctp",
-        "users",
-    )
+    __slots__ = ("build", "expected", "heads", "most")
 
-    def __init__(self) -> None:
-        self.heads = _EMPTY_STRUCT
-        self.expected: tuple[int, ...] = ()
-        self.data = _EMPTY_STRUCT
-        self.user_sctp = True
-        self.users = 0  # user addresses
-        self.user_end = 0  # offset of the user transport's end in the value
-        #: Per user address: the function making it from its data value.
-        self.user_makers: tuple[Callable[[Any], IPAddress], ...] = ()
-        self.ptype = 0
-        self.lead: tuple[int, ...] | None = ()
-        self.names: tuple[str, ...] = ()
-        self.policy_at = 0  # index of the first policy field in the data
-        #: (SCTP?, offset of the transport's start in the value) or None
-        self.asap: tuple[bool, int] | None = None
-        self.asap_makers: tuple[Callable[[Any], IPAddress], ...] = ()
-        self.most = 0  # most addresses in one transport
+    def __init__(
+        self,
+        heads: struct.Struct,
+        expected: tuple[int, ...],
+        build: Callable[[bytes, int], PoolElementParam | None],
+        most: int,
+    ) -> None:
+        self.heads = heads
+        self.expected = expected
+        self.build = build
+        self.most = most  # most addresses in one transport
 
 
-_EMPTY_STRUCT = struct.Struct("!")
+class _TransportShape(NamedTuple):
+    sctp: bool
+    start: int  # offset of the TLV in the PE value
+    end: int  # offset of the TLV's end in the PE value
+    ipv6: tuple[bool, ...]  # per address: 16-byte IPv6 TLV (else IPv4)
+
+    @property
+    def values(self) -> int:
+        """Data values it unpacks to: port, use, one per IPv4 and two per IPv6 address."""
+        return 2 + len(self.ipv6) + sum(self.ipv6)
 
 
 def _learn_transport(
-    buf: bytes, pos: int, end: int, heads: list[str], expected: list[int], data: list[str]
-) -> tuple[bool, int, tuple[Callable[[Any], IPAddress], ...]] | None:
-    """Adds a plain SCTP/TCP transport at ``pos`` to the formats.
-
-    Returns (SCTP?, end of the TLV, the makers of its addresses) or None.
-    """
+    buf: bytes,
+    vstart: int,
+    pos: int,
+    end: int,
+    heads: list[str],
+    expected: list[int],
+    data: list[str],
+) -> _TransportShape | None:
+    """Adds a plain SCTP/TCP transport TLV at ``pos`` to the formats, or returns None."""
     if end - pos < 16:
         return None
     code, length = _HDR.unpack_from(buf, pos)
@@ -766,7 +766,7 @@ def _learn_transport(
     heads.append("HH4x")
     expected += (code, length)
     data.append("4xHH")
-    makers: list[Callable[[Any], IPAddress]] = []
+    ipv6: list[bool] = []
     at = pos + 8
     while at < tend:
         if tend - at < 8:
@@ -775,18 +775,45 @@ def _learn_transport(
         if atype == _IPV4 and alength == 8:
             heads.append("HH4x")
             data.append("4xI")
-            makers.append(IPv4Address)  # from the integer: cheaper than from bytes
+            ipv6.append(False)
         elif atype == _IPV6 and alength == 20 and tend - at >= 20:
             heads.append("HH16x")
-            data.append("4x16s")
-            makers.append(_address)  # IPv4-mapped ones become IPv4
+            data.append("4xQQ")
+            ipv6.append(True)
         else:
             return None
         expected += (atype, alength)
         at += alength
-    if code == _TCP and len(makers) != 1:
+    if code == _TCP and len(ipv6) != 1:
         return None
-    return code == _SCTP, tend, tuple(makers)
+    return _TransportShape(code == _SCTP, pos - vstart, tend - vstart, tuple(ipv6))
+
+
+def _transport_source(shape: _TransportShape, first: int, result: str) -> list[str]:
+    """Lines making transport ``result`` from data values ``v{first}...`` (port, use, addresses)."""
+    makers = []
+    at = first + 2
+    for v6 in shape.ipv6:
+        if v6:  # two 64-bit halves; IPv4-mapped ones decode as IPv4
+            high, low = f"v{at}", f"v{at + 1}"
+            makers.append(
+                f"(ipv4_from_int({low} & 0xFFFFFFFF) if {high} == 0 and {low} >> 32 == 0xFFFF"
+                f" else ipv6_from_int({high} << 64 | {low}))"
+            )
+            at += 2
+        else:
+            makers.append(f"ipv4_from_int(v{at})")
+            at += 1
+    build = "_build_sctp" if shape.sctp else "_build_tcp"
+    return [
+        f"    tkey = buf[vstart + {shape.start} : vstart + {shape.end}]",
+        f"    {result} = _TRANSPORT_CACHE.get(tkey)",
+        f"    if {result} is None:",
+        f"        {result} = {build}(v{first}, ({', '.join(makers)},), v{first + 1})",
+        "        if len(_TRANSPORT_CACHE) >= _CACHE_MAX:",
+        "            _TRANSPORT_CACHE.clear()",
+        f"        _TRANSPORT_CACHE[tkey] = {result}",
+    ]
 
 
 def _learn_pe_layout(buf: bytes, vstart: int, vend: int) -> _PeLayout | None:
@@ -794,41 +821,52 @@ def _learn_pe_layout(buf: bytes, vstart: int, vend: int) -> _PeLayout | None:
     heads = ["!12x"]
     expected: list[int] = []
     data = ["!III"]
-    layout = _PeLayout()
-    user = _learn_transport(buf, vstart + 12, vend, heads, expected, data)
+    user = _learn_transport(buf, vstart, vstart + 12, vend, heads, expected, data)
     if user is None:
         return None
-    layout.user_sctp, pos, layout.user_makers = user
-    layout.users = len(layout.user_makers)
-    layout.user_end = pos - vstart
+    pos = vstart + user.end
     if vend - pos < 8:
         return None
     code, length, ptype = _POLICY_HEAD.unpack_from(buf, pos)
     shape = _POLICY_SHAPES.get(ptype)
     if code != _POLICY or shape is None or length & 3 or pos + length > vend:
         return None
-    fields, layout.lead, layout.names = shape
-    extra = length - 8 - fields.size  # trailing fields a newer sender may add: ignored
+    names = shape.names
+    extra = length - 8 - shape.size  # trailing fields a newer sender may add: ignored
     if extra < 0:
         return None
-    heads.append(f"HHI{fields.size + extra}x")
+    heads.append(f"HHI{shape.size + extra}x")
     expected += (code, length, ptype)
-    data.append(f"8x{len(layout.names)}I{extra}x")
-    layout.ptype = ptype
-    layout.policy_at = 5 + layout.users
-    layout.most = layout.users
+    data.append(f"8x{len(names)}I{extra}x")
     pos += length
+    asap = None
     if pos != vend:
-        asap = _learn_transport(buf, pos, vend, heads, expected, data)
-        if asap is None or asap[1] != vend:
+        asap = _learn_transport(buf, vstart, pos, vend, heads, expected, data)
+        if asap is None or asap.end != vend - vstart:
             return None
-        layout.asap = asap[0], pos - vstart
-        layout.asap_makers = asap[2]
-        layout.most = max(layout.users, len(asap[2]))
-    layout.heads = struct.Struct("".join(heads))
-    layout.expected = tuple(expected)
-    layout.data = struct.Struct("".join(data))
-    return layout
+    # Data values: v0-v2 PE fields, v3/v4 user port/use, then its addresses (IPv6
+    # as two halves), the policy fields, ASAP port/use and its addresses.
+    policy_at = 3 + user.values
+    asap_at = policy_at + len(names)
+    count = asap_at + (asap.values if asap is not None else 0)
+    make_policy = _policy_call(ptype, names, [f"v{i}" for i in range(policy_at, asap_at)])
+    lines = [
+        "def build(buf, vstart):",
+        f"    {', '.join(f'v{i}' for i in range(count))}, = _data(buf, vstart)",
+        "    if v0 == 0:",
+        "        return None",
+        *_transport_source(user, 3, "user"),
+        f"    policy = {make_policy}",
+    ]
+    if asap is not None:
+        lines += _transport_source(asap, asap_at, "asap")
+    else:
+        lines.append("    asap = None")
+    lines.append("    return _build_pe(v0, v1, v2, user, policy, asap)")
+    namespace = dict(globals(), _data=struct.Struct("".join(data)).unpack_from)
+    exec("\n".join(lines) + "\n", namespace)
+    most = max(len(user.ipv6), len(asap.ipv6) if asap is not None else 0)
+    return _PeLayout(struct.Struct("".join(heads)), tuple(expected), namespace["build"], most)
 
 
 #: PE value length -> layouts of that length seen recently
@@ -871,47 +909,17 @@ def fast_pool_element(
         ):
             return None
         return pe
-    layout = _pe_layout(buf, vstart, vend)
+    # _pe_layout() inlined for the usual case: the first known layout of this length.
+    layouts = _PE_LAYOUTS.get(vend - vstart)
+    if layouts is not None and layouts[0].heads.unpack_from(buf, vstart) == layouts[0].expected:
+        layout: _PeLayout | None = layouts[0]
+    else:
+        layout = _pe_layout(buf, vstart, vend)
     if layout is None or layout.most > max_addresses:
         return None
-    values = layout.data.unpack_from(buf, vstart)
-    identifier = values[0]
-    if identifier == 0:
+    pe = layout.build(buf, vstart)
+    if pe is None:
         return None
-    policy_at = layout.policy_at
-    tkey = buf[vstart + 12 : vstart + layout.user_end]
-    user = _TRANSPORT_CACHE.get(tkey)
-    if user is None:
-        addresses = tuple(map(call, layout.user_makers, values[5:policy_at]))
-        if layout.user_sctp:
-            user = SctpTransport(values[3], addresses, values[4])
-        else:
-            user = TcpTransport(values[3], addresses, values[4])
-        if len(_TRANSPORT_CACHE) >= _CACHE_MAX:
-            _TRANSPORT_CACHE.clear()
-        _TRANSPORT_CACHE[tkey] = user
-    asap_at = policy_at + len(layout.names)
-    lead = layout.lead
-    if lead is not None:
-        policy = PolicyParam(layout.ptype, *lead, *values[policy_at:asap_at])
-    else:
-        fields = dict(zip(layout.names, values[policy_at:asap_at], strict=True))
-        policy = PolicyParam(layout.ptype, **fields)
-    asap = None
-    if layout.asap is not None:
-        sctp, start = layout.asap
-        tkey = buf[vstart + start : vend]
-        asap = _TRANSPORT_CACHE.get(tkey)
-        if asap is None:
-            addresses = tuple(map(call, layout.asap_makers, values[asap_at + 2 :]))
-            if sctp:
-                asap = SctpTransport(values[asap_at], addresses, values[asap_at + 1])
-            else:
-                asap = TcpTransport(values[asap_at], addresses, values[asap_at + 1])
-            if len(_TRANSPORT_CACHE) >= _CACHE_MAX:
-                _TRANSPORT_CACHE.clear()
-            _TRANSPORT_CACHE[tkey] = asap
-    pe = PoolElementParam(identifier, values[1], values[2], user, policy, asap)
     if len(_PE_CACHE) >= _CACHE_MAX:
         _PE_CACHE.clear()
     _PE_CACHE[key] = pe
@@ -1062,31 +1070,34 @@ _POLICY_ARG_NAMES = (
 )
 
 
-_PolicyShape = tuple[struct.Struct, tuple[int, ...] | None, tuple[str, ...]]
+def _policy_call(ptype: int, names: tuple[str, ...], values: list[str]) -> str:
+    """Source of the ``_build_policy`` call making a ``ptype`` policy from ``values``."""
+    arguments = ["0"] * len(_POLICY_ARG_NAMES)
+    for name, value in zip(names, values, strict=True):
+        arguments[_POLICY_ARG_NAMES.index(name)] = value
+    return f"_build_policy({ptype}, {', '.join(arguments)})"
 
 
-def _policy_shape(names: tuple[str, ...]) -> _PolicyShape:
-    """Struct of a policy type's wire fields; zeros before them if they are consecutive."""
-    positions = [_POLICY_ARG_NAMES.index(name) for name in names]
-    first = positions[0] if positions else 0
-    consecutive = positions == list(range(first, first + len(positions)))
-    return struct.Struct(f"!{len(names)}I"), (0,) * first if consecutive else None, names
+class _PolicyShape(NamedTuple):
+    size: int  # bytes of wire fields after the policy type
+    names: tuple[str, ...]  # the wire fields
+    read: Callable[[Buffer, int], PolicyParam]  # the policy from its fields at an offset
 
 
-#: Per policy type: Struct of its wire fields; for consecutive constructor
-#: arguments (all but the DPF policies) the zeros before them, else None; names.
+def _policy_shape(ptype: int, names: tuple[str, ...]) -> _PolicyShape:
+    values = [f"f{i}" for i in range(len(names))]
+    unpack = f"    {', '.join(values)}, = _unpack(buf, at)\n" if names else ""
+    source = f"def read(buf, at):\n{unpack}    return {_policy_call(ptype, names, values)}\n"
+    fields = struct.Struct(f"!{len(names)}I")
+    namespace: dict[str, Any] = {"_unpack": fields.unpack_from, "_build_policy": _build_policy}
+    exec(source, namespace)
+    return _PolicyShape(fields.size, names, namespace["read"])
+
+
+#: Per policy type: its wire fields and a compiled reader of them.
 _POLICY_SHAPES: dict[int, _PolicyShape] = {
-    ptype: _policy_shape(names) for ptype, names in PolicyParam.POLICY_FIELDS.items()
+    ptype: _policy_shape(ptype, names) for ptype, names in PolicyParam.POLICY_FIELDS.items()
 }
-
-
-def _new_policy(
-    ptype: int, values: tuple[int, ...], lead: tuple[int, ...] | None, names: tuple[str, ...]
-) -> PolicyParam:
-    """A policy from the values of its wire fields."""
-    if lead is not None:
-        return PolicyParam(ptype, *lead, *values)
-    return PolicyParam(ptype, **dict(zip(names, values, strict=True)))
 
 
 def read_policy(r: TlvReader, vstart: int, vend: int) -> PolicyParam:
@@ -1104,11 +1115,10 @@ def _policy(buf: Buffer, vstart: int, vend: int) -> PolicyParam:
             cause=ErrorCause.RSPLIB_UNKNOWN_POLICY,
             offending=bytes(buf[vstart - 4 : vend]),
         )
-    fields, lead, names = shape
-    if vend - vstart - 4 < fields.size:
-        raise LengthError(f"policy 0x{ptype:08X} needs {fields.size} bytes of fields")
+    if vend - vstart - 4 < shape.size:
+        raise LengthError(f"policy 0x{ptype:08X} needs {shape.size} bytes of fields")
     # Extra trailing fields are ignored: a newer sender may add some.
-    return _new_policy(ptype, fields.unpack_from(buf, vstart + 4), lead, names)
+    return shape.read(buf, vstart + 4)
 
 
 # --------------------------------------------------------------------------- pool elements
