@@ -7,15 +7,32 @@ Everything here returns ordinary instances -- equal, hashable, immutable,
 indistinguishable from what the public constructors make -- only built with
 fewer interpreter steps. Each trick checks itself once at import and falls back
 to the public constructor if a Python version ever breaks its assumption.
+
+Where the optional C extension ``rsplib.wire._slots`` was compiled (``pip
+install`` does it when a C compiler is present), builders store the slots
+from C: one allocation and a few pointer stores. ``RSPLIB_PURE_PYTHON=1`` in the
+environment turns it off (the tests run the codecs both ways).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address
 from operator import attrgetter
 from typing import Any, TypeVar
+
+_SlotBuilder: Callable[..., Callable[..., Any]] | None
+try:
+    from rsplib.wire._slots import SlotBuilder as _SlotBuilder
+except ImportError:  # not compiled: the pure-Python paths below
+    _SlotBuilder = None
+if os.environ.get("RSPLIB_PURE_PYTHON"):
+    _SlotBuilder = None
+
+#: Whether values are built by the C extension (else by the pure-Python paths).
+NATIVE = _SlotBuilder is not None
 
 _C = TypeVar("_C", bound=type[Any])
 _T = TypeVar("_T")
@@ -75,6 +92,11 @@ def frozen_builder(cls: type[_T]) -> Callable[..., _T]:
     hot paths; everyone else calls ``cls`` itself.
     """
     names = [item.name for item in _frozen_slotted_fields(cls, "frozen_builder")]
+    if _SlotBuilder is not None:
+        native = _SlotBuilder(cls, tuple(names))
+        probe = native(*names)
+        if type(probe) is cls and [getattr(probe, n) for n in names] == names:
+            return native
     namespace: dict[str, Any] = {"_frozen": cls}
     source = (
         f"def __init__(self, {', '.join(names)}):\n"
@@ -148,6 +170,9 @@ ipv4_from_int: Callable[[int], IPv4Address]
 #: IPv6 address (no scope) from an unsigned 128-bit integer the caller has range-checked.
 ipv6_from_int: Callable[[int], IPv6Address]
 
+if _SlotBuilder is not None:
+    _ipv4_direct = _SlotBuilder(IPv4Address, ("_ip",))
+    _ipv6_direct = _SlotBuilder(IPv6Address, ("_ip", "_scope_id"), (None,))
 if _direct_works():
     ipv4_from_int, ipv6_from_int = _ipv4_direct, _ipv6_direct
     address_int = attrgetter("_ip")

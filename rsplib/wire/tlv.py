@@ -137,7 +137,20 @@ def _u32(value: int, what: str) -> bytes:
 
 
 def encode_pool_handle(handle: bytes) -> bytes:
-    return encode_param(ParamType.POOL_HANDLE, bytes(handle))
+    """Pool Handle TLV, padded. A process uses a handful of pool handles: cached."""
+    if type(handle) is not bytes:  # bytearray, memoryview: not hashable
+        return encode_param(_POOL_HANDLE_CODE, bytes(handle))
+    tlv = _HANDLE_TLV_CACHE.get(handle)
+    if tlv is None:
+        tlv = encode_param(_POOL_HANDLE_CODE, handle)
+        if len(_HANDLE_TLV_CACHE) >= 256:
+            _HANDLE_TLV_CACHE.clear()
+        _HANDLE_TLV_CACHE[handle] = tlv
+    return tlv
+
+
+_HANDLE_TLV_CACHE: dict[bytes, bytes] = {}
+_POOL_HANDLE_CODE = int(ParamType.POOL_HANDLE)
 
 
 def encode_pe_identifier(identifier: int) -> bytes:
@@ -227,6 +240,89 @@ def _encode_addresses(addresses: tuple[IPAddress, ...]) -> bytes:
     return b"".join(parts)
 
 
+def _transport_writer(shape: tuple[type, ...]) -> Callable[[Transport], bytes | None] | None:
+    """A function packing an SCTP/TCP transport of ``shape`` (its class, then its
+    addresses' classes) in one call, or None for other shapes.
+
+    The function returns None for an IPv4-mapped IPv6 address (sent as IPv4).
+    """
+    kind, *address_kinds = shape
+    if kind is SctpTransport:
+        code = _SCTP
+    elif kind is TcpTransport and len(address_kinds) == 1:
+        code = _TCP
+    else:
+        return None
+    if not address_kinds or len(address_kinds) > 16:
+        return None
+    fmt = ["!HHHH"]
+    values: list[str] = []
+    lines: list[str] = []
+    for i, address_kind in enumerate(address_kinds):
+        if address_kind is IPv4Address:
+            fmt.append("HHI")
+            values.append(f"{_IPV4}, 8, _int(a{i})")
+        elif address_kind is IPv6Address:
+            fmt.append("HHQQ")
+            lines += [
+                f"    v{i} = _int(a{i})",
+                f"    if v{i} >> 32 == 0xFFFF:",
+                "        return None",
+            ]
+            values.append(f"{_IPV6}, 20, v{i} >> 64, v{i} & 0xFFFFFFFFFFFFFFFF")
+        else:
+            return None
+    packer = struct.Struct("".join(fmt))
+    names = "".join(f"a{i}, " for i in range(len(address_kinds)))
+    source = "\n".join(
+        [
+            "def write(transport):",
+            f"    {names}= transport.addresses",
+            *lines,
+            f"    return _pack({code}, {packer.size}, transport.port, transport.transport_use, "
+            + ", ".join(values)
+            + ")",
+        ]
+    )
+    namespace: dict[str, Any] = {"_pack": packer.pack, "_int": address_int}
+    exec(source + "\n", namespace)
+    writer: Callable[[Transport], bytes | None] = namespace["write"]
+    return writer
+
+
+#: (transport class, address classes...) -> compiled writer, or None for the general path
+_TRANSPORT_WRITERS: dict[tuple[type, ...], Callable[[Transport], bytes | None] | None] = {}
+
+
+def _writer_of(transport: Transport) -> Callable[[Transport], bytes | None] | None:
+    shape = (type(transport), *map(type, transport.addresses))
+    writer = _TRANSPORT_WRITERS.get(shape)
+    if writer is None and shape not in _TRANSPORT_WRITERS:
+        writer = _transport_writer(shape)
+        if len(_TRANSPORT_WRITERS) < 256:  # a handful of shapes in practice
+            _TRANSPORT_WRITERS[shape] = writer
+    return writer
+
+
+def _general_transport_tlv(transport: Transport) -> bytes:
+    """Any transport, address by address; struct.error for fields out of range."""
+    addresses = transport.addresses
+    if isinstance(transport, _SCTP_OR_TCP) and (
+        len(addresses) == 1 or (addresses and type(transport) is SctpTransport)
+    ):
+        body = _encode_addresses(addresses)
+        # Address TLVs need no padding, so neither does the transport TLV.
+        head = _TRANSPORT_HEAD_WRITER.pack(
+            _SCTP if type(transport) is SctpTransport else _TCP,
+            8 + len(body),
+            transport.port,
+            transport.transport_use,
+        )
+        return head + body
+    code, head = _transport_head(transport)
+    return encode_param(code, head + _encode_addresses(addresses))
+
+
 def encode_transport(transport: Transport) -> bytes:
     """Any of the five transport parameters, with its address TLVs nested.
 
@@ -236,25 +332,11 @@ def encode_transport(transport: Transport) -> bytes:
     entry = _TRANSPORT_TLV_CACHE.get(id(transport))
     if entry is not None and entry[0] is transport:
         return entry[1]
-    addresses = transport.addresses
+    writer = _writer_of(transport)
     try:
-        if isinstance(transport, _SCTP_OR_TCP) and (
-            len(addresses) == 1 or (addresses and type(transport) is SctpTransport)
-        ):
-            body = _encode_addresses(addresses)
-            # Address TLVs need no padding, so neither does the transport TLV.
-            tlv = (
-                _TRANSPORT_HEAD_WRITER.pack(
-                    _SCTP if type(transport) is SctpTransport else _TCP,
-                    8 + len(body),
-                    transport.port,
-                    transport.transport_use,
-                )
-                + body
-            )
-        else:
-            code, head = _transport_head(transport)
-            tlv = encode_param(code, head + _encode_addresses(addresses))
+        tlv = writer(transport) if writer is not None else None
+        if tlv is None:
+            tlv = _general_transport_tlv(transport)
     except struct.error as exc:
         raise ValueError(f"transport field out of range: {exc}") from exc
     if len(_TRANSPORT_TLV_CACHE) >= _ENCODE_CACHE_MAX:
@@ -311,7 +393,7 @@ def encode_pool_element(pe: PoolElementParam) -> bytes:
         )
     try:
         head = _PE_HEAD_WRITER.pack(
-            ParamType.POOL_ELEMENT,
+            _POOL_ELEMENT,  # a plain int: packing an IntEnum costs a conversion
             16 + len(tail),
             pe.identifier,
             pe.home_registrar_id,
