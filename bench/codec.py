@@ -34,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rsplib.wire import asap, enrp
+from rsplib.wire import asap, enrp, fastvalues
 from rsplib.wire.constants import PolicyType, TransportUse, UpdateAction
 from rsplib.wire.params import (
     PolicyParam,
@@ -161,6 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "goal": GOAL,
         "goal_case": "distinct",
         "goal_met": goal_met,
+        # Values built by the optional C helper (rsplib.wire._slots) or in pure Python.
+        "native_value_builder": fastvalues.NATIVE,
         "headline": headline,
         "python": platform.python_version(),
         "runs": args.runs,
@@ -169,7 +171,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
+    builder = (
+        "C helper" if fastvalues.NATIVE else "pure Python (RSPLIB_PURE_PYTHON or not compiled)"
+    )
     print(f"codec throughput, messages/s, one core (median of {args.runs} runs)")
+    print(f"decoded values built by: {builder}")
     print(f"goal: {GOAL:,}/s both ways for distinct messages -- {'met' if goal_met else 'NOT met'}")
     for variant, title in (
         ("distinct", "distinct messages (goal case: every message different, caches miss)"),
