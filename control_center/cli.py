@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import TextIO
 
 from control_center.monitor import CspMonitor, StatusModel, expected_from
-from control_center.scenario import Scenario, load_scenario
+from control_center.scenario import Scenario
+from control_center.scenario_file import load_scenario
 from control_center.storyboard import (
     Action,
     Step,

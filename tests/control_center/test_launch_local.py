@@ -26,7 +26,8 @@ from control_center.launchers.base import (
 )
 from control_center.launchers.local import LocalLauncher, tail_lines
 from control_center.orchestrator import Orchestrator
-from control_center.scenario import ComponentKind, load_scenario, loads_scenario
+from control_center.scenario import ComponentKind
+from control_center.scenario_file import load_scenario, loads_scenario
 from tests.control_center.launch_helpers import (
     GRACEFUL,
     STUBBORN,

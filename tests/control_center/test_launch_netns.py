@@ -31,7 +31,7 @@ from control_center.launchers.base import (
 )
 from control_center.launchers.netns import qdisc_args
 from control_center.orchestrator import Orchestrator, OrchestratorError
-from control_center.scenario import loads_scenario
+from control_center.scenario_file import loads_scenario
 from tests.control_center.launch_helpers import open_collector, wait_for, wait_for_log
 
 T = TypeVar("T")

@@ -25,7 +25,8 @@ from PySide6.QtCore import QTimer
 
 from control_center.gui.engine import EngineBridge
 from control_center.gui.main_window import MainWindow
-from control_center.scenario import Scenario, load_scenario
+from control_center.scenario import Scenario
+from control_center.scenario_file import load_scenario
 
 REPO = Path(__file__).resolve().parents[3]
 SCENARIOS = REPO / "scenarios"

@@ -12,7 +12,7 @@ from control_center.gui.main_window import MainWindow
 from control_center.gui.map_view import MapView
 from control_center.gui.screenshot import save_image
 from control_center.gui.view_model import ViewModel
-from control_center.scenario import load_scenario
+from control_center.scenario_file import load_scenario
 
 from .conftest import REPO, scenario_copy
 

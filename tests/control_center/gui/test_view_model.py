@@ -20,7 +20,8 @@ from control_center.monitor import (
     ComponentState,
     Link,
 )
-from control_center.scenario import Scenario, loads_scenario
+from control_center.scenario import Scenario
+from control_center.scenario_file import loads_scenario
 from rsplib.wire.constants import PPID
 from rsplib.wire.csp import ComponentGroup, component_id
 
