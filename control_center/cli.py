@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--loglevel",
         default="error",
-        help="debug, info, warning or error (default; the timeline shows what happens)",
+        metavar="LEVEL",
+        help="debug, info, warning or error (default error: the timeline shows what happens)",
     )
     return parser
 

@@ -99,3 +99,35 @@ def colorize(
     if computed is not None:
         rgb[~computed] = BACKGROUND_RGB
     return rgb
+
+
+#: Pixels per stripe pair of the "computed twice" hatching, and how dark its stripes are.
+HATCH_PERIOD = 6
+HATCH_DARKEN = 0.3
+
+
+def hatch_stripes(
+    xs: npt.NDArray[np.integer], ys: npt.NDArray[np.integer]
+) -> npt.NDArray[np.bool_]:
+    """Which of the pixels at (xs, ys) lie on a dark diagonal stripe of the hatching."""
+    stripes: npt.NDArray[np.bool_] = ((xs + ys) % HATCH_PERIOD) < (HATCH_PERIOD // 2)
+    return stripes
+
+
+def hatch_pixels(
+    rgb: RgbImage,
+    twice: npt.NDArray[np.bool_],
+    xs: npt.NDArray[np.integer],
+    ys: npt.NDArray[np.integer],
+) -> RgbImage:
+    """Colours of the pixels at (xs, ys), those computed twice hatched by dark diagonals."""
+    dark = twice & hatch_stripes(xs, ys)
+    out = rgb.copy()
+    out[dark] = (out[dark].astype(np.float32) * HATCH_DARKEN).astype(np.uint8)
+    return out
+
+
+def hatch(rgb: RgbImage, twice: npt.NDArray[np.bool_]) -> RgbImage:
+    """A whole picture (H x W x 3) with the pixels computed twice hatched."""
+    grid = np.indices(twice.shape)
+    return hatch_pixels(rgb, twice, grid[1], grid[0])

@@ -38,7 +38,13 @@ from fractal_pu.engine import (
 from fractal_pu.fsf import FractalJob
 from fractal_pu.gui.overlay import Legend, tint_block
 from fractal_pu.gui.runner import ImageFailed, JobChosen, RegistrarState, RunnerMessage, Tagged
-from fractal_pu.palette import BACKGROUND_RGB, colorize, hsv_to_rgb, palette_offsets
+from fractal_pu.palette import (
+    BACKGROUND_RGB,
+    colorize,
+    hatch_pixels,
+    hsv_to_rgb,
+    palette_offsets,
+)
 from fractal_pu.split import Rect
 
 #: A cell without a PE for this long counts as "no PE reachable" in the status bar.
@@ -311,7 +317,8 @@ class ViewerModel:
         base = colorize(image.values[ys, xs], self.offsets(image, ys, xs), computed)
         if not computed.all():
             base[~computed] = self._prefill(image)[image.cell_of[ys, xs][~computed]]
-        image.base[ys, xs] = base
+        # Recomputed pixels are hatched in the plain picture too, not only in the overlay.
+        image.base[ys, xs] = hatch_pixels(base, image.twice[ys, xs], xs, ys)
         slots = image.pe_slot[ys, xs]
         tinted = tint_block(
             base, self.legend.colour_table()[np.maximum(slots, 0)], image.twice[ys, xs], xs, ys

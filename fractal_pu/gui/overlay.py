@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from fractal_pu.palette import HATCH_DARKEN, hatch_stripes
+
 RgbArray = npt.NDArray[np.uint8]
 
 #: Okabe & Ito (2008), "Color Universal Design": orange, sky blue, bluish green,
@@ -36,8 +38,6 @@ PE_COLOURS: tuple[tuple[int, int, int], ...] = (
 )
 # Overlay mix: this share of the PE colour, the rest the pixel's own brightness.
 TINT_SHARE = 0.6
-HATCH_PERIOD = 6  # pixels per stripe pair of the "computed twice" hatching
-HATCH_DARKEN = 0.3
 
 
 @dataclass
@@ -127,7 +127,6 @@ def tint_block(
         TINT_SHARE * pe_colours.astype(np.float32) * shade
         + (1.0 - TINT_SHARE) * brightness[:, None]
     )
-    stripe = ((xs + ys) % HATCH_PERIOD) < (HATCH_PERIOD // 2)
-    tinted[twice & stripe] *= HATCH_DARKEN
+    tinted[twice & hatch_stripes(xs, ys)] *= HATCH_DARKEN
     result: RgbArray = np.clip(tinted + 0.5, 0, 255).astype(np.uint8)
     return result

@@ -32,14 +32,9 @@ from dataclasses import dataclass
 
 from fractal_pu.engine import EngineEvent, FractalEngine
 from fractal_pu.fsf import FractalJob
-from fractal_pu.gui.jobs import JobSource
-from fractal_pu.headless import (
-    HeadlessOptions,
-    PuStatus,
-    asap_service,
-    fractal_engine,
-    start_status_reporter,
-)
+from fractal_pu.jobs import JobSource
+from fractal_pu.options import PoolUserOptions
+from fractal_pu.wiring import PuStatus, asap_service, fractal_engine, start_status_reporter
 from rsplib.asap.actions import NoRegistrar
 from rsplib.asap.service import AsapService, RserPoolError
 from rsplib.session.reporting import ComponentReporter
@@ -97,7 +92,7 @@ class _ImageRequest:
 class EngineRunner:
     """Owns the worker thread; every public method may be called from any thread."""
 
-    def __init__(self, options: HeadlessOptions, deliver: Deliver) -> None:
+    def __init__(self, options: PoolUserOptions, deliver: Deliver) -> None:
         self.options = options
         self.deliver = deliver
         self.jobs = JobSource.from_paths(

@@ -16,7 +16,8 @@ from fractal_pe.fgp import Algorithm
 from fractal_pu import cli
 from fractal_pu.engine import CellStats, FailoverRecord, ImageResult
 from fractal_pu.fsf import FractalJob, write_fsf
-from fractal_pu.headless import choose_jobs, output_path, render
+from fractal_pu.headless import output_path, render
+from fractal_pu.jobs import JobSource
 from fractal_pu.palette import BACKGROUND_RGB, PALETTE, colorize, hsv_to_rgb, palette_offsets
 from fractal_pu.png import PNG_SIGNATURE, decode_png_rgb, encode_png
 from fractal_pu.report import ImageInfo, build_report
@@ -186,12 +187,13 @@ def test_playlist_cycles_in_order_and_random_choice_is_seeded(tmp_path: Path) ->
         path = tmp_path / f"{i}.fsf"
         write_fsf(FractalJob(Algorithm.MANDELBROT, -2.0 + i, -1.0, 1.0, 1.0, 2.0, 10 + i), path)
         files.append(path)
-    playlist = choose_jobs(files, 4, playlist=True, rng=random.Random(0))
+    source = JobSource(files, playlist=True, rng=random.Random(0))
+    playlist = [source.next() for _ in range(4)]
     assert [name for name, _ in playlist] == ["0.fsf", "1.fsf", "2.fsf", "0.fsf"]
     assert playlist[1][1].max_iterations == 11
-    a = choose_jobs(files, 5, playlist=False, rng=random.Random(7))
-    b = choose_jobs(files, 5, playlist=False, rng=random.Random(7))
-    assert a == b
+    a = JobSource(files, playlist=False, rng=random.Random(7))
+    b = JobSource(files, playlist=False, rng=random.Random(7))
+    assert [a.next() for _ in range(5)] == [b.next() for _ in range(5)]
 
 
 # --------------------------------------------------------------------------- command line
