@@ -160,7 +160,7 @@ class ImageWidget(QWidget):
         elif cell.current_pe is None:
             text, fill = "waiting ...", QColor(255, 255, 255, 220)
         else:
-            text = f"${cell.current_pe:08x}"
+            text = self.model.pe_name(cell.current_pe)
             fill = self._pe_colour(cell.current_pe) or QColor(255, 255, 255, 220)
         r = cell.rect
         width = min(metrics.horizontalAdvance(text) + 8, r.w - 4)

@@ -60,7 +60,9 @@ class ViewerWindow(QMainWindow):
         self.setWindowTitle(options.caption)
         self.sessions = pool.sessions
         self.model = ViewerModel(
-            show_failovers=pool.show_failovers, show_sessions=pool.show_sessions
+            show_failovers=pool.show_failovers,
+            show_sessions=pool.show_sessions,
+            pe_names=pool.pe_names,
         )
         self.bridge = EventBridge(self)
         self.bridge.ready.connect(self._drain)
@@ -277,7 +279,9 @@ class ViewerWindow(QMainWindow):
         now = time.monotonic()
         self.message_label.setText(self.status_message())
         pes = self.model.current_pes()
-        self.pe_label.setText("PE " + ", ".join(f"${pe:08x}" for pe in pes) if pes else "no PE")
+        self.pe_label.setText(
+            "PE " + ", ".join(self.model.pe_name(pe) for pe in pes) if pes else "no PE"
+        )
         image = self.model.image
         current = image is not None and image.generation == self.generation
         progress = image.progress * 100 if current and image is not None else 0.0
