@@ -191,6 +191,7 @@ async def run_headless(
     scenario: Scenario, story: Storyboard, args: argparse.Namespace, out: TextIO | None
 ) -> int:
     from control_center.orchestrator import Orchestrator
+    from control_center.registration import registration_wait
     from control_center.story_runner import (
         OrchestratorControl,
         StoryRunner,
@@ -214,7 +215,7 @@ async def run_headless(
             orchestrator.csp_port = monitor.address[1]
             runner = StoryRunner(
                 story,
-                OrchestratorControl(orchestrator),
+                OrchestratorControl(orchestrator, before_pool_users=registration_wait(monitor)),
                 monitor,
                 out=out,
                 # A plain headless run (no storyboard) ends with Ctrl-C.

@@ -31,7 +31,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -57,11 +57,16 @@ from control_center.scenario import (
     Scenario,
     SshHost,
 )
+from rsplib.wire.csp import ComponentGroup
 
 log = logging.getLogger(__name__)
 
 LAB_KEY = "<lab>"
 SSH_RUN_SUBDIR = ".rsp-run"
+
+
+#: Called by ``start_all`` before the pool users start; returns a note for the user.
+BeforePoolUsers = Callable[["Orchestrator"], Awaitable[str | None]]
 
 
 class OrchestratorError(RuntimeError):
@@ -399,10 +404,20 @@ class Orchestrator:
             return
 
     # -- whole scenario --------------------------------------------------------------------
-    async def start_all(self) -> None:
-        """Start every component that is not running, wave by wave (registrars first)."""
+    async def start_all(self, *, before_pool_users: BeforePoolUsers | None = None) -> str | None:
+        """Start every component that is not running, wave by wave (registrars first).
+
+        ``before_pool_users`` runs before the first wave with a pool user (it waits
+        for the pool elements' registration); what it returns is returned here.
+        """
+        note: str | None = None
+        waited = before_pool_users is None
         for wave in self.scenario.start_waves():
             pending = [c.name for c in wave if not self.is_running(c.name)]
+            if not waited and any(c.group == ComponentGroup.POOL_USER for c in wave):
+                waited = True
+                assert before_pool_users is not None
+                note = await before_pool_users(self)
             results = await asyncio.gather(
                 *(self.start(name) for name in pending), return_exceptions=True
             )
@@ -413,6 +428,7 @@ class Orchestrator:
             }
             if failures:
                 raise OrchestratorError("start failed", failures)
+        return note
 
     async def stop_all(self, *, kill: bool = False, grace: float | None = None) -> None:
         """Stop (or kill) every running component: pool users first, registrars last."""

@@ -46,6 +46,11 @@ class ComponentKind(StrEnum):
     COMMAND = "command"
 
 
+class PictureDisplay(StrEnum):
+    PANE = "pane"
+    WINDOW = "window"
+
+
 KIND_GROUP: dict[ComponentKind, ComponentGroup | None] = {
     ComponentKind.REGISTRAR: ComponentGroup.REGISTRAR,
     ComponentKind.FRACTAL_PE: ComponentGroup.POOL_ELEMENT,
@@ -147,6 +152,25 @@ class LabConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DemoRhythm:
+    """Scenario-wide pacing of the demo; ``None`` leaves the tools' own defaults.
+
+    Applied to every fractal PU (image size, sessions, images, pause) and fractal PE
+    (block delay) unless the component's own ``options`` say otherwise.
+    """
+
+    width: int | None = None
+    height: int | None = None
+    sessions: int | None = None
+    #: Images per pool user run; 0: one after the other until stopped.
+    images: int | None = None
+    #: Seconds between a finished image and the next one.
+    pause_s: float | None = None
+    #: Milliseconds a PE pauses after each block of pixels (makes the work watchable).
+    block_delay_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Component:
     name: str
     kind: ComponentKind
@@ -158,6 +182,11 @@ class Component:
     depends_on: tuple[str, ...] = ()
     #: Registrar component names this component uses (PE/PU); empty = all.
     registrars: tuple[str, ...] = ()
+    #: The registrar a PE/PU tries first (its home while it answers); None: scenario order.
+    home_registrar: str | None = None
+    #: Where a pool user's picture is shown: in the control center's own pane, or in
+    #: the pool user's viewer window (where a display exists; otherwise in the pane).
+    display: PictureDisplay = PictureDisplay.PANE
     options: Mapping[str, OptionValue] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
     command: tuple[str, ...] = ()
@@ -194,6 +223,7 @@ class Scenario:
     background: Path | None = None
     colors: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_COLORS))
     lab: LabConfig = field(default_factory=LabConfig)
+    demo: DemoRhythm = field(default_factory=DemoRhythm)
     run_dir: Path | None = None
     #: Pool cookie key file (same path on every host); none: a fresh key per run.
     cookie_key_file: str | None = None
@@ -217,9 +247,16 @@ class Scenario:
         return tuple(c for c in self.components if c.kind is ComponentKind.REGISTRAR)
 
     def registrars_of(self, comp: Component) -> tuple[Component, ...]:
-        if comp.registrars:
-            return tuple(self.component(n) for n in comp.registrars)
-        return self.registrars()
+        """The registrars ``comp`` uses, its home registrar first."""
+        chosen = (
+            tuple(self.component(n) for n in comp.registrars)
+            if comp.registrars
+            else self.registrars()
+        )
+        if comp.home_registrar is None:
+            return chosen
+        home = self.component(comp.home_registrar)
+        return (home, *(r for r in chosen if r.name != home.name))
 
     def netns_hosts(self) -> tuple[NetnsHost, ...]:
         return tuple(h for h in self.hosts.values() if isinstance(h, NetnsHost))

@@ -31,11 +31,13 @@ from control_center.scenario import (
     LOCAL_HOST_NAME,
     Component,
     ComponentKind,
+    DemoRhythm,
     Host,
     LabConfig,
     LocalHost,
     NetnsHost,
     OptionValue,
+    PictureDisplay,
     Scenario,
     SshHost,
     start_waves,
@@ -92,6 +94,8 @@ _COMPONENT_KEYS = {
     "position",
     "depends_on",
     "registrars",
+    "registrar",
+    "display",
     "options",
     "env",
     "command",
@@ -214,7 +218,7 @@ class _Builder:
 
     # -- sections ------------------------------------------------------------
     def build(self, data: dict[str, Any], source: Path | None) -> Scenario | None:
-        self.unknown_keys(data, {"scenario", "colors", "lab", "hosts", "components"}, ())
+        self.unknown_keys(data, {"scenario", "colors", "lab", "demo", "hosts", "components"}, ())
         head = self.table(data, "scenario", ())
         self.unknown_keys(head, _SCENARIO_KEYS, ("scenario",))
         sp: KeyPath = ("scenario",)
@@ -243,6 +247,7 @@ class _Builder:
 
         hosts = self.hosts(self.table(data, "hosts", ()))
         lab = self.lab(self.table(data, "lab", ()), hosts)
+        demo = self.demo(self.table(data, "demo", ()))
         components = self.components(data.get("components", []), hosts)
         if self.issues:
             return None
@@ -258,6 +263,7 @@ class _Builder:
             background=background,
             colors=colors,
             lab=lab,
+            demo=demo,
             run_dir=run_dir,
             cookie_key_file=cookie_key_file,
             source=source,
@@ -390,6 +396,21 @@ class _Builder:
                 self.error((*path, "gateway"), "address already used by a virtual host")
         return LabConfig(gateway=gateway, unplug_method=method)
 
+    def demo(self, table: dict[str, Any]) -> DemoRhythm:
+        path: KeyPath = ("demo",)
+        keys = {"width", "height", "sessions", "images", "pause_s", "block_delay_ms"}
+        self.unknown_keys(table, keys, path)
+        pause = self.number(table, "pause_s", path, None, 0, 3600)
+        delay = self.number(table, "block_delay_ms", path, None, 0, 10_000)
+        return DemoRhythm(
+            width=self.number(table, "width", path, None, 1, 8192, integer=True),
+            height=self.number(table, "height", path, None, 1, 4096, integer=True),
+            sessions=self.number(table, "sessions", path, None, 1, 512, integer=True),
+            images=self.number(table, "images", path, None, 0, 1_000_000, integer=True),
+            pause_s=float(pause) if pause is not None else None,
+            block_delay_ms=float(delay) if delay is not None else None,
+        )
+
     def components(self, items: Any, hosts: Mapping[str, Host]) -> tuple[Component, ...]:
         if not isinstance(items, list):
             self.error(("components",), "must be an array of tables ([[components]])")
@@ -464,6 +485,16 @@ class _Builder:
         if asap_port and asap_port == enrp_port:
             self.error((*path, "enrp_port"), "must differ from asap_port")
         pool_handle = self.get(spec, "pool_handle", path, str, None)
+        home = self.get(spec, "registrar", path, str, None)
+        display_text = self.get(spec, "display", path, str, PictureDisplay.PANE.value)
+        display = PictureDisplay.PANE
+        if display_text is not None:
+            try:
+                display = PictureDisplay(display_text)
+            except ValueError:
+                self.error((*path, "display"), "must be 'pane' or 'window'")
+        if "display" in spec and kind is not ComponentKind.FRACTAL_PU:
+            self.error((*path, "display"), "only for kind = 'fractal-pu'")
         grace = self.number(spec, "stop_grace_s", path, None, 0, 600)
         multiplier = self.number(spec, "timeout_multiplier", path, None, 1, 1000)
         if name is None or kind is None or host is None:
@@ -478,6 +509,8 @@ class _Builder:
             position=position,
             depends_on=self.str_list(spec, "depends_on", path),
             registrars=self.str_list(spec, "registrars", path),
+            home_registrar=home,
+            display=display,
             options=options,
             env={k: v for k, v in env.items() if isinstance(v, str)},
             command=command,
@@ -538,6 +571,14 @@ class _Builder:
                     self.error((*path, "registrars"), f"{reg!r} is not a registrar component")
             if comp.registrars and comp.kind is ComponentKind.REGISTRAR:
                 self.error((*path, "registrars"), "registrars find their peers themselves")
+            home = comp.home_registrar
+            if home is not None:
+                if comp.kind is ComponentKind.REGISTRAR:
+                    self.error((*path, "registrar"), "registrars have no home registrar")
+                elif kinds.get(home) is not ComponentKind.REGISTRAR:
+                    self.error((*path, "registrar"), f"{home!r} is not a registrar component")
+                elif comp.registrars and home not in comp.registrars:
+                    self.error((*path, "registrar"), f"{home!r} is not in this registrars list")
             if comp.csp_id is not None:
                 if comp.csp_id in ids:
                     self.error(

@@ -34,19 +34,22 @@ from fractal_pu.engine import (
     Listener,
 )
 from fractal_pu.jobs import JobSource
-from fractal_pu.live_image import LiveImage
 from fractal_pu.options import PoolUserOptions
 from fractal_pu.palette import colorize, palette_offsets
 from fractal_pu.png import write_png
 from fractal_pu.report import ImageInfo, build_report, write_report
-from fractal_pu.wiring import PuStatus, asap_service, fractal_engine, start_status_reporter
+from fractal_pu.wiring import (
+    PuStatus,
+    asap_service,
+    attach_live_image,
+    fractal_engine,
+    start_status_reporter,
+)
 from rsplib.asap.service import RserPoolError
 from rsplib.session.reporting import ComponentReporter
 
 log = logging.getLogger("fractal_pu")
 
-#: How often the live image is rewritten when pixels arrived (seconds).
-LIVE_IMAGE_INTERVAL_S = 0.25
 #: Images kept for the report of an endless run (each holds its pixel arrays).
 ENDLESS_REPORT_IMAGES = 5
 
@@ -72,15 +75,6 @@ def render(
     return colorize(result.values, offsets, result.computed)
 
 
-async def _keep_live_image(live: LiveImage) -> None:
-    while True:
-        try:
-            live.write_if_changed()
-        except OSError as exc:  # a full disk must not stop the computation
-            log.warning("cannot write the live image %s: %s", live.path, exc)
-        await asyncio.sleep(LIVE_IMAGE_INTERVAL_S)
-
-
 async def run_headless(options: PoolUserOptions) -> int:
     """Compute the images; 0 when every pixel of every image arrived, else 1."""
     assert options.output is not None  # checked with the options
@@ -90,16 +84,7 @@ async def run_headless(options: PoolUserOptions) -> int:
     status = PuStatus(options.sessions, loop.time)
     engine = fractal_engine(options, asap, listener=status.on_event)
     engine.add_listener(event_logger(options))
-    live: LiveImage | None = None
-    live_task: asyncio.Task[None] | None = None
-    if options.live_image is not None:
-        live = LiveImage(
-            options.live_image,
-            show_failovers=options.show_failovers,
-            show_sessions=options.show_sessions,
-        )
-        engine.add_listener(live.on_event)
-        live_task = loop.create_task(_keep_live_image(live))
+    live_task = attach_live_image(options, engine)
     reporter: ComponentReporter | None = None
     endless = options.images == 0
     results: deque[tuple[ImageResult, ImageInfo]] = deque(

@@ -15,6 +15,8 @@ hatched.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 from pathlib import Path
 
@@ -25,6 +27,11 @@ from fractal_pu.engine import EngineEvent, ImageStarted, PixelsArrived
 from fractal_pu.palette import colorize, hatch, palette_offsets
 from fractal_pu.png import encode_png
 from fractal_pu.split import Rect
+
+log = logging.getLogger("fractal_pu")
+
+#: How often the live image is rewritten when pixels arrived (seconds).
+LIVE_IMAGE_INTERVAL_S = 0.25
 
 
 class LiveImage:
@@ -98,3 +105,13 @@ class LiveImage:
         os.replace(partial, self.path)
         self.writes += 1
         return True
+
+
+async def keep_writing(live: LiveImage, interval: float = LIVE_IMAGE_INTERVAL_S) -> None:
+    """Rewrite ``live`` every ``interval`` seconds while pixels arrive; runs until cancelled."""
+    while True:
+        try:
+            live.write_if_changed()
+        except OSError as exc:  # a full disk must not stop the computation
+            log.warning("cannot write the live image %s: %s", live.path, exc)
+        await asyncio.sleep(interval)

@@ -7,6 +7,7 @@ settings from :mod:`fractal_pu.options`. No Qt here.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from fractal_pe.cookie_state import decode_fgp_state
@@ -22,6 +23,7 @@ from fractal_pu.engine import (
     Listener,
     PixelsArrived,
 )
+from fractal_pu.live_image import LiveImage, keep_writing
 from fractal_pu.options import PoolUserOptions
 from rsplib.asap.service import AsapService
 from rsplib.session.cookies import CookieRejected, CookieSealer
@@ -143,3 +145,19 @@ def start_status_reporter(
     )
     reporter.start()
     return reporter
+
+
+def attach_live_image(options: PoolUserOptions, engine: FractalEngine) -> asyncio.Task[None] | None:
+    """With ``--live-image``: follow ``engine``'s pixels and keep the file current.
+
+    Returns the writer task (cancel it when the pool user stops), or None.
+    """
+    if options.live_image is None:
+        return None
+    live = LiveImage(
+        options.live_image,
+        show_failovers=options.show_failovers,
+        show_sessions=options.show_sessions,
+    )
+    engine.add_listener(live.on_event)
+    return asyncio.get_running_loop().create_task(keep_writing(live))

@@ -28,6 +28,7 @@ from control_center.gui.engine import EngineBridge
 from control_center.gui.main_window import MainWindow
 from control_center.gui.screenshot import MAX_BYTES, save_image, save_widget
 from control_center.gui.view_model import TimelineEntry
+from control_center.registration import registration_wait
 from control_center.scenario import Scenario
 from control_center.story_runner import (
     OrchestratorControl,
@@ -73,7 +74,11 @@ class GuiRun:
         self.exit_code = EXIT_OK
         self.story_result: StoryResult | None = None
         self.bridge = EngineBridge(
-            scenario, run_dir=args.run_dir, csp_port=args.csp_port, viewers=args.viewers
+            scenario,
+            run_dir=args.run_dir,
+            csp_port=args.csp_port,
+            viewers=args.viewers,
+            display=has_real_display(),
         )
         self.window = MainWindow(self.bridge)
         if args.size:
@@ -138,7 +143,9 @@ class GuiRun:
             assert bridge.orchestrator is not None and bridge.monitor is not None
             runner = GuiStoryRunner(
                 story,
-                OrchestratorControl(bridge.orchestrator),
+                OrchestratorControl(
+                    bridge.orchestrator, before_pool_users=registration_wait(bridge.monitor)
+                ),
                 bridge.monitor,
                 out=sys.stdout,
                 forward=bridge.signals.story_note.emit,
@@ -218,6 +225,13 @@ def _install_sigint(window: MainWindow) -> QTimer:
     timer.start(200)
     timer.timeout.connect(lambda: None)
     return timer
+
+
+def has_real_display() -> bool:
+    """A display a viewer window can appear on (offscreen rendering is none)."""
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) and (
+        os.environ.get("QT_QPA_PLATFORM", "") not in ("offscreen", "minimal")
+    )
 
 
 def has_display() -> bool:

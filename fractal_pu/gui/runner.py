@@ -34,7 +34,13 @@ from fractal_pu.engine import EngineEvent, FractalEngine
 from fractal_pu.fsf import FractalJob
 from fractal_pu.jobs import JobSource
 from fractal_pu.options import PoolUserOptions
-from fractal_pu.wiring import PuStatus, asap_service, fractal_engine, start_status_reporter
+from fractal_pu.wiring import (
+    PuStatus,
+    asap_service,
+    attach_live_image,
+    fractal_engine,
+    start_status_reporter,
+)
 from rsplib.asap.actions import NoRegistrar
 from rsplib.asap.service import AsapService, RserPoolError
 from rsplib.session.reporting import ComponentReporter
@@ -167,6 +173,7 @@ class EngineRunner:
 
         engine = fractal_engine(options, asap, listener=self._status.on_event)
         engine.add_listener(lambda event: self.deliver(Tagged(self._generation, event)))
+        live_task = attach_live_image(options, engine)
         reporter: ComponentReporter | None = None
         image_task: asyncio.Task[None] | None = None
         watcher: asyncio.Task[None] | None = None
@@ -198,6 +205,8 @@ class EngineRunner:
                 self._generation = request.generation
                 image_task = loop.create_task(self._compute(engine, request))
         finally:
+            if live_task is not None:
+                live_task.cancel()
             if image_task is not None:
                 image_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

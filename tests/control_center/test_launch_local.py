@@ -210,7 +210,10 @@ def test_local_scenario_starts_reports_and_stops_cleanly(tmp_path: Path) -> None
     text = ephemeral((SCENARIOS / "local.toml").read_text())
     # Keep it small and quick: test pattern on the PEs, a tiny image for the PU.
     text = text.replace("max_threads = 4 }", "max_threads = 4, test_mode = true }")
-    text = re.sub(r"width = \d+, height = \d+", "width = 96, height = 64", text)
+    text = re.sub(r"(?m)^width = \d+", "width = 96", text)
+    text = re.sub(r"(?m)^height = \d+", "height = 64", text)
+    text = re.sub(r"(?m)^images = \d+", "images = 1", text)  # the demo's endless run: one
+    text = re.sub(r"(?m)^block_delay_ms = \d+", "block_delay_ms = 0", text)
     scenario = loads_scenario(text, source=SCENARIOS / "local.toml")
 
     async def body() -> None:

@@ -18,7 +18,14 @@ from fractal_pu.engine import CellStats, FailoverRecord, ImageResult
 from fractal_pu.fsf import FractalJob, write_fsf
 from fractal_pu.headless import output_path, render
 from fractal_pu.jobs import JobSource
-from fractal_pu.palette import BACKGROUND_RGB, PALETTE, colorize, hsv_to_rgb, palette_offsets
+from fractal_pu.palette import (
+    BACKGROUND_RGB,
+    FAILOVER_SHIFT,
+    PALETTE,
+    colorize,
+    hsv_to_rgb,
+    palette_offsets,
+)
 from fractal_pu.png import PNG_SIGNATURE, decode_png_rgb, encode_png
 from fractal_pu.report import ImageInfo, build_report
 from fractal_pu.split import Rect, sub_parameters
@@ -50,7 +57,7 @@ def test_palette_repeats_every_72_values_and_offsets_rotate_it() -> None:
     assert (shifted[0, 0] == PALETTE[5]).all()
     # rsplib: v += 2*run + 5*failovers (show failovers), v += 3*session (show sessions).
     offsets = palette_offsets(np.array([2]), run=1, session_index=np.array([3]))
-    assert offsets.tolist() == [2 * 1 + 5 * 2 + 3 * 3]
+    assert offsets.tolist() == [2 * 1 + FAILOVER_SHIFT * 2 + 3 * 3]
     assert palette_offsets(np.array([2]), run=1, show_failovers=False).tolist() == [0]
 
 
