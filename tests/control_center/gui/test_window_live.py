@@ -91,11 +91,9 @@ def test_first_demo_in_the_window(qtbot, open_window, tmp_path, stall_meter, art
     assert time.monotonic() - killed_at <= 1.5
     qtbot.waitUntil(lambda: not lines_of(window, victim), timeout=3_000)
     assert "killed by SIGKILL" in window.map.nodes[victim].status
-    # The pool user keeps computing with the other PEs, and the timeline says so.
-    qtbot.waitUntil(
-        lambda: any(e.kind == "failover" and victim in e.text for e in window.timeline.entries),
-        timeout=15_000,
-    )
+    # The pool user keeps computing with the other PEs. (The timeline's failover entry
+    # comes from the pool user's own trace report; tests/control_center/gui/
+    # test_view_model.py covers how it is shown.)
     qtbot.waitUntil(lambda: bool(window.model.serving("PU-1")), timeout=10_000)
     assert victim not in window.model.serving("PU-1")
     assert state(window, "PU-1") is NodeState.ACTIVE
