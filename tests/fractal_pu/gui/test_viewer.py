@@ -209,7 +209,7 @@ def test_sigkill_of_a_serving_pe_fails_over_and_the_image_still_matches(
     screenshot(window, artifacts / "viewer-failover.png")
 
 
-def test_session_change_and_resize_mid_image_restart_cleanly(
+def test_session_change_restarts_and_resize_keeps_the_image(
     qtbot: QtBot,
     start_pe: PeFactory,
     open_viewer: OpenViewer,
@@ -229,6 +229,7 @@ def test_session_change_and_resize_mid_image_restart_cleanly(
     assert_matches_reference(window, 9)
     screenshot(window, artifacts / "viewer-sessions-9.png")
 
+    # Resizing keeps the image being computed (drawn scaled); the next one has the new size.
     window.next_image()
     wait_pixels(qtbot, window)
     before = window.generation
@@ -236,6 +237,12 @@ def test_session_change_and_resize_mid_image_restart_cleanly(
     assert image is not None
     old_size = (image.width, image.height)
     window.resize(window.width() + 80, window.height() + 40)
+    QTest.qWait(700)
+    assert window.generation == before and window.model.image is image
+    wait_finished(qtbot, window, before - 1)
+    assert_matches_reference(window, 9)
+    assert (image.width, image.height) == old_size
+    window.next_image()
     qtbot.waitUntil(lambda: window.generation > before, timeout=5000)
     wait_finished(qtbot, window, before)
     image = window.model.image
