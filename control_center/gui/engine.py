@@ -154,7 +154,7 @@ class EngineBridge(QObject):
         run_dir: str | Path | None = None,
         csp_port: int | None = None,
         viewers: bool = False,
-        display: bool = True,
+        display: bool = False,
     ) -> None:
         super().__init__()
         self.scenario = scenario
@@ -162,7 +162,7 @@ class EngineBridge(QObject):
         self.csp_port = csp_port if csp_port is not None else scenario.csp_port
         #: Every pool user as a viewer window (``--viewers``), not only ``display = "window"``.
         self.viewers = viewers
-        #: A display exists for viewer windows.
+        #: A display exists for viewer windows (without one every pool user runs headless).
         self.display = display
         self.signals = _Forwarder()
         self.orchestrator: Orchestrator | None = None
