@@ -45,6 +45,10 @@ EXIT_USAGE = 2
 DEFAULT_SCREENSHOT_AFTER_S = 10.0
 #: Map images written by ``--screenshot-dir`` (pixels wide).
 MAP_IMAGE_WIDTH = 1400
+#: After a failover report the map and window are saved this much later (ms); after a
+#: fault, later still: the pool user's lines move within half a second.
+FAILOVER_SHOT_DELAY_MS = 300
+AFTER_FAULT_SHOT_DELAY_MS = 1500
 
 
 class GuiStoryRunner(StoryRunner):
@@ -78,7 +82,8 @@ class GuiRun:
             run_dir=args.run_dir,
             csp_port=args.csp_port,
             viewers=args.viewers,
-            display=has_real_display(),
+            # --viewers asks for the windows even offscreen (screenshots of them).
+            display=args.viewers or has_real_display(),
         )
         self.window = MainWindow(self.bridge)
         if args.size:
@@ -168,9 +173,18 @@ class GuiRun:
             QTimer.singleShot(150, lambda: self._map_shot(text))
 
     def _timeline_entry(self, entry: TimelineEntry) -> None:
-        if entry.kind == "failover" and self.screenshot_dir is not None and not self.failover_shot:
-            self.failover_shot = True
-            QTimer.singleShot(300, self._failover_shots)
+        """The failover screenshots: at the pool user's first failover report, or once
+        the lines had time to move after the story's first fault (kill, hang, unplug)."""
+        if self.screenshot_dir is None or self.failover_shot:
+            return
+        if entry.kind == "failover":
+            delay = FAILOVER_SHOT_DELAY_MS
+        elif entry.kind == "fault" or "killed by SIGKILL" in entry.text:
+            delay = AFTER_FAULT_SHOT_DELAY_MS
+        else:
+            return
+        self.failover_shot = True
+        QTimer.singleShot(delay, self._failover_shots)
 
     def _failover_shots(self) -> None:
         assert self.screenshot_dir is not None
