@@ -13,7 +13,7 @@ Median (and max) over --runs runs. It uses the X display in $DISPLAY when there 
 it under Xvfb with a window manager to time what a presenter sees), else Qt's offscreen
 platform. Every run stops all its processes, also on errors.
 
-Usage: python bench/demo_flow.py [--json] [--runs 3] [--size 1600x1000]
+Usage: python bench/demo_flow.py [--json] [--runs 3] [--size 1600x1000] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -120,14 +120,16 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--size", default="1600x1000", help="window size (WxH)")
+    parser.add_argument("--keep", help="keep the runs' logs in this directory")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     app = QApplication.instance() or QApplication(sys.argv[:1])
     runs: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="rsp-demo-flow-") as tmp:
+        base = Path(args.keep) if args.keep else Path(tmp)
         for index in range(args.runs):
-            directory = Path(tmp) / f"run-{index}"
-            directory.mkdir()
+            directory = base / f"run-{index}"
+            directory.mkdir(parents=True)
             runs.append(one_run(directory, (width, height)))
             if not args.json:
                 print(f"run {index + 1}: " + ", ".join(f"{k} {v:.3f}" for k, v in runs[-1].items()))
@@ -145,9 +147,8 @@ def main() -> int:
         print(json.dumps(result))
     else:
         for name in FIGURES:
-            print(
-                f"{name:16s} median {summary[name]['median']:.3f} s  max {summary[name]['max']:.3f} s"
-            )
+            figure = summary[name]
+            print(f"{name:16s} median {figure['median']:.3f} s  max {figure['max']:.3f} s")
     return 0
 
 

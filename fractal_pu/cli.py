@@ -20,11 +20,10 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Coroutine, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from fractal_pu.headless import run_headless
-from fractal_pu.options import build_parser, pool_user_options
+from fractal_pu.options import PoolUserOptions, build_parser, pool_user_options
 from rsplib import cli_options
 from rsplib.session.cookies import CookieKeyError
 
@@ -50,18 +49,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(str(exc))
         return viewer
     try:
-        return asyncio.run(_until_signalled(run_headless(options)))
+        return asyncio.run(_until_signalled(options))
     except KeyboardInterrupt:
         return 130
 
 
-async def _until_signalled(work: Coroutine[Any, Any, int]) -> int:
+async def _until_signalled(options: PoolUserOptions) -> int:
     """Run the PU until it finishes or SIGINT/SIGTERM arrives. A signal cancels the work,
-    whose clean-up still sends the FINAL status report and writes the JSON report."""
+    whose clean-up still sends the FINAL status report and writes the JSON report; the
+    stop flag also ends an endless run should a cancellation get lost in a session."""
     loop = asyncio.get_running_loop()
-    task = asyncio.ensure_future(work)
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(run_headless(options, stop=stop))
+
+    def stop_now() -> None:
+        stop.set()
+        task.cancel()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, task.cancel)
+        loop.add_signal_handler(sig, stop_now)
     try:
         return await task
     except asyncio.CancelledError:

@@ -75,8 +75,11 @@ def render(
     return colorize(result.values, offsets, result.computed)
 
 
-async def run_headless(options: PoolUserOptions) -> int:
-    """Compute the images; 0 when every pixel of every image arrived, else 1."""
+async def run_headless(options: PoolUserOptions, *, stop: asyncio.Event | None = None) -> int:
+    """Compute the images; 0 when every pixel of every image arrived, else 1.
+
+    Setting ``stop`` ends the run after the current image (cancelling it ends it at once).
+    """
     assert options.output is not None  # checked with the options
     jobs = JobSource.from_paths(options.configs, playlist=options.playlist, seed=options.seed)
     loop = asyncio.get_running_loop()
@@ -98,6 +101,9 @@ async def run_headless(options: PoolUserOptions) -> int:
         for number in numbers:
             if number > 1 and options.pause > 0:
                 await asyncio.sleep(options.pause)
+            if stop is not None and stop.is_set():
+                log.info("stopped by signal before the images were complete")
+                break
             result, info = await _one_image(engine, options, jobs, number)
             results.append((result, info))
             if endless and options.report is not None:
