@@ -27,7 +27,7 @@ from control_center.launchers.base import (
 from control_center.launchers.local import LocalLauncher, tail_lines
 from control_center.orchestrator import Orchestrator
 from control_center.scenario import ComponentKind
-from control_center.scenario_file import load_scenario, loads_scenario
+from control_center.scenario_file import ScenarioError, load_scenario, loads_scenario
 from tests.control_center.launch_helpers import (
     GRACEFUL,
     STUBBORN,
@@ -300,3 +300,50 @@ def test_shipped_local_scenario_file_is_accepted_by_the_orchestrator(tmp_path: P
     argv = orch.command("PE-2").argv
     assert "--registrar" in argv and "127.0.0.1:13863" in argv and "127.0.0.1:13864" in argv
     assert argv[argv.index("--identifier") + 1] == "0x102"
+
+
+def _values(argv: tuple[str, ...], option: str) -> list[str]:
+    return [argv[i + 1] for i, arg in enumerate(argv) if arg == option]
+
+
+def test_homes_are_spread_and_the_pool_user_gets_the_demo_rhythm(tmp_path: Path) -> None:
+    scenario = load_scenario(SCENARIOS / "local.toml")
+    orch = Orchestrator(scenario, run_dir=tmp_path)
+    orch._resolve_registrar_ports()
+    # Each PE's home registrar comes first; the other one stays its fallback.
+    pr1, pr2 = "127.0.0.1:13863", "127.0.0.1:13864"
+    assert _values(orch.command("PE-1").argv, "--registrar") == [pr1, pr2]
+    assert _values(orch.command("PE-2").argv, "--registrar") == [pr2, pr1]
+    assert _values(orch.command("PE-2").argv, "--block-delay") == ["80"]
+    pu = orch.command("PU-1")
+    assert _values(pu.argv, "--registrar") == [pr2, pr1]
+    for option, value in (("--width", "640"), ("--height", "400"), ("--sessions", "6")):
+        assert _values(pu.argv, option) == [value]
+    assert _values(pu.argv, "--images") == ["0"] and _values(pu.argv, "--interimagetime") == ["2"]
+    # The viewer and the log name PEs as the map does; the live picture is in the run dir.
+    assert _values(pu.argv, "--pe-name") == ["0x101=PE-1", "0x102=PE-2", "0x103=PE-3"]
+    assert _values(pu.argv, "--live-image") == [pu.files["live"]]
+    assert Path(pu.files["live"]).parent == tmp_path
+    # A component's own option wins over the scenario's rhythm.
+    custom = loads_scenario(
+        (SCENARIOS / "local.toml")
+        .read_text()
+        .replace("options = { playlist = true, recvtimeout = 2000 }", "options = { images = 3 }"),
+        source=SCENARIOS / "local.toml",
+    )
+    custom_orch = Orchestrator(custom, run_dir=tmp_path)
+    custom_orch._resolve_registrar_ports()
+    assert _values(custom_orch.command("PU-1").argv, "--images") == ["3"]
+
+
+def test_a_home_registrar_must_be_a_registrar_the_component_uses() -> None:
+    base = (SCENARIOS / "local.toml").read_text()
+    for old, new, message in (
+        ('registrar = "PR-2"       #', 'registrar = "PE-1"       #', "not a registrar"),
+        ('identifier = 0x1\nregistrar = "PR-2"', 'identifier = 0x1\nregistrar = "PR-2"\n'
+         'registrars = ["PR-1"]', "not in this registrars list"),
+        ('kind = "fractal-pu"', 'kind = "fractal-pu"\ndisplay = "wall"', "'pane' or 'window'"),
+    ):  # fmt: skip
+        assert old in base
+        with pytest.raises(ScenarioError, match=message):
+            loads_scenario(base.replace(old, new), source=SCENARIOS / "local.toml")
