@@ -1,0 +1,78 @@
+"""The pool users' pictures and failovers in the window (no processes: fed as the engine would)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtTest import QTest
+
+from control_center.gui.engine import EngineBridge
+from control_center.gui.main_window import MainWindow
+from control_center.gui.view_model import InjectedFault
+from control_center.scenario_file import load_scenario
+from control_center.trace_events import failover_of
+from fractal_pu.png import encode_png
+from rsplib.wire.csp import ComponentGroup, component_id
+
+from .conftest import scenario_copy
+
+PU1 = component_id(ComponentGroup.POOL_USER, 0x1)
+
+
+def png(width: int, height: int, value: int) -> bytes:
+    return encode_png(np.full((height, width, 3), value, dtype=np.uint8))
+
+
+def test_pictures_go_to_the_pane_and_the_node_and_bad_ones_change_nothing(
+    qtbot, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    window = MainWindow(EngineBridge(load_scenario(scenario_copy(tmp_path))))
+    window.quit_on_close = False
+    qtbot.addWidget(window)
+    window.show()
+    pane = window.pictures["PU-1"]
+    assert pane.view.image is None and window.map.nodes["PU-1"].thumbnail is None
+    window.on_picture("PU-1", png(64, 40, 200))
+    assert pane.pictures == 1 and pane.view.image is not None
+    assert (pane.view.image.width(), pane.view.image.height()) == (64, 40)
+    thumbnail = window.map.nodes["PU-1"].thumbnail
+    assert thumbnail is not None and thumbnail.width() > 0
+    # Drawn as large as the pane allows, with the picture's aspect ratio.
+    shown = pane.view.picture_rect()
+    assert abs(shown.width() / shown.height() - 64 / 40) < 0.02
+    window.on_picture("PU-1", b"not a png")  # a half-written or foreign file: ignored
+    window.on_picture("nobody", png(8, 8, 0))  # not a pool user of the scenario: ignored
+    assert pane.pictures == 1
+
+
+def test_a_reported_failover_shows_in_the_timeline_the_pane_and_the_pop_up(
+    qtbot, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    window = MainWindow(EngineBridge(load_scenario(scenario_copy(tmp_path))))
+    window.quit_on_close = False
+    qtbot.addWidget(window)
+    window.show()
+    window.model._faults["PE-2"] = InjectedFault("PE-2", "Kill (SIGKILL)", 500.0)
+    fields = {
+        "session": 0,
+        "reason": "eof",
+        "old_pe": 0x102,
+        "new_pe": 0x103,
+        "cookie": True,
+        "last_rx": 500.01,
+        "detected": 500.02,
+        "resumed": 500.07,
+        "cells": [2],
+        "image": 3,
+    }
+    report = failover_of("failover", PU1, 1, 500.1, fields)
+    assert report is not None
+    window.presenter.enter()
+    window.on_failover(report)
+    QTest.qWait(100)
+    text = "PE-2 → PE-3 (eof), image 3: detected→resumed 50 ms · fault→resumed 70 ms"
+    assert window.pictures["PU-1"].failovers.text() == text
+    assert window.timeline.texts()[-1].startswith("PU-1 failover: PE-2 → PE-3 (eof)")
+    assert window.stage.flash_text.startswith("PU-1 failover: PE-2 → PE-3")
+    window.presenter.leave()
