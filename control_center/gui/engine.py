@@ -17,7 +17,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from control_center.launchers.local import LocalLauncher
 from control_center.monitor import CspMonitor, StatusModel, expected_from
 from control_center.orchestrator import Orchestrator
 from control_center.scenario import Component, ComponentKind, PictureDisplay, Scenario
+from control_center.trace_events import TraceFormatError, failover_of
 
 log = logging.getLogger("control_center.gui")
 
@@ -174,6 +175,8 @@ class EngineBridge(QObject):
         self._stop: asyncio.Event | None = None
         self._log_task: asyncio.Task[None] | None = None
         self._pending: set[concurrent.futures.Future[Any]] = set()
+        #: Trace events dropped as malformed.
+        self.malformed_events = 0
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -306,6 +309,22 @@ class EngineBridge(QObject):
         """Run a coroutine function in the engine loop; for tests and the storyboard."""
         assert self._loop is not None
         return asyncio.run_coroutine_threadsafe(function(), self._loop)
+
+    # ------------------------------------------------------------------ trace events
+    def trace_event(
+        self, event_type: str, sender: int, seq: int, sent_at: float, fields: Mapping[str, Any]
+    ) -> None:
+        """An event record of the trace channel (engine thread): a pool user's failover
+        goes to the window; a malformed one is dropped, counted and logged once."""
+        try:
+            failover = failover_of(event_type, sender, seq, sent_at, fields)
+        except TraceFormatError as exc:
+            self.malformed_events += 1
+            if self.malformed_events == 1:
+                log.warning("dropping a malformed trace event of %016x: %s", sender, exc)
+            return
+        if failover is not None:
+            self.signals.failover.emit(failover)
 
     # ------------------------------------------------------------------ pictures
     async def _watch_pictures(self, orch: Orchestrator) -> None:

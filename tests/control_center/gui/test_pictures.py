@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PySide6.QtTest import QTest
 
 from control_center.gui.engine import EngineBridge
@@ -24,13 +25,19 @@ def png(width: int, height: int, value: int) -> bytes:
     return encode_png(np.full((height, width, 3), value, dtype=np.uint8))
 
 
+@pytest.fixture
+def window(qtbot, tmp_path: Path) -> MainWindow:  # type: ignore[no-untyped-def]
+    """The window on the local scenario, its engine not started."""
+    opened = MainWindow(EngineBridge(load_scenario(scenario_copy(tmp_path))))
+    opened.quit_on_close = False
+    qtbot.addWidget(opened)
+    opened.show()
+    return opened
+
+
 def test_pictures_go_to_the_pane_and_the_node_and_bad_ones_change_nothing(
-    qtbot, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
-    window = MainWindow(EngineBridge(load_scenario(scenario_copy(tmp_path))))
-    window.quit_on_close = False
-    qtbot.addWidget(window)
-    window.show()
+    window: MainWindow,
+) -> None:
     pane = window.pictures["PU-1"]
     assert pane.view.image is None and window.map.nodes["PU-1"].thumbnail is None
     window.on_picture("PU-1", png(64, 40, 200))
@@ -47,12 +54,8 @@ def test_pictures_go_to_the_pane_and_the_node_and_bad_ones_change_nothing(
 
 
 def test_a_reported_failover_shows_in_the_timeline_the_pane_and_the_pop_up(
-    qtbot, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
-    window = MainWindow(EngineBridge(load_scenario(scenario_copy(tmp_path))))
-    window.quit_on_close = False
-    qtbot.addWidget(window)
-    window.show()
+    window: MainWindow,
+) -> None:
     window.model._faults["PE-2"] = InjectedFault("PE-2", "Kill (SIGKILL)", 500.0)
     fields = {
         "session": 0,
@@ -76,3 +79,26 @@ def test_a_reported_failover_shows_in_the_timeline_the_pane_and_the_pop_up(
     assert window.timeline.texts()[-1].startswith("PU-1 failover: PE-2 → PE-3 (eof)")
     assert window.stage.flash_text.startswith("PU-1 failover: PE-2 → PE-3")
     window.presenter.leave()
+
+
+def test_trace_events_reach_the_window_and_malformed_ones_are_dropped(window: MainWindow) -> None:
+    good = {
+        "session": 1,
+        "reason": "heartbeat-timeout",
+        "old_pe": 0x101,
+        "new_pe": 0x102,
+        "cookie": True,
+        "last_rx": 10.0,
+        "detected": 13.0,
+        "resumed": 13.2,
+        "cells": [0],
+        "image": 1,
+    }
+    window.bridge.trace_event("failover", PU1, 5, 13.3, {**good, "cells": "all"})
+    window.bridge.trace_event("failover", PU1, 6, 13.3, {**good, "new_pe": -1})
+    window.bridge.trace_event("cookie-echo", PU1, 7, 13.3, {})  # another event: not shown
+    window.bridge.trace_event("failover", PU1, 8, 13.3, good)
+    QTest.qWait(100)  # the signal is queued into the window's thread
+    assert window.bridge.malformed_events == 2
+    assert window.model.failovers == 1
+    assert window.timeline.texts()[-1].startswith("PU-1 failover: PE-1 → PE-2")
