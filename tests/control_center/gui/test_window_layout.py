@@ -109,3 +109,22 @@ def test_window_reads_at_presenter_sizes(qtbot, tmp_path: Path, artifacts: Path,
     # A wide window puts the picture beside the map, not below it.
     assert global_rect(picture).left() >= global_rect(window.map.viewport()).right()
     window.presenter.leave()
+
+
+def test_a_tall_window_puts_the_picture_below_the_map(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    window = MainWindow(EngineBridge(load_scenario(scenario_copy(tmp_path))))
+    window.quit_on_close = False
+    qtbot.addWidget(window)
+    window.resize(1100, 1300)
+    window.show()
+    qtbot.waitExposed(window)
+    settle(window)
+    picture = global_rect(window.picture_docks["PU-1"])
+    view = global_rect(window.map.viewport())
+    assert picture.top() >= view.bottom() and not picture.intersects(view)
+    # Back to a wide window: beside the map again.
+    window.resize(1800, 1000)
+    settle(window)
+    picture = global_rect(window.picture_docks["PU-1"])
+    view = global_rect(window.map.viewport())
+    assert picture.left() >= view.right() and not picture.intersects(view)
