@@ -45,7 +45,7 @@ from fractal_pu.wiring import (
     fractal_engine,
     start_status_reporter,
 )
-from rsplib.asap.service import RserPoolError
+from rsplib.errors import RserPoolError
 from rsplib.session.reporting import ComponentReporter
 
 log = logging.getLogger("fractal_pu")
@@ -183,12 +183,15 @@ def event_logger(options: PoolUserOptions) -> Listener:
 def _log_event(event: EngineEvent, options: PoolUserOptions) -> None:
     if isinstance(event, FailoverCompleted):
         log.info(
-            "cell %d: failover %s -> %s (cookie=%s) took %.1f ms to the first new pixel",
+            "cell %d: failover %s -> %s (%s, cookie=%s): %.1f ms from the old PE's last "
+            "message to the first new pixel (%.1f ms after detection)",
             event.cell,
             options.pe_label(event.old_pe),
             options.pe_label(event.new_pe),
-            "yes" if event.had_cookie else "NO!",
-            (event.resumed_time - event.fault_time) * 1000.0,
+            event.reason,
+            "yes" if event.had_cookie else "rejected" if event.cookie_rejected else "no",
+            event.duration * 1000.0,
+            (event.resumed_time - event.detected_time) * 1000.0,
         )
     elif isinstance(event, CellDone):
         stats = event.stats

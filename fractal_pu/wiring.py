@@ -26,8 +26,9 @@ from fractal_pu.engine import (
 from fractal_pu.live_image import LiveImage, keep_writing
 from fractal_pu.options import PoolUserOptions
 from rsplib.asap.service import AsapService
-from rsplib.session.cookies import CookieRejected, CookieSealer
-from rsplib.session.pu_session import PoolUserSession, SessionEvent
+from rsplib.session.cookies import CookieSealer, InvalidCookie
+from rsplib.session.pu_machine import SessionEvent
+from rsplib.session.pu_session import PoolUserSession
 from rsplib.session.reporting import (
     ComponentReporter,
     registrar_association,
@@ -79,7 +80,7 @@ def cookie_describer(sealer: CookieSealer) -> Callable[[bytes], str]:
     def describe(cookie: bytes) -> str:
         try:
             param, x, y = decode_fgp_state(sealer.open(cookie).state)
-        except (CookieRejected, ProtocolError) as exc:
+        except (InvalidCookie, ProtocolError) as exc:
             return f"unreadable cookie ({exc})"
         return f"resumes at ({x}, {y}) of {param.width}x{param.height}"
 

@@ -6,9 +6,9 @@
   overlay tint), name (``--pe-name``) or identifier in hex, address and port,
   pixels, cells.
 * Cells: one row per cell plus an "all" row: current PE, PEs used in order,
-  failovers, last failover time (loss detected -> first resumed pixel, ms:
-  what the pool user can measure; the silence before the detection, e.g. a
-  heartbeat timeout after a hang, is not in it),
+  failovers, last failover time (the old PE's last message -> the first
+  resumed pixel, ms: the pool user's best knowledge of the fault, so the
+  silence before the detection, e.g. a heartbeat timeout, is in it),
   pixels per PE, pixels computed twice, progress and time.
 
 The panel is refreshed by a timer (a few times a second), not per message.
@@ -36,7 +36,7 @@ CELL_COLUMNS = (
     "PE now",
     "PEs used",
     "Failovers",
-    "Detected→resumed ms",
+    "Last msg→resumed ms",
     "Pixels per PE",
     "Twice",
     "Done %",
@@ -103,7 +103,7 @@ class StatsPanel(QWidget):
             f"Image {image.run}: {name}, {image.width}x{image.height}, "
             f"{len(image.cells)} session(s) -- {state}\n"
             f"Image time {image.elapsed(now):.2f} s, failovers {image.failover_count} "
-            f"(last: detected→resumed {_ms(self.model.last_failover_ms)} ms), "
+            f"(last: last message→resumed {_ms(self.model.last_failover_ms)} ms), "
             f"pixels computed twice {image.twice_count}"
         )
         self._fill_legend()

@@ -268,7 +268,43 @@ def test_forged_cookie_is_rejected_and_the_cell_restarts(demo: Demo) -> None:
     (cell,) = report["images"][0]["cells"]
     assert cell["cookies_rejected"] >= 1 and cell["restarts"] >= 1
     rejecting = [demo.pes[i].log_text() for i in (0xD2, 0xD3)]
-    assert any(re.search(r"Cookie Echo from .* rejected: bad signature", t) for t in rejecting)
+    assert any(re.search(r"Cookie Echo rejected: bad signature", t) for t in rejecting)
+    job = read_fsf(FSF)
+    param = sub_parameters(job, split_image_covering(WIDTH, HEIGHT, 1)[0], WIDTH, HEIGHT)
+    values = np.load(demo.tmp / "values.npy")
+    assert np.array_equal(values, compute_rows(param, 0, HEIGHT, kernel="numpy"))
+
+
+def test_a_hung_but_registered_pe_does_not_cost_the_cookie(demo: Demo) -> None:
+    """A PE that is registered but stopped (SIGSTOP) leaves the Cookie Echo unanswered.
+
+    That is no rejection: the cell keeps its cookie, waits out the session heartbeat
+    and resumes at the next PE from where the killed one stopped (this used to throw
+    the cookie away and restart the cell from pixel 0).
+    """
+    demo.start_pe(0x61, "--block-delay", "60")
+    demo.wait_pes()
+    pu = demo.start_pu("--sessions", "1")
+    demo.wait_serving([0x61])
+    demo.start_pe(0x62)
+    demo.wait_pes()
+    demo.pes[0x62].signal(signal.SIGSTOP)
+    try:
+        time.sleep(0.4)  # a few cookies
+        demo.pes[0x61].signal(signal.SIGKILL)
+        time.sleep(0.5)  # the cell's Cookie Echo now waits at the hung PE
+        demo.start_pe(0x63, "--block-delay", "20")
+        report = demo.finish_pu(pu)
+    finally:
+        demo.pes[0x62].signal(signal.SIGCONT)
+    assert report["complete"] is True
+    (cell,) = report["images"][0]["cells"]
+    assert cell["cookies_rejected"] == 0 and cell["restarts"] == 0, demo.pu_log()
+    resumed = [f for f in cell["failovers"] if f["new_pe"] == "0x00000063"]
+    assert resumed and all(f["had_cookie"] for f in resumed), cell["failovers"]
+    # Recomputed: at most what was sent after the last cookie (a cookie every 10 data
+    # messages of 324 pixels), never the cell's whole 16,000 pixels.
+    assert cell["pixels_computed_twice"] <= 10 * 324
     job = read_fsf(FSF)
     param = sub_parameters(job, split_image_covering(WIDTH, HEIGHT, 1)[0], WIDTH, HEIGHT)
     values = np.load(demo.tmp / "values.npy")

@@ -196,7 +196,7 @@ def test_sigkill_of_a_serving_pe_fails_over_and_the_image_still_matches(
     row = window.stats.cell_row(serving.index)
     assert int(row["Failovers"]) >= 1
     assert f"${victim:08x}" in row["PEs used"] and f"${successor:08x}" in row["PEs used"]
-    assert float(row["Detected→resumed ms"]) > 0
+    assert float(row["Last msg→resumed ms"]) > 0
     legend = window.stats.legend_names()
     assert f"${victim:08x}" in legend and f"${successor:08x}" in legend
     # The overlay tints the cell's pixels in both PEs' colours.
