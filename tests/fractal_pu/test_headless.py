@@ -188,8 +188,8 @@ def test_render_uses_the_palette_shifts() -> None:
     result = _result()
     result.failovers[0, 1] = 1
     rgb = render(result)
-    # Pixel (0,1): value 1, run 1 -> 2, one failover -> 5: index 8.
-    assert (rgb[0, 1] == PALETTE[1 + 2 + 5]).all()
+    # Pixel (0,1): value 1, run 1 -> 2, one failover -> FAILOVER_SHIFT.
+    assert (rgb[0, 1] == PALETTE[1 + 2 + FAILOVER_SHIFT]).all()
     plain = render(result, show_failovers=False, show_sessions=False)
     assert (plain[0, 1] == PALETTE[1]).all()
 
