@@ -41,6 +41,7 @@ from rsplib.asap.actions import (
 )
 from rsplib.asap.client import AsapClient
 from rsplib.asap.config import TRANSPORT_SCTP, TRANSPORT_TCP_MAPPING, AsapConfig
+from rsplib.trace.tracer import TRACER
 from rsplib.transport import (
     AUTO,
     ChannelClosed,
@@ -52,7 +53,7 @@ from rsplib.transport import (
     connect,
     open_multicast_receiver,
 )
-from rsplib.wire.constants import ErrorCause, cause_name
+from rsplib.wire.constants import PPID, ErrorCause, cause_name
 from rsplib.wire.params import PolicyParam, PoolElementParam, Transport
 
 log = logging.getLogger("rsplib.asap")
@@ -587,6 +588,8 @@ class AsapService:
         async for data, source in receiver:
             if self._closed:
                 return
+            if TRACER.on:
+                TRACER.message("rx", int(PPID.ASAP), data, (receiver.group, receiver.port), source)
             client.receive_announce(data, PeerAddress(source[0], source[1]), self._now())
             self._drain()
 
