@@ -35,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cli_options.setup_logging(args)
+        cli_options.start_trace(args)
         options = pool_user_options(args)
     except (ValueError, OSError, CookieKeyError) as exc:
         parser.error(str(exc))

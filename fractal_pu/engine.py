@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -57,6 +58,7 @@ from fractal_pe.fgp import (
 )
 from fractal_pu.fsf import FractalJob
 from fractal_pu.split import Rect, split_image_covering, sub_parameters
+from rsplib import trace
 from rsplib.errors import SessionClosed
 from rsplib.session import pu_machine as lib
 from rsplib.session.control import DataMessage, PoolElementIdentity
@@ -469,6 +471,7 @@ class _CellWorker:
         if record is not None and record.connected_time is not None:
             self.pending = None
             record.resumed_time = now
+            self._trace_failover(record, pe_id)
             self.engine.emit(
                 FailoverCompleted(
                     self.stats.index,
@@ -493,6 +496,31 @@ class _CellWorker:
             )
         )
         return False
+
+    def _trace_failover(self, record: FailoverRecord, pe_id: int) -> None:
+        """Tell the trace receiver (the control center) about this failover, from here:
+        the pool user is the one component that knows it happened (docs/trace.md)."""
+        if not trace.TRACER.on:
+            return
+        offset = time.time() - self.loop.time()  # engine clock -> wall clock
+
+        def wall(t: float | None) -> float | None:
+            return None if t is None else round(t + offset, 6)
+
+        trace.emit_event(
+            "failover",
+            session=self.stats.index,
+            reason=record.reason,
+            old_pe=record.old_pe,
+            new_pe=record.new_pe if record.new_pe is not None else pe_id,
+            cookie=record.had_cookie,
+            cookie_rejected=record.cookie_rejected,
+            last_rx=wall(record.last_rx_time),
+            detected=wall(record.detected_time),
+            resumed=wall(record.resumed_time),
+            cells=[self.stats.index],
+            image=self.image.index,
+        )
 
     def _use_pe(self, pe_id: int, identity: PoolElementIdentity | None = None) -> None:
         # Messages are credited to the PE of the newest connection. Data of the old PE

@@ -31,6 +31,8 @@ from control_center.monitor import CspMonitor, StatusModel, expected_from
 from control_center.orchestrator import Orchestrator
 from control_center.scenario import Component, ComponentKind, PictureDisplay, Scenario
 from control_center.trace_events import TraceFormatError, failover_of
+from rsplib.trace.receiver import TraceReceiver, open_trace_receiver
+from rsplib.trace.record import EventRecord, TraceRecord
 
 log = logging.getLogger("control_center.gui")
 
@@ -175,6 +177,8 @@ class EngineBridge(QObject):
         self._stop: asyncio.Event | None = None
         self._log_task: asyncio.Task[None] | None = None
         self._pending: set[concurrent.futures.Future[Any]] = set()
+        #: The trace channel's receiver (components' events and messages).
+        self.trace: TraceReceiver | None = None
         #: Trace events dropped as malformed.
         self.malformed_events = 0
 
@@ -230,7 +234,13 @@ class EngineBridge(QObject):
             await orch.open(require_all_hosts=False)
             self.monitor = CspMonitor(self.model, host=orch.csp_listen_address, port=self.csp_port)
             await self.monitor.start()
+            self.trace = await open_trace_receiver(
+                orch.csp_listen_address, 0, self._on_trace_records
+            )
+            orch.trace_port = self.trace.address[1]
         except BaseException as exc:
+            if self.monitor is not None:
+                self.monitor.close()
             await orch.close()
             if isinstance(exc, Exception):
                 self.signals.failed.emit(f"cannot run the scenario: {exc}")
@@ -266,6 +276,8 @@ class EngineBridge(QObject):
             # Let the final reports of the stopped components reach the map.
             await asyncio.sleep(0.1)
             self.monitor.close()
+            if self.trace is not None:
+                self.trace.close()
 
     # ------------------------------------------------------------------ commands
     def submit(
@@ -311,6 +323,13 @@ class EngineBridge(QObject):
         return asyncio.run_coroutine_threadsafe(function(), self._loop)
 
     # ------------------------------------------------------------------ trace events
+    def _on_trace_records(self, records: list[TraceRecord], _datagram: bytes) -> None:
+        for record in records:
+            if isinstance(record, EventRecord):
+                self.trace_event(
+                    record.type, record.component, record.seq, record.time, record.fields
+                )
+
     def trace_event(
         self, event_type: str, sender: int, seq: int, sent_at: float, fields: Mapping[str, Any]
     ) -> None:

@@ -50,6 +50,7 @@ from rsplib.errors import (
     RserPoolError,
     TimeoutReason,
 )
+from rsplib.trace.tracer import TRACER
 from rsplib.transport import (
     AUTO,
     ChannelClosed,
@@ -61,7 +62,7 @@ from rsplib.transport import (
     connect,
     open_multicast_receiver,
 )
-from rsplib.wire.constants import ErrorCause, cause_name
+from rsplib.wire.constants import PPID, ErrorCause, cause_name
 from rsplib.wire.params import PolicyParam, PoolElementParam, Transport
 
 log = logging.getLogger("rsplib.asap")
@@ -549,6 +550,8 @@ class AsapService:
         async for data, source in receiver:
             if self._closed:
                 return
+            if TRACER.on:
+                TRACER.message("rx", int(PPID.ASAP), data, (receiver.group, receiver.port), source)
             client.receive_announce(data, PeerAddress(source[0], source[1]), self._now())
             self._drain()
 

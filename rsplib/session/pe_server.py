@@ -57,6 +57,7 @@ from rsplib.session.cookies import (
 )
 from rsplib.session.reporting import ComponentReporter, CspOptions, registrar_association
 from rsplib.status import default_location
+from rsplib.trace.tracer import TRACER
 from rsplib.transport import (
     AUTO,
     SCTP,
@@ -314,6 +315,7 @@ class PoolElementServer:
         """Listen, start the ASAP service if it is ours, and begin registering."""
         if self._server is not None:
             return
+        TRACER.identify(component_id(ComponentGroup.POOL_ELEMENT, self.identifier))
         await self.asap.start()
         self.transport_name = choose_transport(self._transport_request)
         self._server = await start_server(

@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rsplib.trace.tracer import TRACER
 from rsplib.transport.channel import (
     DEFAULT_HEARTBEAT,
     DEFAULT_LIMITS,
@@ -207,6 +208,8 @@ class SctpChannel:
             raise ValueError("SCTP cannot carry an empty message")
         self._tx.append((ppid, payload))
         self._tx_bytes += len(payload)
+        if TRACER.on:
+            TRACER.message("tx", ppid, payload, self.local_address, self.peer_address)
         self._tx_empty.clear()
         if self._tx_bytes > self._limits.send_nowait_limit:
             self._fail("send buffer overflow (peer does not read)", CloseKind.OVERFLOW)
@@ -289,6 +292,8 @@ class SctpChannel:
             self._partial.clear()
             self._rx.append((ppid, message))
             self._rx_bytes += len(message)
+            if TRACER.on:
+                TRACER.message("rx", ppid, message, self.local_address, self.peer_address)
             self._rx_ready.set()
         if self._open and self._reading:
             self._reading = False

@@ -14,6 +14,7 @@ import struct
 from collections import deque
 from collections.abc import Callable
 
+from rsplib.trace.tracer import TRACER
 from rsplib.transport.channel import (
     DEFAULT_HEARTBEAT,
     DEFAULT_LIMITS,
@@ -116,6 +117,8 @@ class TcpMappingChannel(asyncio.Protocol):
 
     def send_nowait(self, ppid: int, payload: bytes) -> None:
         self._write(RecordType.DATA, ppid, payload)
+        if TRACER.on:
+            TRACER.message("tx", ppid, payload, self.local_address, self.peer_address)
 
     async def receive(self) -> tuple[int, bytes]:
         while not self._queue:
@@ -203,6 +206,10 @@ class TcpMappingChannel(asyncio.Protocol):
             if record.type is RecordType.DATA:
                 self._queue.append((record.ppid, record.payload))
                 self._queued_bytes += len(record.payload)
+                if TRACER.on:
+                    TRACER.message(
+                        "rx", record.ppid, record.payload, self.local_address, self.peer_address
+                    )
             elif record.type is RecordType.HEARTBEAT_REQUEST:
                 ack = heartbeat_ack(record)
                 self._write(ack.type, ack.ppid, ack.payload)

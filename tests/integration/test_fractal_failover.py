@@ -7,10 +7,12 @@ process is started here and stopped by PID in the fixture's finalizer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,6 +26,8 @@ import pytest
 from fractal_pe.kernel import compute_rows
 from fractal_pu.fsf import read_fsf
 from fractal_pu.split import split_image_covering, sub_parameters
+from rsplib.trace.receiver import TraceParser
+from rsplib.trace.record import EventRecord
 from tests.registrar.service_helpers import RegistrarProcess, registrar_args
 from tests.support import FractalPeProcess
 
@@ -215,6 +219,44 @@ def test_sigkill_of_a_serving_pe_still_completes_with_exact_pixels(demo: Demo) -
     assert moved, f"no failover away from the killed PE:\n{demo.pu_log()}"
     assert all(f["had_cookie"] and f["failover_ms"] is not None for f in moved)
     assert (demo.tmp / "out.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_pool_user_reports_its_failovers_on_the_trace_channel(demo: Demo) -> None:
+    """Failovers are the pool user's own news: one trace event per cell that moved, with
+    the old PE's last message, the detection and the first resumed pixel (wall clock)."""
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+    receiver.settimeout(0.0)
+    try:
+        for identifier in (0x71, 0x72, 0x73):
+            demo.start_pe(identifier, "--block-delay", "60")
+        demo.wait_pes()
+        began = time.time()
+        pu = demo.start_pu("--trace", f"127.0.0.1:{receiver.getsockname()[1]}")
+        victim = demo.wait_serving([0x71, 0x72, 0x73])
+        time.sleep(0.3)
+        killed_at = time.time()
+        demo.pes[victim].signal(signal.SIGKILL)
+        image = image_of(demo.finish_pu(pu))
+        parser = TraceParser()
+        events = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                events += [
+                    r for r in parser.feed(receiver.recv(2048)) if isinstance(r, EventRecord)
+                ]
+    finally:
+        receiver.close()
+    failovers = [e.fields for e in events if e.type == "failover"]
+    reported = [f for cell in image["cells"] for f in cell["failovers"] if f["new_pe"]]
+    assert len(failovers) == len(reported) >= 1, (failovers, reported)
+    for event in failovers:
+        assert event["old_pe"] == victim and event["cookie"] is True
+        assert event["reason"] in ("reset", "eof", "heartbeat-timeout")
+        assert began <= event["last_rx"] <= killed_at + 0.1
+        assert event["last_rx"] <= event["detected"] <= event["resumed"] <= time.time()
+        assert list(event["cells"]) == [event["session"]] and event["image"] == 1
 
 
 def test_sigint_of_a_serving_pe_hands_over_without_recomputing(demo: Demo) -> None:
