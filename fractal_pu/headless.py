@@ -106,8 +106,9 @@ async def run_headless(options: PoolUserOptions, *, stop: asyncio.Event | None =
                 break
             result, info = await _one_image(engine, options, jobs, number)
             results.append((result, info))
-            if endless and options.report is not None:
-                _write_report(options, results, None)
+            if options.report is not None:
+                # After every image, so a watcher sees the progress (final again at the end).
+                _write_report(options, results, None, in_progress=True)
     except (RserPoolError, OSError) as exc:
         error = f"{type(exc).__name__}: {exc}"
         log.error("%s", error)
@@ -160,6 +161,8 @@ def _write_report(
     options: PoolUserOptions,
     results: deque[tuple[ImageResult, ImageInfo]],
     error: str | None,
+    *,
+    in_progress: bool = False,
 ) -> None:
     assert options.report is not None
     write_report(
@@ -171,6 +174,7 @@ def _write_report(
             height=options.height,
             images=list(results),
             error=error,
+            in_progress=in_progress,
         ),
     )
 

@@ -182,6 +182,14 @@ def test_report_of_a_failed_run_is_not_complete() -> None:
         ]
         is False
     )
+    # Written between images: never complete, even when every image so far is.
+    whole = _result()
+    done = [(whole, ImageInfo(None, None))]
+    assert build_report(pool_handle="P", sessions=1, width=4, height=2, images=done)["complete"]
+    between = build_report(
+        pool_handle="P", sessions=1, width=4, height=2, images=done, in_progress=True
+    )
+    assert between["complete"] is False and between["in_progress"] is True
 
 
 def test_render_uses_the_palette_shifts() -> None:

@@ -104,9 +104,14 @@ def test_first_demo_in_the_window(qtbot, open_window, tmp_path, stall_meter, art
     assert time.monotonic() - killed_at <= 1.5
     qtbot.waitUntil(lambda: not lines_of(window, victim), timeout=3_000)
     assert "killed by SIGKILL" in window.map.nodes[victim].status
-    # The pool user keeps computing with the other PEs. (The timeline's failover entry
-    # comes from the pool user's own trace report; tests/control_center/gui/
-    # test_view_model.py covers how it is shown.)
+
+    # The pool user keeps computing with the other PEs, and the timeline shows the
+    # failover as the pool user reported it, with the time of our kill beside its own.
+    def reported() -> list[str]:
+        return [e.text for e in window.timeline.entries if e.kind == "failover"]
+
+    qtbot.waitUntil(lambda: any(f"{victim} →" in x for x in reported()), timeout=15_000)
+    assert all("fault→resumed" in x for x in reported() if f"{victim} →" in x), reported()
     qtbot.waitUntil(lambda: bool(window.model.serving("PU-1")), timeout=10_000)
     assert victim not in window.model.serving("PU-1")
     assert state(window, "PU-1") is NodeState.ACTIVE
