@@ -209,7 +209,7 @@ def ephemeral(scenario_text: str) -> str:
 def test_local_scenario_starts_reports_and_stops_cleanly(tmp_path: Path) -> None:
     text = ephemeral((SCENARIOS / "local.toml").read_text())
     # Keep it small and quick: test pattern on the PEs, a tiny image for the PU.
-    text = text.replace("max_threads = 4 }", "max_threads = 4, test_mode = true }")
+    text = text.replace("max_threads = 6 }", "max_threads = 6, test_mode = true }")
     text = re.sub(r"(?m)^width = \d+", "width = 96", text)
     text = re.sub(r"(?m)^height = \d+", "height = 64", text)
     text = re.sub(r"(?m)^images = \d+", "images = 1", text)  # the demo's endless run: one
