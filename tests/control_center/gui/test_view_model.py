@@ -275,3 +275,23 @@ def test_reported_workload_wins_and_durations_format() -> None:
     assert workload is not None and workload.text == "80%"
     assert format_duration(187.9) == "3:07"
     assert format_duration(3723) == "1:02:03"
+
+
+def test_a_kill_by_anyone_of_ours_is_the_fault_a_later_failover_names() -> None:
+    import time
+
+    model = ViewModel(scenario())
+    # A storyboard's kill reaches the window only as the launcher's exit event.
+    model.apply_launcher(
+        ProcessExited("PE-1", "h1", ExitStatus(signal=9), expected=True, at=time.monotonic())
+    )
+    now = time.time()
+    model.apply_failover(failover_report(last_rx=now, detected=now + 0.1, resumed=now + 0.3))
+    (view,) = model.failovers_of["PU-1"]
+    assert view.fault is not None and view.fault.what == "killed by SIGKILL"
+    assert view.fault_to_resume is not None and 0.25 < view.fault_to_resume < 0.6
+    # A crash (not ours) is no injected fault.
+    model.apply_launcher(
+        ProcessExited("PE-2", "h2", ExitStatus(code=1), expected=False, at=time.monotonic())
+    )
+    assert "PE-2" not in model._faults
