@@ -563,9 +563,6 @@ class MainWindow(QMainWindow):
             "unplug": lambda o: o.unplug(host),
             "replug": lambda o: o.replug(host),
         }
-        if key in ("kill", "stop", "hang", "restart"):
-            # Our own fault time, shown beside the pool user's figures of a failover it causes.
-            self.model.record_fault(name, dict((k, lab) for k, lab, _ in COMPONENT_ACTIONS)[key])
         target = f"host {host} of {name}" if key in ("unplug", "replug") else name
         label = f"{key} {target}"
         self._note("command", label, name)

@@ -29,6 +29,7 @@ from control_center.launchers.base import (
     ProcessHung,
     ProcessResumed,
     ProcessStarted,
+    SignalSent,
 )
 from control_center.monitor import (
     AssociationsChanged,
@@ -59,8 +60,6 @@ FAULT_MATCH_S = 60.0
 #: Clocks of the control center and a pool user on the same machine agree; allow this
 #: much for the order of "fault injected" and "loss detected" anyway.
 CLOCK_SLACK_S = 0.5
-#: A process exit within this long of a recorded fault of the same component is that fault.
-RECENT_FAULT_S = 5.0
 #: Failovers kept per pool user for its viewer pane.
 FAILOVERS_KEPT = 50
 #: Where discovered components (not in the scenario) are placed: a shelf at the bottom.
@@ -459,13 +458,6 @@ class ViewModel:
         wall = time.time() - (now - (now if at is None else at))
         self._faults[component] = InjectedFault(component, what, wall)
 
-    def _record_fault_once(self, component: str, what: str, at: float) -> None:
-        """Record a fault unless one of ``component`` was recorded in the last seconds."""
-        known = self._faults.get(component)
-        wall = time.time() - (time.monotonic() - at)
-        if known is None or wall - known.wall > RECENT_FAULT_S:
-            self.record_fault(component, what, at)
-
     def pe_name(self, pe_id: int | None) -> str:
         """The scenario's name of a PE identifier (else rsplib's ``$%08x``)."""
         if pe_id is None:
@@ -562,10 +554,6 @@ class ViewModel:
                     "process", f"{name} started on {host} (pid {pid})", name, at=at, changes=changes
                 )
             case ProcessExited(component=name, status=status, expected=expected, at=at):
-                if expected:
-                    # A stop or kill of ours (also a storyboard's): the fault's time, unless
-                    # the command that caused it was recorded just before.
-                    self._record_fault_once(name, str(status), at)
                 self.process[name] = "exited"
                 self.exit_text[name] = str(status)
                 changes.nodes.add(name)
@@ -573,6 +561,9 @@ class ViewModel:
                 kind = "process" if expected or status.success else "error"
                 how = "" if expected else " on its own"
                 self.note(kind, f"{name} {status}{how}", name, at=at, changes=changes)
+            case SignalSent(component=name, signal=sent, at=at):
+                # A stop or kill of ours (the window's or a storyboard's), as it is sent.
+                self.record_fault(name, sent, at)
             case ProcessHung(component=name, at=at):
                 self.process[name] = "hung"
                 self.record_fault(name, "hang (SIGSTOP)", at)

@@ -22,6 +22,7 @@ from control_center.launchers.base import (
     ProcessResumed,
     ProcessStarted,
     ProcessState,
+    SignalSent,
     UnsupportedAction,
 )
 from control_center.launchers.local import LocalLauncher, tail_lines
@@ -75,7 +76,8 @@ def test_start_logs_output_and_stop_uses_sigint(tmp_path: Path) -> None:
         assert status == ExitStatus(code=0)
         log_text = Path(cmd.log_file).read_text()
         assert "got SIGINT" in log_text and "exited with status 0" in log_text
-        assert [type(e) for e in events.events] == [ProcessStarted, ProcessExited]
+        assert [type(e) for e in events.events] == [ProcessStarted, SignalSent, ProcessExited]
+        assert events.events[1].signal == "SIGINT"  # type: ignore[attr-defined]
         exited = events.of(ProcessExited)[0]
         assert isinstance(exited, ProcessExited) and exited.expected
         assert exited.component == "G" and info.pid > 0

@@ -14,6 +14,7 @@ from control_center.launchers.base import (
     ProcessHung,
     ProcessResumed,
     ProcessStarted,
+    SignalSent,
 )
 from control_center.monitor import (
     ComponentActive,
@@ -281,14 +282,12 @@ def test_a_kill_by_anyone_of_ours_is_the_fault_a_later_failover_names() -> None:
     import time
 
     model = ViewModel(scenario())
-    # A storyboard's kill reaches the window only as the launcher's exit event.
-    model.apply_launcher(
-        ProcessExited("PE-1", "h1", ExitStatus(signal=9), expected=True, at=time.monotonic())
-    )
+    # The launcher says when it sends the signal (for the window's and a storyboard's kills).
+    model.apply_launcher(SignalSent("PE-1", "h1", "SIGKILL", time.monotonic()))
     now = time.time()
     model.apply_failover(failover_report(last_rx=now, detected=now + 0.1, resumed=now + 0.3))
     (view,) = model.failovers_of["PU-1"]
-    assert view.fault is not None and view.fault.what == "killed by SIGKILL"
+    assert view.fault is not None and view.fault.what == "SIGKILL"
     assert view.fault_to_resume is not None and 0.25 < view.fault_to_resume < 0.6
     # A crash (not ours) is no injected fault.
     model.apply_launcher(
