@@ -59,6 +59,7 @@ from fractal_pe.fgp import (
 from fractal_pu.fsf import FractalJob
 from fractal_pu.split import Rect, split_image_covering, sub_parameters
 from rsplib import trace
+from rsplib.core_driver import Listeners
 from rsplib.errors import SessionClosed
 from rsplib.session import pu_machine as lib
 from rsplib.session.control import DataMessage, PoolElementIdentity
@@ -564,17 +565,16 @@ class FractalEngine:
         #: Optional: turns a cookie into text for the log (needs the pool's key).
         self.describe_cookie = describe_cookie
         self.config = config or EngineConfig()
-        self._listeners: list[Listener] = [listener] if listener is not None else []
+        self._listeners: Listeners[EngineEvent] = Listeners("engine")
+        if listener is not None:
+            self._listeners.add(listener)
 
-    def add_listener(self, listener: Listener) -> None:
-        self._listeners.append(listener)
+    def add_listener(self, listener: Listener) -> Callable[[], None]:
+        """Subscribe to every engine event; returns the function that unsubscribes."""
+        return self._listeners.add(listener)
 
     def emit(self, event: EngineEvent) -> None:
-        for listener in self._listeners:
-            try:
-                listener(event)
-            except Exception:
-                log.exception("engine listener failed on %s", type(event).__name__)
+        self._listeners.emit(event)
 
     async def compute_image(
         self, job: FractalJob, width: int, height: int, sessions: int, *, index: int = 0
@@ -606,20 +606,13 @@ class FractalEngine:
         )
         self.emit(ImageStarted(index, width, height, tuple(rects)))
         workers = [_CellWorker(self, result, stats, self.factory) for stats in result.cells]
-        tasks = [loop.create_task(w.run(), name=f"fractal-cell-{w.stats.index}") for w in workers]
+        # The cells run as one group: cancelling the image (the viewer was resized, say)
+        # or its timeout stops every cell, and each closes its session before we go on.
         try:
-            _done, pending = await asyncio.wait(tasks, timeout=self.config.image_timeout)
-        except asyncio.CancelledError:
-            # An abandoned image (the viewer was resized, say) must not keep sessions
-            # running: stop every cell and let it close its session before leaving.
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+            async with asyncio.timeout(self.config.image_timeout), asyncio.TaskGroup() as group:
+                for worker in workers:
+                    group.create_task(worker.run(), name=f"fractal-cell-{worker.stats.index}")
+        except TimeoutError:
             for worker in workers:
                 if worker.stats.finished is None or not worker.stats.complete:
                     worker.stats.error = worker.stats.error or "image timeout"
