@@ -110,7 +110,8 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
     gui.add_argument(
         "--viewers",
         action="store_true",
-        help="start the pool users as fractal-pu viewer windows instead of headless",
+        help="start every pool user as a fractal-pu viewer window (a scenario asks for it per "
+        'pool user with display = "window"); the window shows their pictures either way',
     )
     gui.add_argument("--present", action="store_true", help="start in presentation mode")
     gui.add_argument("--size", type=parse_size, metavar="WxH", help="window size (1400x860)")
