@@ -15,6 +15,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -31,7 +32,7 @@ from control_center.monitor import CspMonitor, StatusModel, expected_from
 from control_center.orchestrator import Orchestrator
 from control_center.scenario import Component, ComponentKind, PictureDisplay, Scenario
 from control_center.trace_events import TraceFormatError, failover_of
-from rsplib.trace.receiver import TraceReceiver, open_trace_receiver
+from rsplib.trace.receiver import TraceParser, TraceReceiver, open_trace_receiver
 from rsplib.trace.record import EventRecord, TraceRecord
 
 log = logging.getLogger("control_center.gui")
@@ -129,6 +130,29 @@ class WindowOrchestrator(Orchestrator):
         if shows_window(comp, host.kind, all_windows=self.all_windows, display=self.display):
             return viewer_command(cmd, comp.display_name)
         return cmd
+
+
+class EventLinesParser(TraceParser):
+    """Decodes only the event lines of a trace datagram (a pool user's failover...).
+
+    The window shows no protocol messages, which are most of the trace: skipping
+    them unread keeps their decoding off the engine thread (and off the GIL the
+    window needs).
+    """
+
+    def feed(self, datagram: bytes, source: str = "?") -> list[TraceRecord]:
+        if not _EVENT_KIND.search(datagram):
+            return []
+        records = []
+        for line in datagram.split(b"\n"):
+            if _EVENT_KIND.search(line):
+                record = self.feed_line(line, source)
+                if record is not None:
+                    records.append(record)
+        return records
+
+
+_EVENT_KIND = re.compile(rb'"k"\s*:\s*"ev"')
 
 
 class _Forwarder(QObject):
@@ -235,7 +259,7 @@ class EngineBridge(QObject):
             self.monitor = CspMonitor(self.model, host=orch.csp_listen_address, port=self.csp_port)
             await self.monitor.start()
             self.trace = await open_trace_receiver(
-                orch.csp_listen_address, 0, self._on_trace_records
+                orch.csp_listen_address, 0, self._on_trace_records, EventLinesParser()
             )
             orch.trace_port = self.trace.address[1]
         except BaseException as exc:

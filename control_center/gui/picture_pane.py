@@ -73,6 +73,10 @@ class PicturePane(QWidget):
         self.failovers.setTextFormat(Qt.TextFormat.PlainText)
         self.failovers.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
         self.failovers.setStyleSheet("padding: 2px 4px;")
+        # Room for the lines shown, always: a new failover must not resize the docks
+        # (and with them the map, whose re-fit repaints its whole background).
+        lines = self.failovers.fontMetrics().lineSpacing() * (FAILOVERS_SHOWN + 1)
+        self.failovers.setFixedHeight(lines + 6)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)

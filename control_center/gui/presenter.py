@@ -26,6 +26,10 @@ HINT = (
     "1-9 select a PE · K kill · X kill a serving PE · S stop · H hang/resume · U unplug · "
     "R restart · A start all · Esc leave"
 )
+FLASH_STYLE = (
+    "background: #1d2430; color: white; font-size: 15px; padding: 6px; border-radius: 6px;"
+)
+FLASH_STYLE_EMPTY = "background: transparent; font-size: 15px; padding: 6px;"
 #: Docks whose object name starts with this stay visible while presenting.
 KEPT_DOCK_PREFIX = "picture-"
 
@@ -154,14 +158,15 @@ class Stage(QWidget):
         self.flash_label.setObjectName("flash")
         self.flash_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.flash_label.setWordWrap(True)
-        self.flash_label.setStyleSheet(
-            "background: #1d2430; color: white; font-size: 15px; padding: 6px; border-radius: 6px;"
-        )
+        self.flash_label.setStyleSheet(FLASH_STYLE_EMPTY)
         self.hint = QLabel(HINT)
         self.hint.setObjectName("hint")
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.hint.setWordWrap(True)
         self.hint.setStyleSheet("color: #1d2430; font-size: 13px; padding: 4px;")
+        # Fixed heights: a new message must not resize the map (a re-fit repaints it all).
+        self.flash_label.setFixedHeight(self.flash_label.fontMetrics().lineSpacing() * 2 + 24)
+        self.hint.setFixedHeight(self.hint.fontMetrics().lineSpacing() * 2 + 12)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -178,9 +183,9 @@ class Stage(QWidget):
     def set_presenting(self, presenting: bool) -> None:
         self.caption.setVisible(presenting)
         self.hint.setVisible(presenting)
-        self.flash_label.setVisible(presenting and bool(self.flash_label.text()))
+        self.flash_label.setVisible(presenting)
 
     def flash(self, text: str) -> None:
-        """A short message for the audience (presentation mode)."""
+        """A short message for the audience (presentation mode; its bar keeps its place)."""
         self.flash_label.setText(text)
-        self.flash_label.setVisible(self.hint.isVisible() and bool(text))
+        self.flash_label.setStyleSheet(FLASH_STYLE if text else FLASH_STYLE_EMPTY)

@@ -46,7 +46,8 @@ def scenario_copy(tmp_path: Path, name: str = "local.toml", **subs: str) -> Path
 
 
 def pace(scenario: Scenario) -> Scenario:
-    """Registrar keep-alives every second; PEs pause 30 ms per block; the PU never ends."""
+    """Registrar keep-alives every second; PEs pause 30 ms per block; the PU computes one
+    image after the other without a pause (there is always work in flight)."""
     from dataclasses import replace
 
     comps = []
@@ -59,6 +60,7 @@ def pace(scenario: Scenario) -> Scenario:
             options["block_delay"] = 30
         elif comp.kind.value == "fractal-pu":
             options["images"] = 200
+            options["interimagetime"] = 0  # no pause: sessions are always in flight
             options.setdefault("recvtimeout", 2000)
         comps.append(replace(comp, options=options))
     return replace(scenario, components=tuple(comps))

@@ -102,3 +102,18 @@ def test_trace_events_reach_the_window_and_malformed_ones_are_dropped(window: Ma
     assert window.bridge.malformed_events == 2
     assert window.model.failovers == 1
     assert window.timeline.texts()[-1].startswith("PU-1 failover: PE-1 → PE-2")
+
+
+def test_only_event_lines_of_the_trace_are_decoded() -> None:
+    from control_center.gui.engine import EventLinesParser
+    from rsplib.trace.record import EventRecord, MessageRecord, encode_record
+
+    message = MessageRecord(1.0, PU1, 0, "rx", "127.0.0.1:9", "fgp", "DATA")
+    event = EventRecord(1.0, PU1, 1, "failover", {"session": 0})
+    parser = EventLinesParser()
+    assert parser.feed(encode_record(message)) == []
+    both = parser.feed(encode_record(message) + b"\n" + encode_record(event))
+    assert [type(r).__name__ for r in both] == ["EventRecord"]
+    assert both[0].type == "failover"  # type: ignore[union-attr]
+    # A malformed event line is dropped (and counted by the parser), nothing raised.
+    assert parser.feed(b'{"v":1,"k":"ev","t":"x"}') == []
