@@ -194,6 +194,8 @@ async def run_headless(
         StoryRunner,
         check_against_scenario,
     )
+    from control_center.trace_collector import TRACE_FILE, TraceCollector
+    from control_center.trace_store import TraceStore
 
     sc = scenario
     issues = check_against_scenario(story, [c.name for c in sc.components], list(sc.hosts))
@@ -208,8 +210,15 @@ async def run_headless(
     async with orchestrator:
         monitor = CspMonitor(model, host=orchestrator.csp_listen_address, port=csp_port)
         await monitor.start()
+        tracer = TraceCollector(
+            TraceStore(),
+            host=orchestrator.csp_listen_address,
+            save_to=orchestrator.run_dir / TRACE_FILE,
+        )
+        await tracer.start()
         try:
             orchestrator.csp_port = monitor.address[1]
+            orchestrator.trace_port = tracer.address[1]
             runner = StoryRunner(
                 story,
                 OrchestratorControl(orchestrator),
@@ -243,6 +252,7 @@ async def run_headless(
                         loop.remove_signal_handler(signum)
         finally:
             monitor.close()
+            tracer.close()
     report = (
         Path(args.report)
         if args.report

@@ -55,6 +55,9 @@ class RunContext:
     registrar_ports: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     #: Python interpreter for hosts that do not name their own.
     python: str = sys.executable
+    #: Port the trace collector listens on (same addresses as the status monitor);
+    #: None: no trace.
+    trace_port: int | None = None
     #: Pool cookie key (``hex:...``) for the fractal components when the scenario
     #: names no key file; every PE of the pool must share it for failover.
     cookie_key: str | None = None
@@ -142,6 +145,8 @@ def build_command(scenario: Scenario, comp: Component, ctx: RunContext) -> Comma
             add("identifier", f"{comp.identifier:#x}")
         add("cspserver", f"{ctx.csp_addresses[host.name]}:{ctx.csp_port}")
         add("cspinterval", str(scenario.report_interval_ms))
+        if ctx.trace_port is not None:
+            add("trace", f"{ctx.csp_addresses[host.name]}:{ctx.trace_port}")
         add("loglevel", "info")
 
     if comp.kind is ComponentKind.REGISTRAR:

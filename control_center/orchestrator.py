@@ -109,6 +109,8 @@ class Orchestrator:
         self.run_dir = Path(run_dir) if run_dir is not None else default_run_dir(scenario)
         #: Port the components report to; set it to the monitor's port before start_all.
         self.csp_port = csp_port if csp_port is not None else scenario.csp_port
+        #: Where the components send their trace (set once the collector listens).
+        self.trace_port: int | None = None
         self.python = python
         self.ready_timeout = ready_timeout
         self.ssh_poll_interval = ssh_poll_interval
@@ -283,6 +285,7 @@ class Orchestrator:
         return RunContext(
             run_dirs=run_dirs,
             csp_port=self.csp_port,
+            trace_port=self.trace_port,
             csp_addresses={h: self.csp_address_of(h) for h in self.scenario.hosts},
             registrar_ports=dict(self.registrar_ports),
             python=self.python,

@@ -30,6 +30,8 @@ from control_center.launchers.local import LocalLauncher
 from control_center.monitor import CspMonitor, StatusModel, expected_from
 from control_center.orchestrator import Orchestrator
 from control_center.scenario import ComponentKind, Scenario
+from control_center.trace_collector import TRACE_FILE, TraceCollector
+from control_center.trace_store import TraceStore
 
 log = logging.getLogger("control_center.gui")
 
@@ -134,6 +136,9 @@ class EngineBridge(QObject):
         self.orchestrator: Orchestrator | None = None
         self.monitor: CspMonitor | None = None
         self.model: StatusModel | None = None
+        #: The live trace of the components (read by the GUI with ``drain()``).
+        self.trace_store = TraceStore()
+        self.trace: TraceCollector | None = None
         self.running = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -192,7 +197,14 @@ class EngineBridge(QObject):
             await orch.open(require_all_hosts=False)
             self.monitor = CspMonitor(self.model, host=orch.csp_listen_address, port=self.csp_port)
             await self.monitor.start()
+            self.trace = TraceCollector(
+                self.trace_store, host=orch.csp_listen_address, save_to=orch.run_dir / TRACE_FILE
+            )
+            await self.trace.start()
+            orch.trace_port = self.trace.address[1]
         except BaseException as exc:
+            if self.monitor is not None:
+                self.monitor.close()
             await orch.close()
             if isinstance(exc, Exception):
                 self.signals.failed.emit(f"cannot run the scenario: {exc}")
@@ -224,6 +236,8 @@ class EngineBridge(QObject):
             # Let the final reports of the stopped components reach the map.
             await asyncio.sleep(0.1)
             self.monitor.close()
+            if self.trace is not None:
+                self.trace.close()
 
     # ------------------------------------------------------------------ commands
     def submit(
