@@ -181,9 +181,8 @@ def test_trace_matches_the_capture(
     between_ours = {k: v for k, v in captured.items() if k[0] in ours and k[1] in ours}
     # Registration, resolution, keep-alive, ENRP and FGP all took place and were traced.
     all_types = {t for types in between_ours.values() for t in types}
-    assert {"REGISTRATION", "HANDLE_RESOLUTION", "PRESENCE", "FGP_DATA"} <= all_types, " ".join(
-        sorted(all_types)
-    )
+    expected = {"REGISTRATION", "HANDLE_RESOLUTION", "PRESENCE", "COOKIE", "FGP_DATA"}
+    assert expected <= all_types, " ".join(sorted(all_types))
     assert set(sent) == set(between_ours)
     for direction, types in between_ours.items():
         assert sent[direction] == types, direction
