@@ -279,8 +279,9 @@ async def run_headless(options: HeadlessOptions) -> int:
     results: list[tuple[ImageResult, ImageInfo]] = []
     error: str | None = None
     try:
-        await asap.start()
+        # The reporter first: it fixes the PU's component id, which the trace carries too.
         reporter = start_status_reporter(options, asap, status, random_bits=rng.getrandbits)
+        await asap.start()
         for number, (config_name, job) in enumerate(jobs, start=1):
             target = output_path(options.output, number, options.images)
             log.info(

@@ -31,6 +31,7 @@ from control_center.gui.log_pane import LogPane
 from control_center.gui.map_view import MapView
 from control_center.gui.panels import ComponentPanel, PoolsPanel, TimelinePanel
 from control_center.gui.presenter import HINT, Presenter
+from control_center.gui.trace_panes import TraceView
 from control_center.gui.view_model import Changes, NodeState, TimelineEntry, ViewModel
 from control_center.launchers.base import Action, LauncherEvent
 from control_center.monitor import MonitorEvent
@@ -148,6 +149,12 @@ class MainWindow(QMainWindow):
             "Timeline", self.timeline, Qt.DockWidgetArea.RightDockWidgetArea, "timeline"
         )
         self.log_dock = dock("Log", self.log_pane, Qt.DockWidgetArea.BottomDockWidgetArea, "log")
+        # The live protocol trace: dots on the map and the sequence chart (tabbed with the log).
+        self.trace_view = TraceView(self.map, self.model, self.bridge.trace_store)
+        self.messages_dock = dock(
+            "Messages", self.trace_view.panel, Qt.DockWidgetArea.BottomDockWidgetArea, "messages"
+        )
+        self.tabifyDockWidget(self.log_dock, self.messages_dock)
         self.resizeDocks([self.components_dock], [300], Qt.Orientation.Horizontal)
         self.resizeDocks([self.timeline_dock], [340], Qt.Orientation.Horizontal)
         self.resizeDocks([self.log_dock], [120], Qt.Orientation.Vertical)

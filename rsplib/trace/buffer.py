@@ -16,8 +16,8 @@ from typing import Final
 
 from rsplib.trace.record import MAX_DATAGRAM
 
-DEFAULT_RATE: Final = 2000.0
-DEFAULT_BURST: Final = 400
+DEFAULT_RATE: Final = 1000.0
+DEFAULT_BURST: Final = 300
 DEFAULT_MAX_QUEUE: Final = 1000
 
 
@@ -32,6 +32,7 @@ class TraceBuffer:
         "_rate",
         "_tokens",
         "_unreported",
+        "closed_until",
         "dropped",
         "max_queue",
         "next_seq",
@@ -54,6 +55,9 @@ class TraceBuffer:
         self._lines: deque[bytes] = deque()
         self._queued_bytes = 0
         self._unreported = 0
+        #: Until this time no token can be there: callers may refuse without asking
+        #: (and report those refusals with :meth:`skip`).
+        self.closed_until = float("-inf")
         self.max_queue = max_queue
         self.next_seq = 0
         #: Records refused (rate or queue) or lost in a failed send, since the start.
@@ -72,10 +76,16 @@ class TraceBuffer:
         if last is not None and now > last:
             self._tokens = min(self._burst, self._tokens + (now - last) * self._rate)
         if self._tokens < 1.0 or len(self._lines) >= self.max_queue:
+            self.closed_until = now + (1.0 - self._tokens) / self._rate
             self._drop(1)
             return None
         self._tokens -= 1.0
         return seq
+
+    def skip(self, count: int) -> None:
+        """``count`` records refused before :meth:`admit` was asked (see ``closed_until``)."""
+        self.next_seq += count
+        self._drop(count)
 
     def push(self, line: bytes) -> bool:
         """Queue one encoded record line (admitted before); False if it cannot be sent."""

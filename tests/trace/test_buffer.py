@@ -81,3 +81,14 @@ def test_drop_field_is_valid_json() -> None:
 def test_bad_settings() -> None:
     with pytest.raises(ValueError):
         TraceBuffer(rate=0)
+
+
+def test_closed_until_lets_callers_refuse_cheaply() -> None:
+    buffer = TraceBuffer(rate=10.0, burst=1)
+    assert buffer.admit(0.0) == 0
+    assert buffer.admit(0.0) is None
+    # No token before 0.1 s: a caller may refuse without asking, and report it later.
+    assert buffer.closed_until == pytest.approx(0.1)
+    buffer.skip(5)
+    assert buffer.next_seq == 7 and buffer.dropped == 6
+    assert buffer.admit(0.1) == 7
