@@ -258,7 +258,7 @@ def _as_list(value: Any) -> list[Any]:
 def test_rsp_decode_reads_the_same_capture(loopback_capture: tuple[Path, int]) -> None:
     path, port = loopback_capture
     result = subprocess.run(
-        [sys.executable, "-m", "rsplib.wire.decode_cli", str(path)],
+        [sys.executable, "-m", "rsplib.capture.decode_cli", str(path)],
         capture_output=True,
         text=True,
         check=True,
