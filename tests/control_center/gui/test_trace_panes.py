@@ -8,6 +8,8 @@ exports as SVG and PNG, and dots cross the map (in slow motion for the screensho
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from PySide6.QtCore import QPoint, Qt
@@ -89,6 +91,14 @@ def test_trace_panes_on_a_live_run(  # type: ignore[no-untyped-def]
     stall_meter.resume()
     worst = stall_meter.stop()
     assert worst <= MAX_STALL_S, stall_meter.describe()
+
+    # The run's trace was saved; rsp-decode --trace reads it back.
+    saved = window.bridge.orchestrator.run_dir / "trace.jsonl"  # type: ignore[union-attr]
+    replay = subprocess.run(
+        [str(Path(sys.executable).parent / "rsp-decode"), "--trace", "--summary", str(saved)],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    assert "REGISTRATION" in replay and "FGP_DATA" in replay and "(error)" not in replay
 
 
 def _exchange(index: int, t: float, kind: str = "REGISTRATION") -> Exchange:
