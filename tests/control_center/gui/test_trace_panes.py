@@ -93,7 +93,7 @@ def test_trace_panes_on_a_live_run(  # type: ignore[no-untyped-def]
     assert worst <= MAX_STALL_S, stall_meter.describe()
 
     # The run's trace was saved; rsp-decode --trace reads it back.
-    saved = window.bridge.orchestrator.run_dir / "trace.jsonl"  # type: ignore[union-attr]
+    saved = window.bridge.orchestrator.run_dir / "trace.jsonl"
     replay = subprocess.run(
         [str(Path(sys.executable).parent / "rsp-decode"), "--trace", "--summary", str(saved)],
         capture_output=True, text=True, timeout=60, check=True,
