@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from control_center.gui.engine import CommandResult, EngineBridge, EngineInfo
+from control_center.gui.handlespace_pane import make_handlespace_pane
 from control_center.gui.layout_file import LayoutError, save_positions
 from control_center.gui.log_pane import LogPane
 from control_center.gui.map_view import MapView
@@ -155,6 +156,12 @@ class MainWindow(QMainWindow):
             "Messages", self.trace_view.panel, Qt.DockWidgetArea.BottomDockWidgetArea, "messages"
         )
         self.tabifyDockWidget(self.log_dock, self.messages_dock)
+        self.handlespace = make_handlespace_pane(self.bridge, self.model)
+        self.handlespace_dock = dock(
+            "Handlespace", self.handlespace, Qt.DockWidgetArea.BottomDockWidgetArea, "handlespace"
+        )
+        self.tabifyDockWidget(self.messages_dock, self.handlespace_dock)
+        self.log_dock.raise_()
         self.resizeDocks([self.components_dock], [300], Qt.Orientation.Horizontal)
         self.resizeDocks([self.timeline_dock], [340], Qt.Orientation.Horizontal)
         self.resizeDocks([self.log_dock], [120], Qt.Orientation.Vertical)

@@ -89,6 +89,31 @@ def test_trace_panes_on_a_live_run(  # type: ignore[no-untyped-def]
     stall_meter.pause()
     save_widget(view.panel, artifacts / "sequence-chart.png")
     stall_meter.resume()
+
+    # The Handlespace pane: both registrars' tables, checksums side by side.
+    window.handlespace_dock.raise_()
+    pane = window.handlespace
+    pane.refresh()
+
+    def agreed(pes: int) -> bool:
+        tables = [t for t in pane.tables if t.dump is not None]
+        if len(tables) != 2 or any(t.dump.pe_count != pes for t in tables if t.dump):
+            pane.refresh()
+            return False
+        checks = [t.dump.checksums() for t in tables if t.dump is not None]
+        return checks[0] == checks[1]
+
+    qtbot.waitUntil(lambda: agreed(3), timeout=15_000)
+    assert pane.checksums.rowCount() == 2 and pane.checksums.columnCount() == 2
+    assert pane.tree.topLevelItemCount() == 2
+    stall_meter.pause()
+    save_widget(pane, artifacts / "handlespace.png")
+    stall_meter.resume()
+    # A PE dies: its home drops it, the other registrar follows (Handle Update).
+    victim = window.model.pool_elements()[0]
+    window.act("kill", victim)
+    qtbot.waitUntil(lambda: agreed(2), timeout=20_000)
+
     worst = stall_meter.stop()
     assert worst <= MAX_STALL_S, stall_meter.describe()
 
