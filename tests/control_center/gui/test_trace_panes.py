@@ -101,7 +101,7 @@ def test_trace_panes_on_a_live_run(  # type: ignore[no-untyped-def]
             pane.refresh()
             return False
         checks = [t.dump.checksums() for t in tables if t.dump is not None]
-        return checks[0] == checks[1]
+        return bool(checks[0] == checks[1])
 
     qtbot.waitUntil(lambda: agreed(3), timeout=15_000)
     assert pane.checksums.rowCount() == 2 and pane.checksums.columnCount() == 2
