@@ -26,10 +26,10 @@ from control_center.trace_store import CATEGORIES, Exchange
 TRAVEL: Final = 0.45
 #: Messages waiting to start, and dots drawn at once, at most.
 MAX_WAITING: Final = 5000
-MAX_DOTS: Final = 300
+MAX_DOTS: Final = 150
 #: At speed 1 playback never lags the trace by more than this (it catches up).
 MAX_LAG: Final = 1.0
-FRAME_MS: Final = 33
+FRAME_MS: Final = 40
 SPEEDS: Final = (1.0, 0.5, 0.25, 0.1, 0.05)
 
 CATEGORY_COLOURS: Final = {
@@ -216,5 +216,18 @@ class MessageDots(QObject):
     def _draw(self) -> None:
         dots = self.positions()
         if dots or self.item.dots:
+            # Repaint only where dots were and are: the rest of the map stays cached.
+            dirty = _extent(self.item.dots) | _extent(dots)
             self.item.dots = dots
-            self.item.update()
+            self.item.update(dirty)
+
+
+def _extent(dots: list[tuple[QPointF, QColor]]) -> QRectF:
+    if not dots:
+        return QRectF()
+    xs = [p.x() for p, _ in dots]
+    ys = [p.y() for p, _ in dots]
+    pad = DotsItem.RADIUS + 2
+    return QRectF(
+        min(xs) - pad, min(ys) - pad, max(xs) - min(xs) + 2 * pad, max(ys) - min(ys) + 2 * pad
+    )
