@@ -4,8 +4,9 @@ For each registrar: connect to its ENRP endpoint, introduce ourselves with a Pre
 (reply required; we own no PEs, so our checksum is that of the empty set), wait for its
 Presence (its id and ownership checksum), then ask for the whole table with Handle Table
 Requests until a response no longer has the M bit (RFC 5353, sections 3.3 and 3.4). The
-registrar treats us as a short-lived peer that owns nothing; when we leave it simply
-forgets us. With several registrars a last table puts their checksums side by side.
+registrar treats us as a visiting peer that owns nothing and has no ENRP endpoint (port
+0); when we leave it forgets us at once. With several registrars a last table puts their
+checksums side by side.
 """
 
 from __future__ import annotations
@@ -55,10 +56,10 @@ async def _next_enrp(channel: MessageChannel) -> object:
 
 
 async def _dump(channel: MessageChannel, my_id: int, dump: HandlespaceDump) -> None:
-    local_host, local_port = channel.local_address
-    host = parse_host(local_host)
+    # Port 0: we have no ENRP endpoint, so the registrar forgets us when we leave.
+    host = parse_host(channel.local_address[0])
     info = ServerInformation(
-        my_id, TcpTransport(local_port, (host,) if host else (), TransportUse.DATA_ONLY)
+        my_id, TcpTransport(0, (host,) if host else (), TransportUse.DATA_ONLY)
     )
     channel.send_nowait(int(PPID.ENRP), encode_enrp(Presence(my_id, 0, EMPTY_CHECKSUM, info, True)))
     while True:

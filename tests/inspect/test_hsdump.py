@@ -64,8 +64,11 @@ def test_two_peered_registrars(cluster: Cluster) -> None:
     ).stdout  # fmt: skip
     obj = json.loads(as_json)
     assert obj["registrar"] == 0xA1 and len(obj["pools"][0]["pool_elements"]) == 2
-    # The registrars keep running normally after being dumped.
+    # The registrars keep running normally after being dumped, and forget the visitor at
+    # once (it owns nothing and has no ENRP endpoint): only the real peer stays counted.
     assert first.alive() and second.alive()
+    first.wait_for(r"dropped: left \(no ENRP endpoint\)")
+    assert "takeover" not in first.log_text().lower()
 
 
 def test_no_registrar_gives_a_clear_error() -> None:
