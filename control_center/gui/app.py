@@ -142,6 +142,7 @@ class GuiRun:
                 bridge.monitor,
                 out=sys.stdout,
                 forward=bridge.signals.story_note.emit,
+                presenter=self.window.tour,
             )
             result = await runner.run()
             bridge.signals.story_done.emit(result)

@@ -32,6 +32,7 @@ from control_center.gui.log_pane import LogPane
 from control_center.gui.map_view import MapView
 from control_center.gui.panels import ComponentPanel, PoolsPanel, TimelinePanel
 from control_center.gui.presenter import HINT, Presenter
+from control_center.gui.tour import TourControl
 from control_center.gui.trace_panes import TraceView
 from control_center.gui.view_model import Changes, NodeState, TimelineEntry, ViewModel
 from control_center.launchers.base import Action, LauncherEvent
@@ -156,6 +157,7 @@ class MainWindow(QMainWindow):
             "Messages", self.trace_view.panel, Qt.DockWidgetArea.BottomDockWidgetArea, "messages"
         )
         self.tabifyDockWidget(self.log_dock, self.messages_dock)
+        self.tour = TourControl(self.map, self.trace_view, self)
         self.handlespace = make_handlespace_pane(self.bridge, self.model)
         self.handlespace_dock = dock(
             "Handlespace", self.handlespace, Qt.DockWidgetArea.BottomDockWidgetArea, "handlespace"

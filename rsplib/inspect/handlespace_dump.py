@@ -1,8 +1,8 @@
 """One registrar's handlespace as fetched with ENRP Handle Table Requests (pure).
 
-:class:`HandlespaceDump` collects the Handle Table Responses (RFC 5353, section 2.2.3) of
+:class:`HandlespaceDump` collects the Handle Table Responses (RFC 5353) of
 one registrar, computes the ownership checksum of every home registrar from the entries
-(RFC 5353, section 3.11.2.1: the checksum over the pool handles and identifiers of the PEs
+(RFC 5353: the checksum over the pool handles and identifiers of the PEs
 a registrar owns), and renders the table as text or JSON. The registrar's own checksum,
 from its Presence, sits beside them: equal values mean the copies agree.
 """

@@ -3,7 +3,7 @@
 For each registrar: connect to its ENRP endpoint, introduce ourselves with a Presence
 (reply required; we own no PEs, so our checksum is that of the empty set), wait for its
 Presence (its id and ownership checksum), then ask for the whole table with Handle Table
-Requests until a response no longer has the M bit (RFC 5353, sections 3.3 and 3.4). The
+Requests until a response no longer has the M bit (RFC 5353). The
 registrar treats us as a visiting peer that owns nothing and has no ENRP endpoint (port
 0); when we leave it forgets us at once. With several registrars a last table puts their
 checksums side by side.
