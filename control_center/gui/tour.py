@@ -53,11 +53,13 @@ class CaptionItem(QGraphicsItem):
         self._area = QRectF(rect)
 
     def set_caption(self, text: str) -> None:
+        self.prepareGeometryChange()  # the box's size follows the text
         self.text = text
         self.setVisible(bool(text))
         self.update()
 
     def set_waiting(self, waiting: bool) -> None:
+        self.prepareGeometryChange()
         self.waiting = waiting
         self.update()
 

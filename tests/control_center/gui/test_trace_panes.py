@@ -174,3 +174,31 @@ def test_store_pairs_both_ends() -> None:
     assert first.paired and store.ends(first) == (1, 2)
     assert not second.paired and store.ends(second) == (2, 1)  # found by address
     assert second.category == "registration"
+
+
+def test_tour_caption_on_the_map_and_space_goes_on(  # type: ignore[no-untyped-def]
+    qtbot, open_window, tmp_path: Path, artifacts: Path
+):
+    window = open_window(load_copy(tmp_path))
+    tour = window.tour
+
+    async def story_part() -> str:
+        tour.show_caption("A pool element registers with its home registrar.")
+        tour.set_message_speed(0.1)
+        await tour.wait_for_key()
+        return "went on"
+
+    future = window.bridge.call(story_part)
+    qtbot.waitUntil(lambda: tour.item.isVisible() and tour.waiting, timeout=5_000)
+    assert tour.item.text.startswith("A pool element registers")
+    assert window.trace_view.dots.speed == 0.1
+    assert window.trace_view.speed_box.currentData() == 0.1
+    # The caption is part of the map image, so it shows in presentation mode too.
+    save_image(window.map.render_image(1200), artifacts / "map-tour-caption.png")
+    QTest.qWait(200)
+    assert not future.done()
+    window.activateWindow()
+    QTest.keyClick(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(future.done, timeout=5_000)
+    assert future.result() == "went on"
+    qtbot.waitUntil(lambda: not tour.item.waiting, timeout=2_000)
