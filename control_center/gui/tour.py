@@ -87,7 +87,7 @@ class CaptionItem(QGraphicsItem):
         box = self.box()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setPen(QPen(QColor("#1f3a60"), 2))
-        painter.setBrush(QBrush(QColor(255, 255, 255, 235)))
+        painter.setBrush(QBrush(QColor(255, 255, 255, 250)))
         painter.drawRoundedRect(box, 10, 10)
         painter.setPen(QColor("#10203a"))
         painter.setFont(CAPTION_FONT)
