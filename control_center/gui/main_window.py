@@ -31,6 +31,7 @@ from control_center.gui.layout_file import LayoutError, save_positions
 from control_center.gui.log_pane import LogPane
 from control_center.gui.map_view import MapView
 from control_center.gui.panels import ComponentPanel, PoolsPanel, TimelinePanel
+from control_center.gui.policy_lab_pane import PolicyLabPane
 from control_center.gui.presenter import HINT, Presenter
 from control_center.gui.tour import TourControl
 from control_center.gui.trace_panes import TraceView
@@ -163,6 +164,12 @@ class MainWindow(QMainWindow):
             "Handlespace", self.handlespace, Qt.DockWidgetArea.BottomDockWidgetArea, "handlespace"
         )
         self.tabifyDockWidget(self.messages_dock, self.handlespace_dock)
+        self.policy_lab = PolicyLabPane(self.bridge, self.model, self.bridge.trace_store)
+        self.trace_view.consumers.append(self.policy_lab.feed)
+        self.policy_lab_dock = dock(
+            "Policy lab", self.policy_lab, Qt.DockWidgetArea.BottomDockWidgetArea, "policy-lab"
+        )
+        self.tabifyDockWidget(self.handlespace_dock, self.policy_lab_dock)
         self.log_dock.raise_()
         self.resizeDocks([self.components_dock], [300], Qt.Orientation.Horizontal)
         self.resizeDocks([self.timeline_dock], [340], Qt.Orientation.Horizontal)

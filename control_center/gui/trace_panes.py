@@ -10,6 +10,7 @@ the chart, ready to sit in a dock.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 from PySide6.QtCore import QObject, QPointF, QTimer
@@ -28,7 +29,7 @@ from control_center.gui.map_view import MapView
 from control_center.gui.message_dots import CATEGORY_COLOURS, SPEEDS, DotsItem, MessageDots
 from control_center.gui.sequence_chart import SequencePane
 from control_center.gui.view_model import ViewModel
-from control_center.trace_store import CATEGORIES, TraceStore
+from control_center.trace_store import CATEGORIES, Exchange, TraceStore
 
 POLL_MS: Final = 50
 CATEGORY_LABELS: Final = {
@@ -67,6 +68,8 @@ class TraceView(QObject):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(self._controls())
         layout.addWidget(self.sequence, 1)
+        #: Further panes that read the new exchanges (the policy lab).
+        self.consumers: list[Callable[[list[Exchange]], None]] = []
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self.poll)
@@ -128,6 +131,8 @@ class TraceView(QObject):
         if new:
             self.dots.feed(new)
             self.sequence.add(new)
+            for consumer in self.consumers:
+                consumer(new)
 
     def stop(self) -> None:
         self._timer.stop()
