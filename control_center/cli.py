@@ -189,6 +189,7 @@ async def run_headless(
     scenario: Scenario, story: Storyboard, args: argparse.Namespace, out: TextIO | None
 ) -> int:
     from control_center.orchestrator import Orchestrator
+    from control_center.report_html import write_html_report
     from control_center.story_runner import (
         OrchestratorControl,
         StoryRunner,
@@ -262,8 +263,11 @@ async def run_headless(
     )
     if args.storyboard or args.report:
         result.write(report)
+        page = write_html_report(
+            result.to_json(), report, trace_path=orchestrator.run_dir / TRACE_FILE
+        )
         if out is not None:
-            out.write(f"report: {report}\n")
+            out.write(f"report: {report}\nreport page: {page}\n")
     return EXIT_OK if result.passed else EXIT_FAILED
 
 

@@ -224,6 +224,14 @@ def summarize_pu_report(data: dict[str, Any]) -> dict[str, Any]:
             default=None,
         ),
         "pixels_per_pe": _merge_counts(i.get("pixels_per_pe") or {} for i in images),
+        # Every failover the PU measured (the report page draws their histogram).
+        "failover_times_ms": [
+            f["failover_ms"]
+            for i in images
+            for cell in i.get("cells") or []
+            for f in cell.get("failovers") or []
+            if isinstance(f, dict) and isinstance(f.get("failover_ms"), int | float)
+        ],
     }
 
 

@@ -211,3 +211,7 @@ class TraceStore:
     def snapshot(self) -> list[Exchange]:
         with self._lock:
             return list(self.exchanges)
+
+    def event_snapshot(self) -> list[EventRecord]:
+        with self._lock:
+            return list(self.events)

@@ -31,6 +31,7 @@ from control_center.gui.layout_file import LayoutError, save_positions
 from control_center.gui.log_pane import LogPane
 from control_center.gui.map_view import MapView
 from control_center.gui.panels import ComponentPanel, PoolsPanel, TimelinePanel
+from control_center.gui.plots_pane import PlotsPane
 from control_center.gui.policy_lab_pane import PolicyLabPane
 from control_center.gui.presenter import HINT, Presenter
 from control_center.gui.tour import TourControl
@@ -170,6 +171,9 @@ class MainWindow(QMainWindow):
             "Policy lab", self.policy_lab, Qt.DockWidgetArea.BottomDockWidgetArea, "policy-lab"
         )
         self.tabifyDockWidget(self.handlespace_dock, self.policy_lab_dock)
+        self.plots = PlotsPane(self.bridge.trace_store, self.model)
+        self.plots_dock = dock("Plots", self.plots, Qt.DockWidgetArea.BottomDockWidgetArea, "plots")
+        self.tabifyDockWidget(self.policy_lab_dock, self.plots_dock)
         self.log_dock.raise_()
         self.resizeDocks([self.components_dock], [300], Qt.Orientation.Horizontal)
         self.resizeDocks([self.timeline_dock], [340], Qt.Orientation.Horizontal)

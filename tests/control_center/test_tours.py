@@ -161,3 +161,6 @@ def test_registration_tour_passes_headless(tmp_path: Path) -> None:
     # The trace of the run shows what the captions talk about.
     saved = (tmp_path / "run" / "trace.jsonl").read_text()
     assert '"type":"REGISTRATION"' in saved and '"type":"HANDLE_UPDATE"' in saved
+    # The report page sits next to the JSON.
+    page = report_path.with_suffix(".html").read_text()
+    assert "Tour: a pool element registers" in page and page.count("<svg") == 2

@@ -56,6 +56,14 @@ def test_trace_panes_on_a_live_run(  # type: ignore[no-untyped-def]
     # Dots travel on the map.
     qtbot.waitUntil(lambda: view.dots.shown > 0, timeout=10_000)
 
+    # The Plots pane draws pixels per second per PE from the PEs' data messages.
+    window.plots_dock.raise_()
+    qtbot.waitUntil(lambda: "<polyline" in window.plots.rates.svg, timeout=10_000)
+    assert "PE-" in window.plots.rates.svg
+    stall_meter.pause()
+    save_widget(window.plots, artifacts / "plots.png")
+    stall_meter.resume()
+
     # Slow motion: messages in flight for the screenshot.
     view.speed_box.setCurrentIndex(3)  # 0.1x
     qtbot.waitUntil(lambda: view.dots.in_flight >= 3, timeout=10_000)
