@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from control_center.monitor import CspMonitor, ExpectedComponent, StatusModel
 from control_center.scenario import load_scenario
-from control_center.story_runner import StoryRunner, check_against_scenario
+from control_center.story_runner import StoryResult, check_against_scenario
 from control_center.storyboard import Action, StoryboardError, load_storyboard, loads_storyboard
 
-from .test_story_runner import IDS, FakeControl
+from .test_story_runner import run_story
 from .test_storyboard_e2e import SCENARIOS, copy_story, run_cli
 
 TOUR = """
@@ -83,34 +82,19 @@ class FakePresenter:
 
 
 def _run(presenter: FakePresenter | None) -> tuple[list[str], list[str], bool]:
-    story = loads_storyboard(TOUR, source="tour.toml")
-    lines: list[str] = []
+    async def press_space_twice(task: asyncio.Task[StoryResult]) -> None:
+        assert presenter is not None
+        for _ in range(2):
+            while "waiting" not in presenter.calls[-1:]:
+                await asyncio.sleep(0.01)
+            assert not task.done()
+            presenter.key.set()
+            await asyncio.sleep(0.01)
 
-    class Out:
-        def write(self, data: str) -> None:
-            lines.extend(data.splitlines())
-
-        def flush(self) -> None:
-            pass
-
-    async def main() -> bool:
-        model = StatusModel([ExpectedComponent(name, cid) for name, cid in IDS.items()])
-        async with CspMonitor(model, host="127.0.0.1", port=0) as monitor:
-            control = FakeControl(model, monitor)
-            runner = StoryRunner(story, control, monitor, out=Out(), presenter=presenter)  # type: ignore[arg-type]
-            task = asyncio.ensure_future(runner.run())
-            if presenter is not None:
-                for _ in range(2):  # the presenter presses Space twice
-                    while "waiting" not in presenter.calls[-1:]:
-                        await asyncio.sleep(0.01)
-                    assert not task.done()
-                    presenter.key.set()
-                    await asyncio.sleep(0.01)
-            result = await task
-            return result.passed
-
-    passed = asyncio.run(main())
-    return (presenter.calls if presenter else []), lines, passed
+    result, _control, lines = run_story(
+        TOUR, presenter=presenter, drive=press_space_twice if presenter else None
+    )
+    return (presenter.calls if presenter else []), lines, result.passed
 
 
 def test_runner_shows_captions_and_waits_for_the_key() -> None:

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -25,60 +23,13 @@ import pytest
 from rsplib.trace.receiver import TraceParser
 from rsplib.trace.record import MessageRecord
 from tests.registrar.service_helpers import RegistrarProcess, registrar_args
-from tests.support import REPO, FractalPeProcess
+from tests.support import REPO, FractalPeProcess, LoopbackCapture
 
 FSF = REPO / "assets" / "fsf" / "02-seahorse-valley.fsf"
 KEY = "hex:" + "5a" * 32
 POOL = "TraceCheckPool"
 
 pytestmark = pytest.mark.tshark
-
-
-class LoopbackCapture:
-    """dumpcap on lo into a pipe, copied to a file; ready once a UDP probe shows up."""
-
-    def __init__(self, capture_filter: str, path: Path, log: Path) -> None:
-        self.path = path
-        self.received = 0
-        self._log = log.open("wb")
-        self.proc = subprocess.Popen(
-            ["dumpcap", "-q", "-i", "lo", "-f", capture_filter, "-w", "-"],
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-        )
-        self._thread = threading.Thread(target=self._copy, daemon=True)
-        self._thread.start()
-
-    def _copy(self) -> None:
-        assert self.proc.stdout is not None
-        with self.path.open("wb") as out:
-            while chunk := os.read(self.proc.stdout.fileno(), 65536):
-                out.write(chunk)
-                out.flush()
-                self.received += len(chunk)
-
-    def wait_ready(self, probe_port: int, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.received == 0 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        header = self.received
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            while self.received == header:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise AssertionError(f"dumpcap never captured: {self._log.name}")
-                probe.sendto(b"probe", ("127.0.0.1", probe_port))
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self._thread.join(timeout=10)
-        self._log.close()
 
 
 @pytest.fixture
