@@ -32,6 +32,22 @@ POOL = "TraceCheckPool"
 pytestmark = pytest.mark.tshark
 
 
+def _free_tcp_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _registrar_args(
+    identifier: int, asap: int, enrp: int, peers: list[tuple[str, int]], extra: list[str]
+) -> list[str]:
+    """The loopback registrar arguments with these ASAP and ENRP ports instead of 0."""
+    args = registrar_args(identifier, peers=peers, extra=extra)
+    args[args.index("127.0.0.1:0")] = f"127.0.0.1:{asap}"  # --asap comes first
+    args[args.index("127.0.0.1:0")] = f"127.0.0.1:{enrp}"
+    return args
+
+
 @pytest.fixture
 def trace_socket() -> Iterator[socket.socket]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -61,27 +77,33 @@ def test_trace_matches_the_capture(
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     probe.bind(("127.0.0.1", 0))
     probe_port = probe.getsockname()[1]
+    # Every connection of the run goes to one of these server ports, so the capture holds
+    # only this run even while other tests use loopback.
+    asap1, enrp1, asap2, enrp2, pe1, pe2 = (_free_tcp_port() for _ in range(6))
+    ports = " or ".join(f"tcp port {p}" for p in (asap1, enrp1, asap2, enrp2, pe1, pe2))
     capture = LoopbackCapture(
-        f"tcp or udp port {probe_port}", tmp_path / "run.pcapng", tmp_path / "dumpcap.log"
+        f"udp port {probe_port} or {ports}", tmp_path / "run.pcapng", tmp_path / "dumpcap.log"
     )
     trace = ["--trace", f"127.0.0.1:{trace_socket.getsockname()[1]}"]
     env = dict(os.environ, RSERPOOL_COOKIE_KEY=KEY, FRACTAL_KERNEL="numpy")
     started: list[RegistrarProcess | FractalPeProcess] = []
     try:
         capture.wait_ready(probe_port)
-        first = RegistrarProcess(registrar_args(0xE1, extra=trace), tmp_path / "pr1.log")
+        first = RegistrarProcess(
+            _registrar_args(0xE1, asap1, enrp1, [], trace), tmp_path / "pr1.log"
+        )
         started.append(first)
         first.wait_ready()
         second = RegistrarProcess(
-            registrar_args(0xE2, peers=[first.enrp], extra=trace), tmp_path / "pr2.log"
+            _registrar_args(0xE2, asap2, enrp2, [first.enrp], trace), tmp_path / "pr2.log"
         )
         started.append(second)
         second.wait_ready()
-        for number, home in ((1, first), (2, second)):
+        for number, home, port in ((1, first, pe1), (2, second, pe2)):
             pe = FractalPeProcess(
                 ["--registrar", f"{home.asap[0]}:{home.asap[1]}", "--transport", "tcp",
                  "--identifier", f"0x{0xE0 + number:x}", "--poolhandle", POOL,
-                 "--kernel", "numpy", "--local", "127.0.0.1:0", *trace],
+                 "--kernel", "numpy", "--local", f"127.0.0.1:{port}", *trace],
                 tmp_path / f"pe{number}.log", env,
             )  # fmt: skip
             started.append(pe)
