@@ -35,7 +35,7 @@ from control_center.gui.plots_pane import PlotsPane
 from control_center.gui.policy_lab_pane import PolicyLabPane
 from control_center.gui.presenter import HINT, Presenter
 from control_center.gui.tour import TourControl
-from control_center.gui.trace_panes import TraceView
+from control_center.gui.trace_panes import TraceView, scrollable
 from control_center.gui.view_model import Changes, NodeState, TimelineEntry, ViewModel
 from control_center.launchers.base import Action, LauncherEvent
 from control_center.monitor import MonitorEvent
@@ -156,23 +156,34 @@ class MainWindow(QMainWindow):
         # The live protocol trace: dots on the map and the sequence chart (tabbed with the log).
         self.trace_view = TraceView(self.map, self.model, self.bridge.trace_store)
         self.messages_dock = dock(
-            "Messages", self.trace_view.panel, Qt.DockWidgetArea.BottomDockWidgetArea, "messages"
+            "Messages",
+            scrollable(self.trace_view.panel),
+            Qt.DockWidgetArea.BottomDockWidgetArea,
+            "messages",
         )
         self.tabifyDockWidget(self.log_dock, self.messages_dock)
         self.tour = TourControl(self.map, self.trace_view, self)
         self.handlespace = make_handlespace_pane(self.bridge, self.model)
         self.handlespace_dock = dock(
-            "Handlespace", self.handlespace, Qt.DockWidgetArea.BottomDockWidgetArea, "handlespace"
+            "Handlespace",
+            scrollable(self.handlespace),
+            Qt.DockWidgetArea.BottomDockWidgetArea,
+            "handlespace",
         )
         self.tabifyDockWidget(self.messages_dock, self.handlespace_dock)
         self.policy_lab = PolicyLabPane(self.bridge, self.model, self.bridge.trace_store)
         self.trace_view.consumers.append(self.policy_lab.feed)
         self.policy_lab_dock = dock(
-            "Policy lab", self.policy_lab, Qt.DockWidgetArea.BottomDockWidgetArea, "policy-lab"
+            "Policy lab",
+            scrollable(self.policy_lab),
+            Qt.DockWidgetArea.BottomDockWidgetArea,
+            "policy-lab",
         )
         self.tabifyDockWidget(self.handlespace_dock, self.policy_lab_dock)
         self.plots = PlotsPane(self.bridge.trace_store, self.model)
-        self.plots_dock = dock("Plots", self.plots, Qt.DockWidgetArea.BottomDockWidgetArea, "plots")
+        self.plots_dock = dock(
+            "Plots", scrollable(self.plots), Qt.DockWidgetArea.BottomDockWidgetArea, "plots"
+        )
         self.tabifyDockWidget(self.policy_lab_dock, self.plots_dock)
         self.log_dock.raise_()
         self.resizeDocks([self.components_dock], [300], Qt.Orientation.Horizontal)

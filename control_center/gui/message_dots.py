@@ -95,8 +95,11 @@ class DotsItem(QGraphicsItem):
 class MessageDots(QObject):
     """The animation (see the module docstring); ``feed`` it exchanges as they come."""
 
-    def __init__(self, item: DotsItem, locate: NodeLocator, ends: EndsOf) -> None:
-        super().__init__()
+    def __init__(
+        self, item: DotsItem, locate: NodeLocator, ends: EndsOf, parent: QObject | None = None
+    ) -> None:
+        # The parent ends the animation timer with the window (it must not outlive the map).
+        super().__init__(parent)
         self.item = item
         self._locate = locate
         self._ends = ends

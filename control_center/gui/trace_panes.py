@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -44,6 +45,15 @@ CATEGORY_LABELS: Final = {
 }
 
 
+def scrollable(widget: QWidget) -> QScrollArea:
+    """``widget`` in a scroll area, so a dock holding it does not force the window's size."""
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    return area
+
+
 def _swatch(colour: QColor) -> QPixmap:
     pixmap = QPixmap(12, 12)
     pixmap.fill(colour)
@@ -60,7 +70,7 @@ class TraceView(QObject):
         self.dots_item.set_area(map_view.sceneRect())
         map_view.map_scene.addItem(self.dots_item)
         map_view.map_scene.sceneRectChanged.connect(self.dots_item.set_area)
-        self.dots = MessageDots(self.dots_item, self.locate, store.ends)
+        self.dots = MessageDots(self.dots_item, self.locate, store.ends, self)
         self.sequence = SequencePane(store.ends, self.name_of, store.snapshot)
         self.sequence.chart.set_lanes(self._lane_order())
         self.panel = QWidget()
