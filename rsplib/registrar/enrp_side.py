@@ -300,6 +300,12 @@ class EnrpSide:
                 peer.sync = None
                 peer.cursor = None
                 if peer.conn is None:
+                    if self._is_visitor(peer):
+                        # An inspector (rsp-hsdump) that owns nothing and has no ENRP
+                        # endpoint of its own cannot be reached again: forget it now
+                        # instead of counting it as a peer until it times out.
+                        self.drop_peer(peer.server_id, now, "left (no ENRP endpoint)")
+                        return
                     self._peer_unreachable(peer.server_id, now)
         if c.outbound_to is not None:
             dial = self.dials.get(c.outbound_to)
@@ -307,6 +313,13 @@ class EnrpSide:
                 dial.conn = None
                 dial.failures = 0
                 self._retry_later(dial, now)
+
+    def _is_visitor(self, peer: Peer) -> bool:
+        return (
+            peer.address is not None
+            and peer.address.port == 0
+            and not self.ctx.handlespace.entries_of_home(peer.server_id)
+        )
 
     def _peer_unreachable(self, server_id: int, now: float) -> None:
         """A required acker of a running takeover is gone: do not wait for it."""
@@ -470,7 +483,7 @@ class EnrpSide:
             if now - peer.sync.started <= 2 * self.ctx.config.peer_max_time_last_heard:
                 return  # a transfer is running; compare after it
             peer.sync = None  # stuck transfer: start over
-        if self.in_startup and self.mentor is None:
+        if self.in_startup and self.mentor is None and not self._is_visitor(peer):
             self._start_mentor_sync(peer, now)
         elif msg.checksum != self.ctx.handlespace.ownership_checksum(sid):
             self._start_audit(peer, now)
