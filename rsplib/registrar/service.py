@@ -59,7 +59,7 @@ from rsplib.wire.csp import ComponentGroup, CspAssociation, component_id
 
 log = logging.getLogger("rsplib.registrar")
 
-#: rsplib's well-known multicast groups (protocol-facts 6.2).
+#: rsplib's well-known multicast groups for Server Announces and ENRP Presence.
 ASAP_ANNOUNCE_GROUP = PeerAddress("239.0.0.50", 3863)
 ENRP_ANNOUNCE_GROUP = PeerAddress("239.0.0.51", 9901)
 #: Default listening endpoints (the well-known ports on every interface).
@@ -239,7 +239,8 @@ class RegistrarService:
             raise ValueError("multicast announces need an explicit interface address")
         if opts.asap_announce is not None:
             # rsplib binds the announce socket to its ASAP port number so that receivers can
-            # take the registrar's port from the datagram's source port (protocol-facts 6.3).
+            # take the registrar's port from the datagram's source port (rsplib's announces
+            # carry no transport parameter).
             bind_port = self.asap_addresses[0][1] if self.asap_addresses else 0
             try:
                 self._asap_sender = MulticastSender(
