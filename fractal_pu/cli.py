@@ -161,6 +161,7 @@ def headless_options(args: argparse.Namespace) -> HeadlessOptions:
         show_failovers=not args.no_failover_colors,
         show_sessions=not args.no_session_colors,
         cookie_sealer=sealer,
+        tls=cli_options.tls(args),
     )
 
 

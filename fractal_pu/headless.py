@@ -52,7 +52,7 @@ from rsplib.session.reporting import (
     registrar_association,
     session_association,
 )
-from rsplib.transport import AUTO, HeartbeatConfig
+from rsplib.transport import AUTO, HeartbeatConfig, TlsConfig
 from rsplib.wire.csp import ComponentGroup, CspAssociation, component_id
 from rsplib.wire.errors import ProtocolError
 
@@ -91,6 +91,8 @@ class HeadlessOptions:
     show_sessions: bool = True
     #: Only for logging where a cookie resumes (the PU needs no key to use cookies).
     cookie_sealer: CookieSealer | None = None
+    #: TLS with mutual certificates for the registrar and PE connections (None: off).
+    tls: TlsConfig | None = None
 
 
 # --------------------------------------------------------------------------- choices
@@ -204,6 +206,7 @@ def asap_service(options: HeadlessOptions) -> AsapService:
         registrars=options.registrars,
         announce=options.announce,
         transport=options.transport,
+        tls=options.tls,
     )
 
 

@@ -47,6 +47,7 @@ from rsplib.transport import (
     HeartbeatConfig,
     MessageChannel,
     MulticastReceiver,
+    TlsConfig,
     TransportError,
     choose_transport,
     connect,
@@ -153,7 +154,10 @@ class AsapService:
         transport: str = AUTO,
         heartbeat: HeartbeatConfig | None = None,
         rng: random.Random | None = None,
+        tls: TlsConfig | None = None,
     ) -> None:
+        #: TLS for every connection of this process's ASAP users (None: plain TCP mapping).
+        self.tls = tls
         self._requested_transport = transport
         self.transport = ""
         self._base_config = config or AsapConfig()
@@ -547,6 +551,7 @@ class AsapService:
                 transport=self.transport,
                 heartbeat=self._heartbeat,
                 timeout=self.config.registrar_connect_timeout,
+                tls=self.tls,
             )
         except (OSError, TransportError) as exc:
             log.debug("registrar %s: connect failed: %s", address, exc)

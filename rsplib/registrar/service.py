@@ -8,6 +8,11 @@ out the core's actions in order (send, close, connect, multicast, log) and
 re-arms the timer to ``core.next_deadline()``. All protocol decisions live in
 the core.
 
+Resources fit the process: the ASAP and ENRP connection limits are taken from the
+open-file limit (RLIMIT_NOFILE) when they would not fit in it, one source host may hold
+only part of them, records are at most 64 KiB (ASAP and ENRP messages cannot be longer),
+and all connection buffers share one memory budget.
+
 Everything runs in one ``asyncio.TaskGroup``; shutdown (SIGINT/SIGTERM or
 :meth:`RegistrarService.stop`) lets the core stop cleanly, closes every
 connection, sends a FINAL status report, and cancels the group. Peers notice
@@ -43,19 +48,26 @@ from rsplib.registrar.core import RegistrarCore
 from rsplib.status import StatusReporter
 from rsplib.transport import (
     TCP_MAPPING,
+    BufferBudget,
     ChannelClosed,
     ChannelHandler,
     ChannelServer,
+    FlowLimits,
     HeartbeatConfig,
     MessageChannel,
     MulticastSender,
+    TlsConfig,
     choose_transport,
     connect,
+    default_per_host,
+    fd_connection_limit,
     open_multicast_receiver,
+    split_connection_limit,
     start_server,
 )
 from rsplib.wire.constants import PPID
 from rsplib.wire.csp import ComponentGroup, CspAssociation, component_id
+from rsplib.wire.tcpmap import MAX_MESSAGE_RECORD
 
 log = logging.getLogger("rsplib.registrar")
 
@@ -68,6 +80,12 @@ DEFAULT_ENRP_ENDPOINT = PeerAddress("0.0.0.0", 9901)
 #: IP protocol numbers for CSP association entries.
 _IPPROTO_TCP = 6
 _IPPROTO_SCTP = 132
+#: Buffers of a registrar's connections: only ASAP and ENRP (records of at most 64 KiB).
+#: A PE or PU connection carries small answers; a peer may get bursts of Handle Updates.
+ASAP_LIMITS = FlowLimits(max_record=MAX_MESSAGE_RECORD, send_nowait_limit=1024 * 1024)
+ENRP_LIMITS = FlowLimits(max_record=MAX_MESSAGE_RECORD, send_nowait_limit=16 * 1024 * 1024)
+#: Default memory budget of all connection buffers together.
+DEFAULT_BUFFER_BUDGET = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -94,6 +112,12 @@ class ServiceOptions:
     heartbeat: HeartbeatConfig = field(default_factory=HeartbeatConfig)
     #: Timeout of an outbound ENRP connection attempt.
     connect_timeout: float = 5.0
+    #: ASAP connections one source host may hold; None = a quarter of the limit (>= 16).
+    max_connections_per_host: int | None = None
+    #: Bytes all connection buffers (partial records, queues) may hold together.
+    buffer_budget: int = DEFAULT_BUFFER_BUDGET
+    #: TLS with mutual certificates on every connection (TCP mapping only); None = off.
+    tls: TlsConfig | None = None
 
 
 def _transport_for(requested: str) -> str:
@@ -145,6 +169,7 @@ class RegistrarService:
         self._reporter: StatusReporter | None = None
         self._ready = asyncio.Event()
         self._stopped = False
+        self._budget = BufferBudget(self.options.buffer_budget)
 
     # ------------------------------------------------------------------ public control
 
@@ -163,6 +188,7 @@ class RegistrarService:
         loop = asyncio.get_running_loop()
         self._loop = loop
         self.transport_name = _transport_for(self.options.transport)
+        self._fit_connection_limits()
         await self._bind()
         try:
             self._open_multicast_senders()
@@ -203,28 +229,64 @@ class RegistrarService:
                     with contextlib.suppress(Exception):
                         loop.remove_signal_handler(sig)
 
+    def _fit_connection_limits(self) -> None:
+        """Lower the connection limits to what the open-file limit allows."""
+        config = self._config
+        asap, enrp = split_connection_limit(fd_connection_limit(), config.max_enrp_connections)
+        asap = min(asap, config.max_asap_connections)
+        enrp = min(enrp, config.max_enrp_connections)
+        if (asap, enrp) != (config.max_asap_connections, config.max_enrp_connections):
+            log.info(
+                "connection limits lowered to fit the open-file limit (RLIMIT_NOFILE): "
+                "%d ASAP, %d ENRP",
+                asap,
+                enrp,
+            )
+            self._config = dataclasses.replace(
+                config, max_asap_connections=asap, max_enrp_connections=enrp
+            )
+
     async def _bind(self) -> None:
+        opts = self.options
+
         async def listen(
-            endpoint: PeerAddress, handler: ChannelHandler, max_connections: int | None
+            endpoint: PeerAddress,
+            handler: ChannelHandler,
+            max_connections: int,
+            max_per_host: int,
+            limits: FlowLimits,
         ) -> list[tuple[str, int]]:
             server = await start_server(
                 endpoint.host,
                 endpoint.port,
                 handler,
                 transport=self.transport_name,
-                heartbeat=self.options.heartbeat,
+                heartbeat=opts.heartbeat,
                 max_connections=max_connections,
+                max_per_host=max_per_host,
+                limits=limits,
+                tls=opts.tls,
+                budget=self._budget,
             )
             self._servers.append(server)
             return server.addresses
 
+        config = self._config
+        asap_limit = config.max_asap_connections
+        per_host = opts.max_connections_per_host or default_per_host(asap_limit)
+        # A registrar has at most two connections with each peer; several may share a host.
+        enrp_per_host = max(2, config.max_enrp_connections // 8)
         try:
-            for endpoint in self.options.asap:
+            for endpoint in opts.asap:
                 self.asap_addresses.extend(
-                    await listen(endpoint, self._asap_handler, self._config.max_asap_connections)
+                    await listen(endpoint, self._asap_handler, asap_limit, per_host, ASAP_LIMITS)
                 )
             enrp = await listen(
-                self.options.enrp, self._enrp_handler, self._config.max_enrp_connections
+                opts.enrp,
+                self._enrp_handler,
+                config.max_enrp_connections,
+                enrp_per_host,
+                ENRP_LIMITS,
             )
             self.enrp_address = enrp[0]
         except BaseException:
@@ -332,6 +394,8 @@ class RegistrarService:
                 transport=self.transport_name,
                 heartbeat=self.options.heartbeat,
                 timeout=self.options.connect_timeout,
+                limits=ENRP_LIMITS,
+                tls=self.options.tls,
             )
         except (OSError, ChannelClosed, TimeoutError) as exc:
             if self._stopped:

@@ -71,6 +71,7 @@ from rsplib.transport import (
     ChannelClosed,
     HeartbeatConfig,
     MessageChannel,
+    TlsConfig,
     TransportError,
     connect,
 )
@@ -184,6 +185,7 @@ class PoolUserSession:
         on_event: EventCallback | None = None,
         csp: CspOptions | None = None,
         identifier: int | None = None,
+        tls: TlsConfig | None = None,
     ) -> PoolUserSession:
         """Resolve ``pool_handle`` and connect to one of its PEs.
 
@@ -195,7 +197,7 @@ class PoolUserSession:
         """
         own = asap is None
         service = asap or AsapService(
-            asap_config, registrars=registrars, announce=announce, transport=transport
+            asap_config, registrars=registrars, announce=announce, transport=transport, tls=tls
         )
         session = cls(
             pool_handle,
@@ -491,6 +493,7 @@ class PoolUserSession:
                     transport=kind,
                     heartbeat=self.heartbeat,
                     timeout=self.connect_timeout,
+                    tls=self.asap.tls,
                 )
             except (OSError, TransportError) as exc:
                 failure = exc

@@ -89,7 +89,10 @@ class FlowLimits:
     ``send`` waits while more than ``write_high`` bytes are queued for the
     kernel; the receive side stops reading from the socket while more than
     ``receive_messages`` messages or ``receive_bytes`` bytes wait for
-    ``receive()``, so a fast peer cannot exhaust memory.
+    ``receive()``, so a fast peer cannot exhaust memory. While the peer does
+    not read what we send (the queue is above ``write_high``), we do not read
+    its requests either; a peer that reads nothing for a heartbeat timeout is
+    closed.
     """
 
     write_high: int = 256 * 1024
@@ -99,6 +102,12 @@ class FlowLimits:
     # send_nowait() cannot wait; beyond this much queued data the peer is
     # treated as lost rather than buffering without bound.
     send_nowait_limit: int = 16 * 1024 * 1024
+    #: Longest record accepted for PPIDs without a smaller limit of their own (ASAP, ENRP
+    #: and FGP records are at most 64 KiB anyway; see rsplib.wire.tcpmap).
+    max_record: int = 1_048_576
+    #: A record whose first byte arrived longer ago than this and is still incomplete
+    #: closes the connection (a peer trickling bytes to hold buffers and a slot).
+    record_deadline: float = 10.0
 
 
 class MessageChannel(Protocol):
