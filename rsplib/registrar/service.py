@@ -82,8 +82,13 @@ _IPPROTO_TCP = 6
 _IPPROTO_SCTP = 132
 #: Buffers of a registrar's connections: only ASAP and ENRP (records of at most 64 KiB).
 #: A PE or PU connection carries small answers; a peer may get bursts of Handle Updates.
-ASAP_LIMITS = FlowLimits(max_record=MAX_MESSAGE_RECORD, send_nowait_limit=1024 * 1024)
-ENRP_LIMITS = FlowLimits(max_record=MAX_MESSAGE_RECORD, send_nowait_limit=16 * 1024 * 1024)
+#: 64 KiB take well under a second on any link: an unfinished record is given 5 s.
+ASAP_LIMITS = FlowLimits(
+    max_record=MAX_MESSAGE_RECORD, send_nowait_limit=1024 * 1024, record_deadline=5.0
+)
+ENRP_LIMITS = FlowLimits(
+    max_record=MAX_MESSAGE_RECORD, send_nowait_limit=16 * 1024 * 1024, record_deadline=5.0
+)
 #: Default memory budget of all connection buffers together.
 DEFAULT_BUFFER_BUDGET = 64 * 1024 * 1024
 
