@@ -17,6 +17,7 @@ from tests.hostile.rawwire import (
     handle_table_request,
     handle_update,
     presence,
+    record,
     resolve,
 )
 
@@ -62,17 +63,17 @@ def test_rogue_peer_cannot_overwrite_or_delete_a_pe_registered_here(
 def test_rogue_peer_adds_only_up_to_its_quota(
     start_registrar: StartRegistrar, connections: list[RawConnection]
 ) -> None:
-    reg = start_registrar("--max-pes-per-peer", "100")
+    reg = start_registrar()  # the default quota: 10,000 PEs per other registrar
     rogue = join_as_peer(connections, reg.enrp, reg.server_id)
-    for identifier in range(1, 401):
-        rogue.send(
-            PPID_ENRP,
-            handle_update(ROGUE, reg.server_id, True, POOL, identifier, 50000, ROGUE),
-        )
+    updates = b"".join(
+        record(PPID_ENRP, handle_update(ROGUE, reg.server_id, True, POOL, identifier, 50000, ROGUE))
+        for identifier in range(1, 10_501)
+    )
+    rogue.send_bytes(updates)
     stored = barrier(rogue, reg.server_id)
     homes = [struct.unpack_from("!I", value, 4)[0] for value in stored]
-    assert homes.count(ROGUE) == 100
-    assert "more than 100 PEs of registrar 0x0bad0bad" in reg.log_text()
+    assert homes.count(ROGUE) == 10_000
+    assert "more than 10000 PEs of registrar 0x0bad0bad" in reg.log_text()
 
 
 def test_handle_update_speaks_only_for_the_senders_own_pes(
