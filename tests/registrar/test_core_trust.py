@@ -147,7 +147,7 @@ def test_a_registrar_id_connected_from_one_host_cannot_be_claimed_from_another()
 
 
 def test_peer_table_is_bounded() -> None:
-    net, rogue, conn = setup(max_enrp_peers=2)  # B and the rogue
+    net, _rogue, _conn = setup(max_enrp_peers=2)  # B and the rogue
     other = FakePeer(net, host="127.0.0.67")
     other.send(net.connect_peer(other, "A"), presence(0xC0FFEE))
     assert 0xC0FFEE not in net.core("A").enrp.peers
