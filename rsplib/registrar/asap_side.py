@@ -25,10 +25,10 @@ from dataclasses import dataclass, replace
 
 from rsplib.addressing import ConnId, PeerAddress
 from rsplib.handlespace import HandlespaceError, PoolElementEntry, TimerKind
+from rsplib.ratelimit import RateLimiter
 from rsplib.registrar.config import TRANSPORT_SCTP
 from rsplib.registrar.context import CoreContext
 from rsplib.registrar.fastpath import ResolutionEncoder
-from rsplib.registrar.ratelimit import RateLimiter
 from rsplib.registrar.scope import parse_host, usable_user_transport
 from rsplib.wire.asap import (
     AsapMessage,

@@ -6,7 +6,7 @@ touches a socket, so several cores and fake PEs can be wired together in tests w
 fake clock.
 
 Parts: ``asap_side`` (PEs and PUs), ``enrp`` (peers, tables, audit, takeover, trust),
-``scope`` (address checks), ``ratelimit``, ``htchunk``, ``schedule``, ``outbox``.
+``scope`` (address checks), ``htchunk``, ``schedule``, ``outbox`` (and ``rsplib.ratelimit``).
 
 Design decisions (where RFC 5352/5353 or rsplib leave room, or where we improve on rsplib):
 
@@ -91,6 +91,7 @@ from rsplib.wire.tlv import DEFAULT_LIMITS, DecodeLimits
 #: Bytes of an offending message or TLV echoed back in an error cause, at most.
 _MAX_CAUSE_INFO = 256
 _TLV_HEADER = struct.Struct("!HH")
+_HANDLE_UPDATE = bytes([EnrpType.HANDLE_UPDATE])
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +247,8 @@ class RegistrarCore:
                 f"message with PPID {ppid} on the ENRP connection from {c.address} dropped",
             )
             return
+        if data[:1] == _HANDLE_UPDATE and not self.enrp.admit_update(c, now):
+            return  # over the peer's budget of PE changes (logged once by the trust rules)
         try:
             msg = decode_enrp(data, self._limits)
         except ProtocolError as exc:

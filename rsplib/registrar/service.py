@@ -82,13 +82,21 @@ _IPPROTO_TCP = 6
 _IPPROTO_SCTP = 132
 #: Buffers of a registrar's connections: only ASAP and ENRP (records of at most 64 KiB).
 #: A PE or PU connection carries small answers; a peer may get bursts of Handle Updates.
-#: 64 KiB take well under a second on any link: an unfinished record is given 5 s.
+#: 64 KiB take well under a second on any link: an unfinished record is given 5 s. Reads
+#: of 16 KiB and at most 64 queued messages keep each connection's turn in the loop short;
+#: a peer that does not read its answers is not read either beyond 64 KiB of them.
 ASAP_LIMITS = FlowLimits(
-    max_record=MAX_MESSAGE_RECORD, send_nowait_limit=1024 * 1024, record_deadline=5.0
+    max_record=MAX_MESSAGE_RECORD,
+    send_nowait_limit=1024 * 1024,
+    record_deadline=5.0,
+    read_size=16 * 1024,
+    receive_messages=64,
+    write_high=64 * 1024,
+    write_low=16 * 1024,
 )
-ENRP_LIMITS = FlowLimits(
-    max_record=MAX_MESSAGE_RECORD, send_nowait_limit=16 * 1024 * 1024, record_deadline=5.0
-)
+ENRP_LIMITS = dataclasses.replace(ASAP_LIMITS, send_nowait_limit=16 * 1024 * 1024)
+#: Messages handled from one connection before the others get their turn.
+FAIR_SHARE = 8
 #: Default memory budget of all connection buffers together.
 DEFAULT_BUFFER_BUDGET = 64 * 1024 * 1024
 
@@ -119,6 +127,8 @@ class ServiceOptions:
     connect_timeout: float = 5.0
     #: ASAP connections one source host may hold; None = a quarter of the limit (>= 16).
     max_connections_per_host: int | None = None
+    #: New connections one source host may open per second (twice as many at once).
+    connection_rate_per_host: float = 50.0
     #: Bytes all connection buffers (partial records, queues) may hold together.
     buffer_budget: int = DEFAULT_BUFFER_BUDGET
     #: TLS with mutual certificates on every connection (TCP mapping only); None = off.
@@ -269,6 +279,7 @@ class RegistrarService:
                 heartbeat=opts.heartbeat,
                 max_connections=max_connections,
                 max_per_host=max_per_host,
+                max_rate_per_host=opts.connection_rate_per_host,
                 limits=limits,
                 tls=opts.tls,
                 budget=self._budget,
@@ -419,6 +430,7 @@ class RegistrarService:
 
     async def _read_loop(self, conn: ConnId, channel: MessageChannel) -> None:
         core = self._require_core()
+        handled = 0
         try:
             while True:
                 ppid, data = await channel.receive()
@@ -427,6 +439,11 @@ class RegistrarService:
                 core.receive(conn, ppid, data, self._now())
                 # Messages that arrived together are all handled before the actions run.
                 self._drain_soon()
+                handled += 1
+                if handled % FAIR_SHARE == 0:
+                    # receive() does not yield while messages are queued: one connection
+                    # pipelining thousands of requests must not hold the loop for all of them.
+                    await asyncio.sleep(0)
         except ChannelClosed as exc:
             if self._channels.pop(conn, None) is not None and not self._stopped:
                 log.debug("connection %d closed: %s", conn, exc.reason)

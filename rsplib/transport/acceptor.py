@@ -8,8 +8,8 @@
   pauses for a second, said once per episode in the log, instead of retrying at once and
   logging a traceback per attempt.
 
-Refused connections are reset at once (the client sees a refusal rather than a hang); the
-first refusal per host is logged, later ones are only counted.
+Refused connections are reset at once (the client sees a refusal rather than a hang);
+refusals are logged once per host and minute (``peerlog``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import resource
 import socket
 from collections.abc import Callable
 
+from rsplib.ratelimit import RateLimiter
+from rsplib.transport.peerlog import peer_problem
 from rsplib.transport.sockopts import set_reset_on_close
 
 logger = logging.getLogger("rsplib.transport")
@@ -63,21 +65,32 @@ def default_per_host(limit: int) -> int:
 
 
 class Admission:
-    """Connection limits of one listening endpoint: in total and per source host."""
+    """Connection limits of one listening endpoint: in total and per source host, and how
+    fast one host may open new connections (a connect-and-close flood costs us more than
+    the flooder)."""
 
-    def __init__(self, max_connections: int | None, max_per_host: int | None) -> None:
+    def __init__(
+        self,
+        max_connections: int | None,
+        max_per_host: int | None,
+        max_rate_per_host: float | None = None,
+    ) -> None:
         for name, value in (("max_connections", max_connections), ("max_per_host", max_per_host)):
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1 or None")
         self.max_connections = max_connections
         self.max_per_host = max_per_host
+        self._rate = (
+            None
+            if max_rate_per_host is None
+            else RateLimiter(max_rate_per_host, burst=max(1.0, 2 * max_rate_per_host))
+        )
         self.count = 0
         self._per_host: dict[str, int] = {}
-        self._logged: set[str] = set()
         #: Connections refused so far (for status and tests).
         self.refused = 0
 
-    def admit(self, host: str, kind: str) -> bool:
+    def admit(self, host: str, kind: str, now: float = 0.0) -> bool:
         """Count a new connection from ``host``; False (and logged once per host) if over."""
         if self.max_connections is not None and self.count >= self.max_connections:
             self._refuse(host, kind, f"limit of {self.max_connections} connections reached")
@@ -85,6 +98,9 @@ class Admission:
         held = self._per_host.get(host, 0)
         if self.max_per_host is not None and held >= self.max_per_host:
             self._refuse(host, kind, f"{self.max_per_host} connections from this host")
+            return False
+        if self._rate is not None and not self._rate.allow(host, now):
+            self._refuse(host, kind, f"more than {self._rate.max_rate:g} new connections/s")
             return False
         self._per_host[host] = held + 1
         self.count += 1
@@ -100,16 +116,8 @@ class Admission:
 
     def _refuse(self, host: str, kind: str, why: str) -> None:
         self.refused += 1
-        if host in self._logged:
-            return
-        if len(self._logged) >= _MAX_LOGGED_HOSTS:
-            self._logged.clear()
-        self._logged.add(host)
-        logger.warning(
-            "refusing %s connections from %s: %s (further refusals of this host are not logged)",
-            kind,
-            host,
-            why,
+        peer_problem(
+            logging.WARNING, host, "refused", "refusing %s connections from %s: %s", kind, host, why
         )
 
 
@@ -161,7 +169,7 @@ class TcpAcceptor:
                 self._pause_logged = False
                 logger.info("accepting %s connections again", self._kind)
             host = str(address[0])
-            if not self._admission.admit(host, self._kind):
+            if not self._admission.admit(host, self._kind, self._loop.time()):
                 with contextlib.suppress(OSError):
                     set_reset_on_close(conn)
                 conn.close()

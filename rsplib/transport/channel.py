@@ -108,6 +108,12 @@ class FlowLimits:
     #: A record whose first byte arrived longer ago than this and is still incomplete
     #: closes the connection (a peer trickling bytes to hold buffers and a slot).
     record_deadline: float = 10.0
+    #: Heartbeat requests answered per second (and at once); a peer sending more is not
+    #: checking liveness but making us work, and is closed.
+    max_heartbeat_rate: float = 50.0
+    #: Bytes taken from the socket per read: with many busy peers, each one's turn in the
+    #: event loop stays short (decoding a read's records happens in one go).
+    read_size: int = 64 * 1024
 
 
 class MessageChannel(Protocol):

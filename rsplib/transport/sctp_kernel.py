@@ -381,11 +381,12 @@ class SctpServer:
         limits: FlowLimits = DEFAULT_LIMITS,
         max_connections: int | None = None,
         max_per_host: int | None = None,
+        max_rate_per_host: float | None = None,
     ) -> None:
         self._heartbeat = heartbeat
         self._limits = limits
         self._supervisor = ChannelSupervisor(handler)
-        self.admission = Admission(max_connections, max_per_host)
+        self.admission = Admission(max_connections, max_per_host, max_rate_per_host)
         self._listeners: list[socket.socket] = []
         self._accept_tasks: list[asyncio.Task[None]] = []
 
@@ -443,7 +444,7 @@ class SctpServer:
                 continue
             out_of_resources = False
             host = str(peer[0])
-            if not self.admission.admit(host, "SCTP"):
+            if not self.admission.admit(host, "SCTP", loop.time()):
                 with contextlib.suppress(OSError):
                     set_reset_on_close(conn)
                 conn.close()

@@ -119,6 +119,7 @@ async def start_server(
     heartbeat: HeartbeatConfig = DEFAULT_HEARTBEAT,
     max_connections: int | None = None,
     max_per_host: int | None = None,
+    max_rate_per_host: float | None = None,
     tcp_options: TcpOptions = DEFAULT_TCP_OPTIONS,
     limits: FlowLimits = DEFAULT_LIMITS,
     tls: TlsConfig | None = None,
@@ -127,8 +128,9 @@ async def start_server(
     """Listen on ``host:port`` (port 0: ephemeral) and run ``handler`` per channel.
 
     The handler's channel is closed when the handler returns. Connections
-    beyond ``max_connections``, or beyond ``max_per_host`` from one host, are
-    reset right after being accepted. ``tls`` requires every peer to present a
+    beyond ``max_connections``, beyond ``max_per_host`` from one host, or
+    beyond ``max_rate_per_host`` new ones per second from one host, are reset
+    right after being accepted. ``tls`` requires every peer to present a
     certificate of the configured CA (TCP mapping only); ``budget`` bounds the
     buffers of all channels sharing it.
     """
@@ -141,6 +143,7 @@ async def start_server(
             limits=limits,
             max_connections=max_connections,
             max_per_host=max_per_host,
+            max_rate_per_host=max_rate_per_host,
         )
     else:
         server = TcpMappingServer(
@@ -150,6 +153,7 @@ async def start_server(
             limits=limits,
             max_connections=max_connections,
             max_per_host=max_per_host,
+            max_rate_per_host=max_rate_per_host,
             tls=tls,
             budget=budget,
         )

@@ -1,6 +1,6 @@
 """The TCP mapping on asyncio: one DATA record per message, application heartbeats.
 
-``TcpMappingChannel`` is an ``asyncio.Protocol``; all framing lives in
+``TcpMappingChannel`` is an ``asyncio.BufferedProtocol``; all framing lives in
 :mod:`rsplib.wire.tcpmap`, this module only moves bytes, keeps the heartbeat
 timer and applies back-pressure in both directions. What a peer can make us
 hold is bounded: records by size and by the time they take to arrive, the
@@ -33,6 +33,7 @@ from rsplib.transport.channel import (
     TcpOptions,
     host_port,
 )
+from rsplib.transport.peerlog import peer_problem
 from rsplib.transport.sockopts import apply_tcp_options, set_reset_on_close
 from rsplib.transport.supervisor import ChannelSupervisor
 from rsplib.transport.tls import HANDSHAKE_TIMEOUT, TlsConfig
@@ -56,7 +57,7 @@ COALESCE_LIMIT = 64 * 1024
 _HEARTBEAT_OPAQUE = struct.Struct("!Q")
 
 
-class TcpMappingChannel(asyncio.Protocol):
+class TcpMappingChannel(asyncio.BufferedProtocol):
     """A :class:`~rsplib.transport.channel.MessageChannel` over one TCP connection."""
 
     transport_name = TCP_MAPPING
@@ -82,6 +83,9 @@ class TcpMappingChannel(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._decoder = RecordDecoder(limits.max_record)
+        # The transport reads into this buffer, at most read_size bytes at a time.
+        self._read_buffer = bytearray(limits.read_size)
+        self._read_view = memoryview(self._read_buffer)
         self._queue: deque[tuple[int, bytes]] = deque()
         self._queued_bytes = 0
         self._rx_ready = asyncio.Event()
@@ -101,6 +105,9 @@ class TcpMappingChannel(asyncio.Protocol):
         self._last_rx = 0.0
         self._last_hb_tx = 0.0
         self._hb_counter = 0
+        #: Heartbeat requests we may still answer now (refilled at max_heartbeat_rate).
+        self._hb_allowance = limits.max_heartbeat_rate
+        self._hb_seen = self._loop.time()
         self._pending: list[bytes] = []
         self._pending_bytes = 0
 
@@ -174,7 +181,7 @@ class TcpMappingChannel(asyncio.Protocol):
         """Wait until the underlying connection is gone."""
         await asyncio.shield(self._lost)
 
-    # -- asyncio.Protocol ---------------------------------------------------
+    # -- asyncio.BufferedProtocol -------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -191,7 +198,13 @@ class TcpMappingChannel(asyncio.Protocol):
         if self._reason is None:
             self._arm_timer()
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._read_view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(self._read_view[:nbytes])
+
+    def data_received(self, data: bytes | memoryview) -> None:
         if self._reason is not None:
             return
         # Any byte counts as a sign of life: a large record may take longer
@@ -207,6 +220,12 @@ class TcpMappingChannel(asyncio.Protocol):
                 self._queue.append((record.ppid, record.payload))
                 self._queued_bytes += len(record.payload)
             elif record.type is RecordType.HEARTBEAT_REQUEST:
+                if not self._heartbeat_allowed(now):
+                    self._fail(
+                        f"more than {self._limits.max_heartbeat_rate:g} heartbeat requests/s",
+                        "heartbeat request flood",
+                    )
+                    return
                 ack = heartbeat_ack(record)
                 try:
                     self._write(ack.type, ack.ppid, ack.payload)
@@ -266,9 +285,26 @@ class TcpMappingChannel(asyncio.Protocol):
 
     def _fail(self, reason: str, what: str) -> None:
         """Close at once because of the peer's behaviour (one WARNING, no traceback)."""
-        logger.warning("%s from %s:%d, closing connection: %s", what, *self.peer_address, reason)
+        peer_problem(
+            logging.WARNING,
+            self.peer_address[0],
+            what,
+            "%s from %s:%d, closing connection: %s",
+            what,
+            *self.peer_address,
+            reason,
+        )
         self._set_closed(reason)
         self.abort()
+
+    def _heartbeat_allowed(self, now: float) -> bool:
+        rate = self._limits.max_heartbeat_rate
+        self._hb_allowance = min(rate, self._hb_allowance + (now - self._hb_seen) * rate)
+        self._hb_seen = now
+        if self._hb_allowance < 1.0:
+            return False
+        self._hb_allowance -= 1.0
+        return True
 
     def _update_reading(self) -> None:
         """Read while neither our receive queue is full nor the peer leaves our data unread.
@@ -420,8 +456,9 @@ class TcpMappingServer:
     """Listening TCP socket(s); runs ``handler`` once per accepted channel.
 
     Connections beyond ``max_connections`` in total or ``max_per_host`` from one source
-    host are reset right after accept. With ``tls`` every connection must complete a TLS
-    handshake with a certificate from the configured CA first.
+    host, or beyond ``max_rate_per_host`` new ones per second, are reset right after
+    accept. With ``tls`` every connection must complete a TLS handshake with a
+    certificate from the configured CA first.
     """
 
     transport_name = TCP_MAPPING
@@ -435,6 +472,7 @@ class TcpMappingServer:
         limits: FlowLimits = DEFAULT_LIMITS,
         max_connections: int | None = None,
         max_per_host: int | None = None,
+        max_rate_per_host: float | None = None,
         tls: TlsConfig | None = None,
         budget: BufferBudget | None = None,
     ) -> None:
@@ -444,7 +482,7 @@ class TcpMappingServer:
         self._tls = tls
         self._budget = budget
         self._supervisor = ChannelSupervisor(handler)
-        self.admission = Admission(max_connections, max_per_host)
+        self.admission = Admission(max_connections, max_per_host, max_rate_per_host)
         self._listeners: list[socket.socket] = []
         self._acceptors: list[TcpAcceptor] = []
         self._attaching: set[asyncio.Task[None]] = set()
@@ -524,19 +562,13 @@ class TcpMappingServer:
         self.admission.release(host)
 
 
-_handshake_logged: set[str] = set()
-
-
 def _log_refused_handshake(host: str, exc: BaseException) -> None:
-    """One line per host: a peer that cannot prove pool membership is refused."""
-    if host in _handshake_logged:
-        return
-    if len(_handshake_logged) >= 4096:
-        _handshake_logged.clear()
-    _handshake_logged.add(host)
-    logger.warning(
-        "connection from %s refused: TLS handshake failed (%s); further failures of this host "
-        "are not logged",
+    """A peer that cannot prove pool membership is refused (logged once in a while)."""
+    peer_problem(
+        logging.WARNING,
+        host,
+        "tls",
+        "connection from %s refused: TLS handshake failed (%s)",
         host,
         exc,
     )

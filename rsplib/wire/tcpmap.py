@@ -162,7 +162,7 @@ class RecordDecoder:
         """Bytes held back as an incomplete record."""
         return len(self._buffer)
 
-    def feed(self, data: bytes) -> list[Record]:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Record]:
         """Append ``data`` and return every record it completes, in order.
 
         Records completed before a framing error in the same chunk are lost

@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 
 from rsplib.handlespace import Handlespace
+from rsplib.ratelimit import RateLimiter
 from rsplib.registrar.config import AddressScope, RegistrarConfig
 from rsplib.registrar.fastpath import ResolutionEncoder, readdress
-from rsplib.registrar.ratelimit import RateLimiter
 from rsplib.registrar.schedule import Schedule
 from rsplib.registrar.scope import scope_rank, usable_user_transport
 from rsplib.wire.asap import HandleResolutionResponse, encode_asap

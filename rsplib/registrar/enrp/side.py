@@ -172,6 +172,18 @@ class EnrpSide:
     def broadcast_update(self, action: UpdateAction, entry: PoolElementEntry) -> None:
         self.tables.broadcast_update(action, entry)
 
+    def admit_update(self, c: EnrpConnection, now: float) -> bool:
+        """Before a Handle Update from ``c`` is decoded: is it within its peer's budget?
+
+        Checked on the raw message so that a peer flooding updates costs little more than
+        reading them; updates from connections not yet tied to a peer pass (and are then
+        ignored as coming from an unknown registrar).
+        """
+        sender = c.server_id
+        if sender is None or sender not in self.links.peers:
+            return True
+        return self.trust.within_budget(sender, 1, now)
+
     def handle(self, c: EnrpConnection, msg: EnrpMessage, now: float) -> None:
         if not self.links.bind_sender(c, msg.sender_server_id):
             return

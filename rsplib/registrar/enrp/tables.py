@@ -106,9 +106,8 @@ class TableSync:
     # --- inbound -----------------------------------------------------------------------
 
     def update(self, peer: Peer, msg: HandleUpdate, now: float) -> None:
+        """A Handle Update (its share of the peer's budget was taken before decoding)."""
         sender = peer.server_id
-        if not self.trust.within_budget(sender, 1, now):
-            return
         if msg.action == UpdateAction.ADD_PE:
             self._learn(sender, msg.pool_handle, msg.pool_element, now, from_update=True)
             return

@@ -24,8 +24,8 @@ import logging
 from collections.abc import Callable
 
 from rsplib.handlespace import PoolElementEntry
+from rsplib.ratelimit import RateLimiter
 from rsplib.registrar.context import CoreContext
-from rsplib.registrar.ratelimit import RateLimiter
 
 #: Reason returned for changes that are normal and need no log line.
 SILENT = ""

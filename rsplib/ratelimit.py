@@ -1,4 +1,7 @@
-"""Request-rate limits per key: a token bucket that limits from the first request.
+"""Rate limits per key: a token bucket that limits from the first request.
+
+Used by the registrar (MaxHRRate, MaxEURate, ENRP peers' PE changes) and by the transports
+(connections accepted per host).
 
 rsplib's MaxHRRate / MaxEURate estimate a rate from the last 16 request times and so let any
 burst shorter than that through. Here every key gets a bucket of ``burst`` tokens refilled
