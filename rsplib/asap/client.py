@@ -35,6 +35,9 @@ Pool elements keep their identity
     pool users and peers see the same PE come back, not a new one.
     Re-registration runs every ``reregistration_interval`` (Registration Life
     = 3 x that) and immediately when the policy information (load) changes.
+    A registration refused for security (0x000A: the registrar still binds the
+    identifier to our previous connection, which it has not seen go yet) is
+    retried every ``SECURITY_RETRY`` seconds; other refusals are final.
 
 Endpoint Keep-Alive and the H flag over the TCP mapping
     A Keep-Alive naming a PE is answered for that PE; one naming none is
@@ -138,6 +141,10 @@ class _Request:
         return what
 
 
+#: Retry interval of a registration refused with "Rejection due to Security".
+SECURITY_RETRY = 2.0
+
+
 @dataclass(slots=True)
 class _PoolElement:
     pool_handle: bytes
@@ -146,6 +153,7 @@ class _PoolElement:
     policy: PolicyParam
     registered: bool = False  # confirmed by the current home registrar
     due: float | None = None  # next re-registration (while connected)
+    refused: bool = False  # the last attempt was refused for security (being retried)
 
 
 @dataclass(slots=True)
@@ -420,6 +428,9 @@ class AsapClient:
         pe = self._pes.get((msg.pool_handle, msg.identifier))
         if pe is None:
             return  # deregistered meanwhile
+        if msg.error is not None and msg.error.first_code == ErrorCause.REJECTION_DUE_TO_SECURITY:
+            self._refused_for_security(pe, error_text(msg.error.causes) or "rejected", now)
+            return
         if msg.error is not None:
             del self._pes[(pe.pool_handle, pe.identifier)]
             text = error_text(msg.error.causes) or "rejected"
@@ -434,8 +445,28 @@ class AsapClient:
             return
         if not pe.registered:
             pe.registered = True
+            pe.refused = False
             home_id = 0 if self._home is None else self._home.server_id
             self._actions.append(RegistrationSucceeded(pe.pool_handle, pe.identifier, home_id))
+
+    def _refused_for_security(self, pe: _PoolElement, text: str, now: float) -> None:
+        """Refused because the identifier is bound to another connection: most likely our
+        own previous one, not yet seen gone by the registrar. Tell once, retry soon."""
+        pe.registered = False
+        pe.due = now + min(SECURITY_RETRY, self.config.reregistration_interval)
+        if pe.refused:
+            return
+        pe.refused = True
+        self._log(
+            logging.WARNING,
+            f"registration of PE 0x{pe.identifier:08x} in pool {pe.pool_handle!r} refused: "
+            f"{text}; retrying every {SECURITY_RETRY:g} s",
+        )
+        self._actions.append(
+            RegistrationFailed(
+                pe.pool_handle, pe.identifier, ErrorCause.REJECTION_DUE_TO_SECURITY, text
+            )
+        )
 
     def _on_deregistration_response(self, msg: DeregistrationResponse) -> None:
         request = self._take_awaiting(_Kind.DEREGISTRATION, msg.pool_handle, msg.identifier)

@@ -8,6 +8,7 @@ project's encoder.
 
 from __future__ import annotations
 
+import re
 import socket
 import struct
 import subprocess
@@ -16,7 +17,7 @@ import time
 
 from control_center.monitor import StatusModel
 from control_center.safe_text import plain_markup, printable
-from tests.support import REPO, free_udp_port
+from tests.support import REPO
 
 TITLE = "\x1b]0;owned\x07"
 CLEAR = "\x1b[H\x1b[2J"
@@ -49,28 +50,18 @@ def test_the_monitor_model_stores_only_escaped_text() -> None:
 
 
 def test_rsp_monitor_never_writes_escape_sequences_from_the_network() -> None:
-    port = free_udp_port()
     monitor = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "control_center.rsp_monitor",
-            "--address",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--once",
-            "--duration",
-            "2",
-            "--color",
-            "never",
-        ],
+        [sys.executable, "-m", "control_center.rsp_monitor", "--address", "127.0.0.1",
+         "--port", "0", "--once", "--duration", "1.5", "--color", "never"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=REPO,
-    )
+    )  # fmt: skip
     try:
-        time.sleep(0.7)  # listening by now
+        assert monitor.stderr is not None
+        listening = re.search(rb"listening on 127\.0\.0\.1:(\d+)", monitor.stderr.readline())
+        assert listening, "rsp-monitor did not say where it listens"
+        port = int(listening.group(1))
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
             for _ in range(3):
                 datagram = csp_datagram(0x0200_0000_0000_0042, TITLE + CLEAR + BIDI, FORGED)

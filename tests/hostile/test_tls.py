@@ -9,6 +9,8 @@ without TLS, is refused and never becomes a peer.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import ssl
 import subprocess
 import sys
@@ -21,7 +23,7 @@ from tests.hostile.certs import Pki
 from tests.hostile.conftest import StartRegistrar
 from tests.hostile.rawwire import PPID_ENRP, RawConnection, presence, resolve
 from tests.registrar.service_helpers import ProcessPool
-from tests.support import REPO, LoggedProcess
+from tests.support import REPO, FractalPeProcess, LoggedProcess
 
 POOL = b"TlsPool"
 ROGUE = 0x0BADCE27
@@ -110,3 +112,36 @@ def test_peer_without_the_right_certificate_is_refused(
     log = registrar.wait_for("TLS handshake failed").string
     assert "new ENRP peer 0x0badce27" not in log
     assert "Traceback" not in log
+
+
+def test_fractal_pe_and_headless_pu_work_over_tls(
+    start_registrar: StartRegistrar, pki: Pki, tmp_path: Path
+) -> None:
+    registrar = start_registrar(*pki.issue("pr"), identifier=0x7171)
+    env = dict(os.environ, RSERPOOL_COOKIE_KEY="hex:" + "3c" * 32, FRACTAL_KERNEL="numpy")
+    pe = FractalPeProcess(
+        ["--registrar", address(registrar.asap), "--transport", "tcp", "--identifier", "0x7172",
+         "--poolhandle", POOL.decode(), "--test-mode", *pki.issue("fractal-pe")],
+        tmp_path / "fractal-pe.log",
+        env,
+    )  # fmt: skip
+    try:
+        pe.wait_registered()
+        pu = subprocess.run(
+            [sys.executable, "-m", "fractal_pu.cli", "--headless",
+             "--registrar", address(registrar.asap), "--transport", "tcp",
+             "--poolhandle", POOL.decode(), "--sessions", "2", "--width", "64", "--height", "48",
+             "--output", str(tmp_path / "out.png"), "--report", str(tmp_path / "report.json"),
+             *pki.issue("fractal-pu")],
+            capture_output=True,
+            cwd=REPO,
+            env=env,
+            timeout=60,
+        )  # fmt: skip
+    finally:
+        pe.stop()
+    assert pu.returncode == 0, pu.stderr.decode()[-3000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["complete"] is True
+    assert report["images"][0]["missing_pixels"] == 0
+    assert "TLS handshake failed" not in registrar.log_text()
