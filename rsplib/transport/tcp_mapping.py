@@ -19,6 +19,7 @@ import struct
 from collections import deque
 from collections.abc import Callable
 
+from rsplib.trace.tracer import TRACER
 from rsplib.transport.acceptor import Admission, TcpAcceptor, open_listeners
 from rsplib.transport.budget import BufferBudget
 from rsplib.transport.channel import (
@@ -28,10 +29,12 @@ from rsplib.transport.channel import (
     TCP_MAPPING,
     ChannelClosed,
     ChannelHandler,
+    CloseKind,
     FlowLimits,
     HeartbeatConfig,
     TcpOptions,
     host_port,
+    kind_of_error,
 )
 from rsplib.transport.peerlog import peer_problem
 from rsplib.transport.sockopts import apply_tcp_options, set_reset_on_close
@@ -100,6 +103,7 @@ class TcpMappingChannel(asyncio.BufferedProtocol):
         self._stall_since = 0.0
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._reason: str | None = None
+        self._kind: CloseKind | None = None
         self._lost = self._loop.create_future()
         self._timer: asyncio.TimerHandle | None = None
         self._last_rx = 0.0
@@ -121,6 +125,13 @@ class TcpMappingChannel(asyncio.BufferedProtocol):
     def close_reason(self) -> str | None:
         return self._reason
 
+    @property
+    def close_kind(self) -> CloseKind | None:
+        return self._kind
+
+    def _closed_error(self, fallback: str = "not connected") -> ChannelClosed:
+        return ChannelClosed(self._reason or fallback, self._kind or CloseKind.LOCAL)
+
     async def send(self, ppid: int, payload: bytes) -> None:
         if self._write_paused:
             await self._drain()
@@ -130,11 +141,13 @@ class TcpMappingChannel(asyncio.BufferedProtocol):
 
     def send_nowait(self, ppid: int, payload: bytes) -> None:
         self._write(RecordType.DATA, ppid, payload)
+        if TRACER.on:
+            TRACER.message("tx", ppid, payload, self.local_address, self.peer_address)
 
     async def receive(self) -> tuple[int, bytes]:
         while not self._queue:
             if self._reason is not None:
-                raise ChannelClosed(self._reason)
+                raise self._closed_error()
             self._rx_ready.clear()
             await self._rx_ready.wait()
         ppid, payload = self._queue.popleft()
@@ -146,7 +159,7 @@ class TcpMappingChannel(asyncio.BufferedProtocol):
         return ppid, payload
 
     def abort(self) -> None:
-        self._set_closed("aborted locally")
+        self._set_closed("aborted locally", CloseKind.LOCAL)
         self._pending.clear()
         self._pending_bytes = 0
         if self._budget is not None:
@@ -162,7 +175,7 @@ class TcpMappingChannel(asyncio.BufferedProtocol):
 
     async def close(self) -> None:
         self._flush()  # what was sent before close() still goes out
-        self._set_closed("closed locally")
+        self._set_closed("closed locally", CloseKind.LOCAL)
         if self._transport is None:
             return
         self._transport.close()
@@ -213,17 +226,22 @@ class TcpMappingChannel(asyncio.BufferedProtocol):
         try:
             records = self._decoder.feed(data)
         except FramingError as exc:
-            self._fail(f"framing error: {exc}", "TCP-mapping framing error")
+            self._fail(f"framing error: {exc}", "TCP-mapping framing error", CloseKind.PROTOCOL)
             return
         for record in records:
             if record.type is RecordType.DATA:
                 self._queue.append((record.ppid, record.payload))
                 self._queued_bytes += len(record.payload)
+                if TRACER.on:
+                    TRACER.message(
+                        "rx", record.ppid, record.payload, self.local_address, self.peer_address
+                    )
             elif record.type is RecordType.HEARTBEAT_REQUEST:
                 if not self._heartbeat_allowed(now):
                     self._fail(
                         f"more than {self._limits.max_heartbeat_rate:g} heartbeat requests/s",
                         "heartbeat request flood",
+                        CloseKind.PROTOCOL,
                     )
                     return
                 ack = heartbeat_ack(record)
@@ -238,6 +256,7 @@ class TcpMappingChannel(asyncio.BufferedProtocol):
                 self._fail(
                     f"record not completed within {self._limits.record_deadline:g} s",
                     "peer trickles an incomplete record",
+                    CloseKind.TIMEOUT,
                 )
                 return
         else:
@@ -250,14 +269,14 @@ class TcpMappingChannel(asyncio.BufferedProtocol):
         self._account()
 
     def eof_received(self) -> bool:
-        self._set_closed("connection closed by peer (EOF)")
+        self._set_closed("connection closed by peer (EOF)", CloseKind.EOF)
         return False  # let the transport close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
         if exc is None:
-            self._set_closed("connection closed by peer (EOF)")
+            self._set_closed("connection closed by peer (EOF)", CloseKind.EOF)
         else:
-            self._set_closed(f"connection lost: {exc}")
+            self._set_closed(f"connection lost: {exc}", kind_of_error(exc))
         if self._budget is not None:
             self._budget.release(self)
         if self._timer is not None:
@@ -283,7 +302,7 @@ class TcpMappingChannel(asyncio.BufferedProtocol):
 
     # -- internals -----------------------------------------------------------
 
-    def _fail(self, reason: str, what: str) -> None:
+    def _fail(self, reason: str, what: str, kind: CloseKind) -> None:
         """Close at once because of the peer's behaviour (one WARNING, no traceback)."""
         peer_problem(
             logging.WARNING,
@@ -294,7 +313,7 @@ class TcpMappingChannel(asyncio.BufferedProtocol):
             *self.peer_address,
             reason,
         )
-        self._set_closed(reason)
+        self._set_closed(reason, kind)
         self.abort()
 
     def _heartbeat_allowed(self, now: float) -> bool:
@@ -344,17 +363,18 @@ class TcpMappingChannel(asyncio.BufferedProtocol):
             or self._queued_bytes >= self._limits.receive_bytes // divisor
         )
 
-    def _set_closed(self, reason: str) -> None:
+    def _set_closed(self, reason: str, kind: CloseKind) -> None:
         # The first reason wins; later ones are consequences of it.
         if self._reason is None:
             self._reason = reason
+            self._kind = kind
             self._rx_ready.set()
             self._wake_drain_waiters()
 
     def _write(self, record_type: RecordType, ppid: int, payload: bytes) -> None:
         transport = self._transport
         if self._reason is not None or transport is None or transport.is_closing():
-            raise ChannelClosed(self._reason or "not connected")
+            raise self._closed_error()
         # Coalesce: a registrar answering a pipelined burst writes many small records in one
         # loop iteration; one write (one send syscall) for all of them instead of one each
         # roughly halves its cost per message on loopback. Flushed at the end of the
@@ -371,8 +391,9 @@ class TcpMappingChannel(asyncio.BufferedProtocol):
                 f"send queue of {transport.get_write_buffer_size()} bytes exceeds "
                 f"{self._limits.send_nowait_limit}",
                 "peer does not read",
+                CloseKind.OVERFLOW,
             )
-            raise ChannelClosed(self._reason or "send queue overflow")
+            raise self._closed_error("send queue overflow")
 
     def _flush(self) -> None:
         if not self._pending:
@@ -388,7 +409,7 @@ class TcpMappingChannel(asyncio.BufferedProtocol):
     async def _drain(self) -> None:
         while self._write_paused:
             if self._reason is not None:
-                raise ChannelClosed(self._reason)
+                raise self._closed_error()
             waiter: asyncio.Future[None] = self._loop.create_future()
             self._drain_waiters.append(waiter)
             try:
@@ -397,7 +418,7 @@ class TcpMappingChannel(asyncio.BufferedProtocol):
                 with contextlib.suppress(ValueError):
                     self._drain_waiters.remove(waiter)
         if self._reason is not None:
-            raise ChannelClosed(self._reason)
+            raise self._closed_error()
 
     def _wake_drain_waiters(self) -> None:
         for waiter in self._drain_waiters:
@@ -428,6 +449,7 @@ class TcpMappingChannel(asyncio.BufferedProtocol):
                 self._fail(
                     f"nothing of {size} queued bytes read for {now - self._stall_since:.1f} s",
                     "peer does not read",
+                    CloseKind.OVERFLOW,
                 )
                 return
         if self._rx_full:
@@ -438,7 +460,7 @@ class TcpMappingChannel(asyncio.BufferedProtocol):
             logger.info(
                 "no record from %s:%d for %.1f s, closing connection", *self.peer_address, silent
             )
-            self._set_closed("heartbeat timeout")
+            self._set_closed("heartbeat timeout", CloseKind.TIMEOUT)
             self.abort()
             return
         if silent >= hb.interval and now - self._last_hb_tx >= hb.interval:
