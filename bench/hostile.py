@@ -18,7 +18,9 @@ from its own loopback source address (127.0.0.2 ...), as different hosts would:
 During each flood a well-behaved pool user on 127.0.0.1 resolves the pool every 5 ms over
 its connection and, at the end, from a new connection. Printed per phase: its Handle
 Resolution latency p50/p99/max, how many requests failed, whether a new client was
-served; overall: the registrar's peak RSS (VmHWM) and the tracebacks in its log.
+served, the registrar's CPU share and the client's own scheduling noise (how late its
+sleeps end: on a busy machine latencies include that); overall: the registrar's peak RSS
+(VmHWM) and the tracebacks in its log.
 
 Goals (issue): well-behaved p99 under 50 ms in every flood, peak RSS under 150 MB, no
 traceback. Floods are bounded in time (``--seconds``) and in connections and messages.
@@ -418,6 +420,11 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def _rss_mb(pid: int, field: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -440,10 +447,12 @@ def run_phase(ctx: Any, registrar: RegistrarProcess, name: str, seconds: float) 
         proc.start()
     time.sleep(0.3)  # the flood is on
     prober.start()
+    cpu_before, wall_before = _cpu_seconds(registrar.pid), time.monotonic()
     peak = 0.0
     while prober.is_alive():
         peak = max(peak, _rss_mb(registrar.pid, "VmRSS"))
         time.sleep(0.05)
+    cpu = (_cpu_seconds(registrar.pid) - cpu_before) / (time.monotonic() - wall_before)
     latencies, failures, served, oversleep = probes.get(timeout=10)
     prober.join()
     volume = 0
@@ -464,6 +473,9 @@ def run_phase(ctx: Any, registrar: RegistrarProcess, name: str, seconds: float) 
         "new_client_served": served,
         "client_oversleep_p99_ms": _percentile(oversleep, 0.99) * 1e3,
         "rss_mb_peak_in_phase": peak,
+        # The registrar's share of one core: high means the flood keeps it busy; low with
+        # long latencies means the machine gave it little CPU.
+        "registrar_cpu": cpu,
         "flood_volume": volume,
         "registrar_alive": registrar.alive(),
     }
@@ -522,13 +534,14 @@ def main() -> int:
         print(json.dumps(report, indent=2, sort_keys=True))
         return 0
     print(f"{'phase':<14}{'requests':>9}{'failed':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
-          f"{'new client':>12}{'RSS MB':>8}{'noise p99':>11}")  # fmt: skip
+          f"{'new client':>12}{'RSS MB':>8}{'noise p99':>11}{'PR CPU':>8}")  # fmt: skip
     for p in report["phases"]:
         print(
             f"{p['phase']:<14}{p['requests']:>9}{p['failed']:>8}{p['p50_ms']:>9.2f}"
             f"{p['p99_ms']:>9.2f}{p['max_ms']:>9.1f}"
             f"{'served' if p['new_client_served'] else 'REFUSED':>12}"
             f"{p['rss_mb_peak_in_phase']:>8.1f}{p['client_oversleep_p99_ms']:>11.2f}"
+            f"{p['registrar_cpu']:>8.0%}"
         )
     print(
         f"peak RSS {report['peak_rss_mb']:.1f} MB, tracebacks {report['tracebacks']}, "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import ipaddress
 import logging
 import random
@@ -423,8 +424,21 @@ def setup_logging(level: int, logfile: str | None) -> None:
     root.setLevel(level)
 
 
+def tune_garbage_collector() -> None:
+    """Fewer, cheaper cycle collections for a process that holds many long-lived PEs.
+
+    A handlespace filling up (a mentor's table, a peer's flood of Handle Updates) makes
+    CPython's full collections scan every object again and again: pauses of 100 ms and
+    more, which every client waits through. What was loaded at start-up is frozen (never
+    scanned again), and young collections run every 10,000 allocations instead of 700.
+    """
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     settings = parse_settings(argv)
+    tune_garbage_collector()
     try:
         setup_logging(settings.loglevel, settings.logfile)
     except OSError as exc:

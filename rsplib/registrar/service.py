@@ -84,20 +84,19 @@ _IPPROTO_SCTP = 132
 #: Buffers of a registrar's connections: only ASAP and ENRP (records of at most 64 KiB).
 #: A PE or PU connection carries small answers; a peer may get bursts of Handle Updates.
 #: 64 KiB take well under a second on any link: an unfinished record is given 5 s. Reads
-#: of 16 KiB and at most 64 queued messages keep each connection's turn in the loop short;
-#: a peer that does not read its answers is not read either beyond 64 KiB of them.
+#: of 16 KiB keep each connection's turn in the loop short; a peer that does not read its
+#: answers is not read (nor served) either beyond 64 KiB of them.
 ASAP_LIMITS = FlowLimits(
     max_record=MAX_MESSAGE_RECORD,
     send_nowait_limit=1024 * 1024,
     record_deadline=5.0,
     read_size=16 * 1024,
-    receive_messages=64,
     write_high=64 * 1024,
     write_low=16 * 1024,
 )
 ENRP_LIMITS = dataclasses.replace(ASAP_LIMITS, send_nowait_limit=16 * 1024 * 1024)
 #: Messages handled from one connection before the others get their turn.
-FAIR_SHARE = 8
+FAIR_SHARE = 16
 #: Default memory budget of all connection buffers together.
 DEFAULT_BUFFER_BUDGET = 64 * 1024 * 1024
 
@@ -444,7 +443,11 @@ class RegistrarService:
                 handled += 1
                 if handled % FAIR_SHARE == 0:
                     # receive() does not yield while messages are queued: one connection
-                    # pipelining thousands of requests must not hold the loop for all of them.
+                    # pipelining thousands of requests must not hold the loop for all of
+                    # them. Its answers so far go out with this turn; a peer that does not
+                    # read them gets no more of our work until it does.
+                    self._drain()
+                    await channel.wait_writable()
                     await asyncio.sleep(0)
         except ChannelClosed as exc:
             if self._channels.pop(conn, None) is not None and not self._stopped:

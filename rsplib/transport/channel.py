@@ -138,6 +138,12 @@ class MessageChannel(Protocol):
         closed are still delivered; after them ChannelClosed is raised."""
         ...
 
+    async def wait_writable(self) -> None:
+        """Return once the send queue is below its high-water mark (at once if it is);
+        raises ChannelClosed. A server that answers with ``send_nowait`` calls this
+        before taking more requests, so a peer that does not read stops costing work."""
+        ...
+
     def abort(self) -> None:
         """Drop the connection at once (reset), discarding queued data."""
         ...

@@ -201,6 +201,9 @@ class SctpChannel:
         self.send_nowait(ppid, payload)
         await self._wait_space()
 
+    async def wait_writable(self) -> None:
+        await self._wait_space()
+
     def send_nowait(self, ppid: int, payload: bytes) -> None:
         if self._reason is not None:
             raise self._closed_error()

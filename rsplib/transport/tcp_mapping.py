@@ -139,6 +139,10 @@ class TcpMappingChannel(asyncio.BufferedProtocol):
         if self._write_paused:
             await self._drain()
 
+    async def wait_writable(self) -> None:
+        if self._write_paused:
+            await self._drain()
+
     def send_nowait(self, ppid: int, payload: bytes) -> None:
         self._write(RecordType.DATA, ppid, payload)
         if TRACER.on:
