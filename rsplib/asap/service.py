@@ -68,7 +68,7 @@ from rsplib.wire.params import PolicyParam, PoolElementParam, Transport
 
 log = logging.getLogger("rsplib.asap")
 
-#: rsplib's Server Announce group and port (protocol-facts 6.2).
+#: rsplib's Server Announce group and port (docs/protocol-notes.md#ports).
 ANNOUNCE_GROUP = "239.0.0.50"
 ANNOUNCE_PORT = 3863
 
