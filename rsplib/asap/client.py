@@ -564,8 +564,8 @@ class AsapClient:
         With a stale-cache value > 0 fresh cached PEs answer at once (selected locally by
         the pool policy); otherwise the registrar is asked: with the Handle Resolution
         option ``items`` when there is no cache, without it (registrar default) when the
-        answer goes into the cache (docs/protocol-notes.md#pu-cache). ``items`` 0 means the registrar's
-        default, 0xFFFFFFFF as many as allowed.
+        answer goes into the cache (docs/protocol-notes.md#pu-cache). ``items`` 0 means
+        the registrar's default, 0xFFFFFFFF as many as allowed.
         """
         _check_pool_handle(pool_handle)
         if not 0 <= items <= _U32_MAX:
