@@ -448,7 +448,9 @@ class TcpMappingChannel(asyncio.BufferedProtocol):
         if self._write_paused:
             size = self._send_queue_size()
             if size < self._stall_size:
-                self._stall_size, self._stall_since = size, now  # it reads, slowly
+                # It reads (slowly): alive, although we do not read it meanwhile.
+                self._stall_size, self._stall_since = size, now
+                self._last_rx = now
             elif now - self._stall_since >= hb.timeout:
                 self._fail(
                     f"nothing of {size} queued bytes read for {now - self._stall_since:.1f} s",

@@ -3,10 +3,22 @@ needed for most; the process-level behaviour is tested in tests/hostile)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import socket
+from typing import Any
 
 import pytest
 
+from rsplib.errors import CloseKind
+from rsplib.transport import (
+    ChannelClosed,
+    FlowLimits,
+    HeartbeatConfig,
+    MessageChannel,
+    start_server,
+)
 from rsplib.transport.acceptor import Admission, default_per_host, split_connection_limit
 from rsplib.transport.budget import BufferBudget
 from rsplib.transport.peerlog import peer_problem
@@ -16,6 +28,8 @@ from rsplib.wire.tcpmap import (
     RecordDecoder,
     RecordType,
     encode_header,
+    encode_record,
+    heartbeat_request,
 )
 
 
@@ -89,3 +103,78 @@ def test_peer_problems_are_logged_once_per_host_and_kind(
         peer_problem(logging.WARNING, "192.0.2.8", "test-kind", "trouble from %s", "y")
     lines = [r.getMessage() for r in caplog.records if "trouble" in r.getMessage()]
     assert len(lines) == 2
+
+
+# ------------------------------------------------------------------ over real sockets
+
+
+async def _closed_reason(
+    limits: FlowLimits, heartbeat: HeartbeatConfig, attack: Any, *, serve_with: Any = None
+) -> tuple[ChannelClosed, socket.socket]:
+    """Start a server with ``limits``, let a raw client ``attack`` it; the server side's
+    ChannelClosed (and the raw client socket, still open)."""
+    closed: asyncio.Future[ChannelClosed] = asyncio.get_running_loop().create_future()
+
+    async def handler(channel: MessageChannel) -> None:
+        try:
+            if serve_with is not None:
+                await serve_with(channel)
+            while True:
+                await channel.receive()
+        except ChannelClosed as exc:
+            closed.set_result(exc)
+
+    server = await start_server(
+        "127.0.0.1", 0, handler, transport="tcp-mapping", limits=limits, heartbeat=heartbeat
+    )
+    try:
+        sock = socket.create_connection(server.addresses[0], timeout=2.0)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await attack(sock)
+        return await asyncio.wait_for(closed, 10.0), sock
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def test_a_peer_that_never_reads_is_closed_once_with_a_warning(
+    run: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    limits = FlowLimits(write_high=16 * 1024, write_low=4096, send_nowait_limit=64 * 1024)
+
+    async def flood_answers(channel: MessageChannel) -> None:
+        for _ in range(10_000):  # far more than the limit; the client reads nothing
+            channel.send_nowait(33, b"\xaa" * 1024)
+            await asyncio.sleep(0)
+
+    async def idle(_sock: socket.socket) -> None:
+        return None
+
+    async def main() -> None:
+        exc, sock = await _closed_reason(limits, HeartbeatConfig(), idle, serve_with=flood_answers)
+        sock.close()
+        assert exc.kind is CloseKind.OVERFLOW
+
+    with caplog.at_level(logging.DEBUG, logger="asyncio"):
+        run(main())
+    warnings = [r.getMessage() for r in caplog.records if "does not read" in r.getMessage()]
+    assert len(warnings) == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+def test_a_heartbeat_request_flood_is_closed(run: Any, caplog: pytest.LogCaptureFixture) -> None:
+    async def flood(sock: socket.socket) -> None:
+        request = encode_record(heartbeat_request(b"\0" * 8))
+        with contextlib.suppress(OSError):
+            sock.send(request * 200)
+
+    async def main() -> None:
+        exc, sock = await _closed_reason(FlowLimits(), HeartbeatConfig(), flood)
+        sock.close()
+        assert exc.kind is CloseKind.PROTOCOL
+
+    with caplog.at_level(logging.DEBUG, logger="asyncio"):
+        run(main())
+    assert any("heartbeat request flood" in r.getMessage() for r in caplog.records)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
