@@ -23,7 +23,16 @@ from collections.abc import Iterator
 import pytest
 
 from tests.hostile.conftest import POOL, StartRegistrar, register_pe
-from tests.hostile.rawwire import HB_REQUEST, PPID_ASAP, RawConnection, record, resolve
+from tests.hostile.rawwire import (
+    HB_REQUEST,
+    PPID_ASAP,
+    RawConnection,
+    record,
+    resolve,
+)
+from tests.hostile.rawwire import (
+    RECORD as RECORD_HEADER,
+)
 from tests.support import REPO
 
 
@@ -198,3 +207,20 @@ def _enough_descriptors() -> None:
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 1024:
         pytest.skip(f"the test process needs 1024 open files (RLIMIT_NOFILE is {soft})")
+
+
+def test_memory_budget_closes_the_largest_holders(
+    start_registrar: StartRegistrar, connections: list[RawConnection]
+) -> None:
+    reg = start_registrar("--buffer-budget", "1")  # 1 MiB for all connection buffers
+    register_pe(connections, reg.asap, 0x9009, 41009)
+    # 40 unfinished ASAP records of 60 KiB each (the record is 64 KiB): 2.4 MiB held.
+    header = RECORD_HEADER.pack(1, 0, 0, 65_536, PPID_ASAP)
+    with raw_sockets() as peers:
+        open_many(peers, reg.asap, 40, "127.0.0.5")
+        for sock in peers:
+            with contextlib.suppress(OSError):
+                sock.sendall(header + b"\x05\x00\xff\xf4" + b"\0" * (60 * 1024))
+        reg.wait_for("memory budget of 1024 KiB for connection buffers exceeded", timeout=5)
+        assert resolve(reg.asap, POOL) == {0x9009: 41009}
+    assert_quiet_log(reg.log_text())
