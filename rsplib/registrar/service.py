@@ -96,7 +96,7 @@ ASAP_LIMITS = FlowLimits(
 )
 ENRP_LIMITS = dataclasses.replace(ASAP_LIMITS, send_nowait_limit=16 * 1024 * 1024)
 #: Messages handled from one connection before the others get their turn.
-FAIR_SHARE = 16
+FAIR_SHARE = 64
 #: Default memory budget of all connection buffers together.
 DEFAULT_BUFFER_BUDGET = 64 * 1024 * 1024
 
