@@ -57,6 +57,7 @@ from rsplib.transport import (
     HeartbeatConfig,
     MessageChannel,
     MulticastSender,
+    TcpOptions,
     TlsConfig,
     choose_transport,
     connect,
@@ -84,17 +85,26 @@ _IPPROTO_SCTP = 132
 #: Buffers of a registrar's connections: only ASAP and ENRP (records of at most 64 KiB).
 #: A PE or PU connection carries small answers; a peer may get bursts of Handle Updates.
 #: 64 KiB take well under a second on any link: an unfinished record is given 5 s. Reads
-#: of 16 KiB keep each connection's turn in the loop short; a peer that does not read its
-#: answers is not read (nor served) either beyond 64 KiB of them.
+#: of 16 KiB keep each connection's turn in the loop short. A PE or PU that does not read
+#: its answers is neither read nor served beyond 16 KiB of them (plus a 32 KiB kernel send
+#: buffer: ASAP answers are small); peers are read regardless, since both sides send much.
 ASAP_LIMITS = FlowLimits(
     max_record=MAX_MESSAGE_RECORD,
     send_nowait_limit=1024 * 1024,
     record_deadline=5.0,
     read_size=16 * 1024,
-    write_high=64 * 1024,
-    write_low=16 * 1024,
+    write_high=16 * 1024,
+    write_low=4 * 1024,
 )
-ENRP_LIMITS = dataclasses.replace(ASAP_LIMITS, send_nowait_limit=16 * 1024 * 1024)
+ASAP_TCP_OPTIONS = TcpOptions(send_buffer=32 * 1024)
+ENRP_LIMITS = FlowLimits(
+    max_record=MAX_MESSAGE_RECORD,
+    send_nowait_limit=16 * 1024 * 1024,
+    record_deadline=5.0,
+    read_size=16 * 1024,
+    pause_reading_while_blocked=False,
+)
+DEFAULT_TCP_OPTIONS = TcpOptions()
 #: Messages handled from one connection before the others get their turn.
 FAIR_SHARE = 64
 #: Default memory budget of all connection buffers together.
@@ -271,6 +281,7 @@ class RegistrarService:
             max_connections: int,
             max_per_host: int,
             limits: FlowLimits,
+            tcp_options: TcpOptions = DEFAULT_TCP_OPTIONS,
         ) -> list[tuple[str, int]]:
             server = await start_server(
                 endpoint.host,
@@ -282,6 +293,7 @@ class RegistrarService:
                 max_per_host=max_per_host,
                 max_rate_per_host=opts.connection_rate_per_host,
                 limits=limits,
+                tcp_options=tcp_options,
                 tls=opts.tls,
                 budget=self._budget,
             )
@@ -296,7 +308,14 @@ class RegistrarService:
         try:
             for endpoint in opts.asap:
                 self.asap_addresses.extend(
-                    await listen(endpoint, self._asap_handler, asap_limit, per_host, ASAP_LIMITS)
+                    await listen(
+                        endpoint,
+                        self._asap_handler,
+                        asap_limit,
+                        per_host,
+                        ASAP_LIMITS,
+                        ASAP_TCP_OPTIONS,
+                    )
                 )
             enrp = await listen(
                 opts.enrp,
@@ -388,7 +407,7 @@ class RegistrarService:
         peer = PeerAddress(*channel.peer_address[:2])
         core.asap_connection_opened(conn, peer, channel.transport_name, self._now())
         self._drain()
-        await self._read_loop(conn, channel)
+        await self._read_loop(conn, channel, serve_only_readers=True)
 
     async def _enrp_handler(self, channel: MessageChannel) -> None:
         await self._core_created.wait()
@@ -400,7 +419,7 @@ class RegistrarService:
         peer = PeerAddress(*channel.peer_address[:2])
         core.enrp_connection_opened(conn, peer, self._now())
         self._drain()
-        await self._read_loop(conn, channel)
+        await self._read_loop(conn, channel, serve_only_readers=False)
 
     async def _connect_peer(self, peer: PeerAddress) -> None:
         core = self._require_core()
@@ -427,9 +446,13 @@ class RegistrarService:
         conn = self._new_conn(channel)
         core.enrp_connection_opened(conn, peer, self._now(), outbound_to=peer)
         self._drain()
-        await self._read_loop(conn, channel)
+        await self._read_loop(conn, channel, serve_only_readers=False)
 
-    async def _read_loop(self, conn: ConnId, channel: MessageChannel) -> None:
+    async def _read_loop(
+        self, conn: ConnId, channel: MessageChannel, *, serve_only_readers: bool
+    ) -> None:
+        """Feed the core every message of ``conn``. ``serve_only_readers``: a PE or PU that
+        does not read its answers gets no further work (not for peers: they both send)."""
         core = self._require_core()
         handled = 0
         try:
@@ -444,10 +467,10 @@ class RegistrarService:
                 if handled % FAIR_SHARE == 0:
                     # receive() does not yield while messages are queued: one connection
                     # pipelining thousands of requests must not hold the loop for all of
-                    # them. Its answers so far go out with this turn; a peer that does not
-                    # read them gets no more of our work until it does.
+                    # them. Its answers so far go out with this turn.
                     self._drain()
-                    await channel.wait_writable()
+                    if serve_only_readers:
+                        await channel.wait_writable()
                     await asyncio.sleep(0)
         except ChannelClosed as exc:
             if self._channels.pop(conn, None) is not None and not self._stopped:

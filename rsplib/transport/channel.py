@@ -73,6 +73,10 @@ class TcpOptions:
     keepalive_count: int = 2
     user_timeout_ms: int = 2000
     nodelay: bool = True
+    #: SO_SNDBUF in bytes; None leaves the kernel's auto-tuning. A server answering small
+    #: requests sets it small, so a peer that does not read blocks our writes (and with
+    #: them further work for it) after a few hundred kilobytes instead of megabytes.
+    send_buffer: int | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,10 @@ class FlowLimits:
     #: Bytes taken from the socket per read: with many busy peers, each one's turn in the
     #: event loop stays short (decoding a read's records happens in one go).
     read_size: int = 64 * 1024
+    #: Stop reading a peer while it does not read us (our queue above ``write_high``): right
+    #: for request/response clients, wrong between equals that both send much (each would
+    #: wait for the other), such as registrars exchanging Handle Updates.
+    pause_reading_while_blocked: bool = True
 
 
 class MessageChannel(Protocol):

@@ -335,7 +335,7 @@ class TcpMappingChannel(asyncio.BufferedProtocol):
         Not reading a peer that does not read stops it from making us queue answers
         (heartbeat acks, responses) faster than it takes them.
         """
-        paused = self._rx_full or self._write_paused
+        paused = self._rx_full or (self._write_paused and self._limits.pause_reading_while_blocked)
         transport = self._transport
         if paused == self._reading_paused or transport is None or transport.is_closing():
             return
