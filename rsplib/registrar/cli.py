@@ -425,15 +425,14 @@ def setup_logging(level: int, logfile: str | None) -> None:
 
 
 def tune_garbage_collector() -> None:
-    """Fewer, cheaper cycle collections for a process that holds many long-lived PEs.
+    """Cheaper cycle collections for a process that holds many long-lived PEs.
 
     A handlespace filling up (a mentor's table, a peer's flood of Handle Updates) makes
-    CPython's full collections scan every object again and again: pauses of 100 ms and
-    more, which every client waits through. What was loaded at start-up is frozen (never
-    scanned again), and young collections run every 10,000 allocations instead of 700.
+    CPython's full collections scan every object again and again, and every client waits
+    through those pauses. What was loaded at start-up (modules, codec tables) is frozen,
+    so that no collection scans it again.
     """
     gc.freeze()
-    gc.set_threshold(10_000, 10, 10)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
