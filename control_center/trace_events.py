@@ -144,7 +144,7 @@ def _text(record: Mapping[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value:
         raise TraceFormatError(f"{key} must be a text")
     # Shown on screen: short, and escaped like every text from the network.
-    return printable(value[:MAX_TEXT])
+    return printable(value[:MAX_TEXT])[:MAX_TEXT]
 
 
 def _cells(record: Mapping[str, Any]) -> tuple[int, ...]:
