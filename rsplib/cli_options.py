@@ -118,9 +118,7 @@ def add_asap_options(
         default=3,
         help="silent heartbeat intervals before a session counts as lost (default 3)",
     )
-    add("--tls-cert", metavar="FILE", help="TLS: our certificate chain (PEM); TCP mapping only")
-    add("--tls-key", metavar="FILE", help="TLS: the certificate's private key (PEM)")
-    add("--tls-ca", metavar="FILE", help="TLS: CA certificates that peers must chain to (PEM)")
+    add_tls_options(parser)
     add("--cspserver", metavar="ADDR:PORT", help="status monitor (enables reporting)")
     add("--cspinterval", metavar="MS", type=float, help="status report interval (default 1000)")
     add_trace_options(parser)
@@ -151,6 +149,14 @@ def start_trace(args: argparse.Namespace) -> None:
     """Turns the process's tracer on when ``--trace`` was given (ValueError if malformed)."""
     if getattr(args, "trace", None):
         trace.start_trace(parse_server(args.trace), raw=bool(args.trace_raw))
+
+
+def add_tls_options(parser: argparse.ArgumentParser) -> None:
+    """``--tls-cert/--tls-key/--tls-ca`` (every component has them; see :func:`tls`)."""
+    add = parser.add_argument
+    add("--tls-cert", metavar="FILE", help="TLS: our certificate chain (PEM); TCP mapping only")
+    add("--tls-key", metavar="FILE", help="TLS: the certificate's private key (PEM)")
+    add("--tls-ca", metavar="FILE", help="TLS: CA certificates that peers must chain to (PEM)")
 
 
 def transport_name(args: argparse.Namespace) -> str:

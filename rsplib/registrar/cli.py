@@ -31,7 +31,7 @@ from rsplib.registrar.service import (
 )
 from rsplib.status import parse_server
 from rsplib.trace import start_trace
-from rsplib.transport import TlsSetupError, TransportError, tls_config
+from rsplib.transport import TransportError
 
 log = logging.getLogger("rsplib.registrar")
 
@@ -232,9 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MIB",
         help="memory for all connection buffers together, MiB (default 64)",
     )
-    add("--tls-cert", metavar="FILE", help="TLS: our certificate chain (PEM); TCP mapping only")
-    add("--tls-key", metavar="FILE", help="TLS: the certificate's private key (PEM)")
-    add("--tls-ca", metavar="FILE", help="TLS: CA certificates that peers must chain to (PEM)")
+    cli_options.add_tls_options(parser)
     add("--cspserver", metavar="ADDR:PORT", help=f"status monitor (default {DEFAULT_CSP_SERVER})")
     add(
         "--cspinterval",
@@ -361,11 +359,9 @@ def settings_from_args(args: argparse.Namespace, rng: random.Random | None = Non
             csp_interval = parse_ms(args.cspinterval, "--cspinterval")
 
     try:
-        tls = tls_config(args.tls_cert, args.tls_key, args.tls_ca)
-    except TlsSetupError as exc:
+        tls = cli_options.tls(args)
+    except ValueError as exc:  # TlsSetupError included
         raise UsageError(str(exc)) from None
-    if tls is not None and args.transport == "sctp":
-        raise UsageError("TLS (--tls-*) works over the TCP mapping only: use --transport tcp")
     per_host = None
     if args.max_connections_per_host is not None:
         per_host = parse_count(args.max_connections_per_host, "--max-connections-per-host")
