@@ -560,6 +560,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
 
         if "mixed" in args.phases:
+            # Other PE ids than the rereg phase's: a PE id stays bound to the connection that
+            # registered it until the registrar has seen that connection go.
+            mixed_ids = [i + len(rereg_ids) for i in rereg_ids]
             window = Window(time.time() + 3.0, time.time() + 3.0 + args.duration)
             procs = [
                 ctx.Process(
@@ -573,14 +576,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     args=(
                         registrar.address,
                         rereg_pool,
-                        rereg_ids[i : i + chunk],
+                        mixed_ids[i : i + chunk],
                         args.window,
                         args.mixed_rereg_rate / args.rereg_procs,
                         window,
                         results,
                     ),
                 )
-                for i in range(0, len(rereg_ids), chunk)
+                for i in range(0, len(mixed_ids), chunk)
             ]
             for p in procs:
                 p.start()

@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,6 +56,8 @@ class LoggedProcess:
         args: Sequence[str],
         log_path: Path,
         env: Mapping[str, str] | None = None,
+        *,
+        open_files: int | None = None,
     ) -> None:
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
@@ -65,6 +68,7 @@ class LoggedProcess:
             stdin=subprocess.DEVNULL,
             cwd=REPO,
             env=None if env is None else dict(env),
+            preexec_fn=None if open_files is None else _limit_open_files(open_files),
         )
 
     @property
@@ -120,6 +124,15 @@ class LoggedProcess:
             self.kill()
         finally:
             self._log.close()
+
+
+def _limit_open_files(count: int) -> Callable[[], None]:
+    """A preexec function giving the child an open-file limit (as ``ulimit -n``)."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
+
+    return limit
 
 
 class FractalPeProcess(LoggedProcess):
