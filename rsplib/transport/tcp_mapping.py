@@ -12,7 +12,7 @@ import contextlib
 import logging
 import struct
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from rsplib.transport.channel import (
     DEFAULT_HEARTBEAT,
@@ -357,7 +357,9 @@ class TcpMappingServer:
         self._supervisor = ChannelSupervisor(handler, max_connections)
         self._server: asyncio.Server | None = None
 
-    async def start(self, host: str | None, port: int) -> None:
+    async def start(self, host: str | Sequence[str] | None, port: int) -> None:
+        if not (host is None or isinstance(host, str)) and len(host) > 1 and port == 0:
+            raise ValueError("the TCP mapping listens on several addresses only with a fixed port")
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(self._make_channel, host, port)
 

@@ -1,6 +1,7 @@
 """The fractal demo with real processes: 2 registrars, 3 fractal PEs, the headless PU.
 
-Everything runs on loopback with ephemeral ports and the TCP mapping. PEs use
+Everything runs on loopback with ephemeral ports, over the TCP mapping and, for the
+failover tests, over kernel SCTP too (tests.transports.both_transports). PEs use
 ``--block-delay`` so a 160x100 image takes long enough to interrupt. Every
 process is started here and stopped by PID in the fixture's finalizer.
 """
@@ -25,7 +26,8 @@ from fractal_pe.kernel import compute_rows
 from fractal_pu.fsf import read_fsf
 from fractal_pu.split import split_image_covering, sub_parameters
 from tests.registrar.service_helpers import RegistrarProcess, registrar_args
-from tests.support import FractalPeProcess
+from tests.support import FractalPeProcess, patience
+from tests.transports import both_transports, cli_transport
 
 REPO = Path(__file__).resolve().parents[2]
 FSF = REPO / "assets" / "fsf" / "02-seahorse-valley.fsf"
@@ -46,9 +48,10 @@ class PeProcess(FractalPeProcess):
 class Demo:
     """Two peered registrars and the fractal processes of one test."""
 
-    def __init__(self, tmp: Path, registrars: list[RegistrarProcess]) -> None:
+    def __init__(self, tmp: Path, registrars: list[RegistrarProcess], transport: str) -> None:
         self.tmp = tmp
         self.registrars = registrars
+        self.transport = transport
         self.pes: dict[int, PeProcess] = {}
         self.env = dict(os.environ, RSERPOOL_COOKIE_KEY=KEY, FRACTAL_KERNEL="numpy")
 
@@ -61,7 +64,7 @@ class Demo:
             "--registrar",
             f"{home.asap[0]}:{home.asap[1]}",
             "--transport",
-            "tcp",
+            cli_transport(self.transport),
             "--identifier",
             f"0x{identifier:x}",
             "--poolhandle",
@@ -89,7 +92,7 @@ class Demo:
             "--registrar",
             ",".join(self.registrar_option()),
             "--transport",
-            "tcp",
+            cli_transport(self.transport),
             "--poolhandle",
             "FractalTestPool",
             "--sessions",
@@ -111,7 +114,7 @@ class Demo:
             "--heartbeat-interval",
             "250",
             "--image-timeout",
-            "60000",
+            str(round(patience(60000))),
             *extra,
         ]
         log = open(self.tmp / "pu.log", "ab")  # noqa: SIM115 - the child keeps it
@@ -124,7 +127,7 @@ class Demo:
 
     def finish_pu(self, pu: subprocess.Popen[bytes], timeout: float = 60.0) -> dict[str, Any]:
         try:
-            code = pu.wait(timeout=timeout)
+            code = pu.wait(timeout=patience(timeout))
         except subprocess.TimeoutExpired:
             pu.kill()
             pu.wait()
@@ -138,7 +141,7 @@ class Demo:
 
     def wait_serving(self, pes: Sequence[int], timeout: float = 20.0) -> int:
         """A PE among ``pes`` that is computing a job (polls the PE logs)."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + patience(timeout)
         while time.monotonic() < deadline:
             for identifier in pes:
                 if self.pes[identifier].jobs_started():
@@ -151,25 +154,47 @@ class Demo:
             pe.stop()
 
 
-@pytest.fixture(scope="module")
-def registrars(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[RegistrarProcess]]:
-    tmp = tmp_path_factory.mktemp("fractal-registrars")
-    first = RegistrarProcess(registrar_args(0xF1), tmp / "pr1.log")
-    started = [first]
-    try:
-        first.wait_ready()
-        second = RegistrarProcess(registrar_args(0xF2, peers=[first.enrp]), tmp / "pr2.log")
-        started.append(second)
-        second.wait_ready()
-        yield started
-    finally:
-        for registrar in started:
+class RegistrarPairs:
+    """Two peered registrars per transport, started on first use, shared by a module."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.pairs: dict[str, list[RegistrarProcess]] = {}
+        self.started: list[RegistrarProcess] = []
+
+    def get(self, transport: str) -> list[RegistrarProcess]:
+        if transport not in self.pairs:
+            first = self._start(0xF1, transport, [])
+            second = self._start(0xF2, transport, [first.enrp])
+            self.pairs[transport] = [first, second]
+        return self.pairs[transport]
+
+    def _start(
+        self, identifier: int, transport: str, peers: list[tuple[str, int]]
+    ) -> RegistrarProcess:
+        args = registrar_args(identifier, peers=peers, transport=transport)
+        log = self.tmp / f"pr{identifier:x}-{transport}.log"
+        registrar = RegistrarProcess(args, log)
+        self.started.append(registrar)
+        return registrar.wait_ready()
+
+    def stop_all(self) -> None:
+        for registrar in self.started:
             registrar.stop()
 
 
+@pytest.fixture(scope="module")
+def registrar_pairs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistrarPairs]:
+    pairs = RegistrarPairs(tmp_path_factory.mktemp("fractal-registrars"))
+    try:
+        yield pairs
+    finally:
+        pairs.stop_all()
+
+
 @pytest.fixture
-def demo(tmp_path: Path, registrars: list[RegistrarProcess]) -> Iterator[Demo]:
-    scenario = Demo(tmp_path, registrars)
+def demo(tmp_path: Path, registrar_pairs: RegistrarPairs, transport: str) -> Iterator[Demo]:
+    scenario = Demo(tmp_path, registrar_pairs.get(transport), transport)
     try:
         yield scenario
     finally:
@@ -200,6 +225,7 @@ def failovers_from(image: dict[str, Any], pe: int) -> list[dict[str, Any]]:
     return [f for cell in image["cells"] for f in cell["failovers"] if f["old_pe"] == name]
 
 
+@both_transports
 def test_sigkill_of_a_serving_pe_still_completes_with_exact_pixels(demo: Demo) -> None:
     for identifier in (0xA1, 0xA2, 0xA3):
         demo.start_pe(identifier, "--block-delay", "60")
@@ -217,6 +243,26 @@ def test_sigkill_of_a_serving_pe_still_completes_with_exact_pixels(demo: Demo) -
     assert (demo.tmp / "out.png").read_bytes().startswith(b"\x89PNG")
 
 
+@both_transports
+def test_sigstop_of_a_serving_pe_is_left_after_the_heartbeat_timeout(demo: Demo) -> None:
+    for identifier in (0x91, 0x92, 0x93):
+        demo.start_pe(identifier, "--block-delay", "60")
+    demo.wait_pes()
+    pu = demo.start_pu()
+    victim = demo.wait_serving([0x91, 0x92, 0x93])
+    time.sleep(0.3)
+    demo.pes[victim].signal(signal.SIGSTOP)
+    try:
+        image = image_of(demo.finish_pu(pu))
+    finally:
+        demo.pes[victim].signal(signal.SIGCONT)
+    assert np.array_equal(np.load(demo.tmp / "values.npy"), offline_reference())
+    moved = failovers_from(image, victim)
+    assert moved, f"no failover away from the stopped PE:\n{demo.pu_log()}"
+    assert all(f["had_cookie"] for f in moved)
+
+
+@both_transports
 def test_sigint_of_a_serving_pe_hands_over_without_recomputing(demo: Demo) -> None:
     for identifier in (0xB1, 0xB2, 0xB3):
         demo.start_pe(identifier, "--block-delay", "60")
