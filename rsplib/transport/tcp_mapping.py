@@ -121,6 +121,9 @@ class TcpMappingChannel(asyncio.Protocol):
                 self._transport.resume_reading()
         return ppid, payload
 
+    def peer_addresses(self) -> list[tuple[str, int]]:
+        return [] if self.closed else [self.peer_address]
+
     def abort(self) -> None:
         self._set_closed("aborted locally")
         self._pending.clear()

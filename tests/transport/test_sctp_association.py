@@ -6,6 +6,7 @@ Marked ``sctp``: they run where the kernel has SCTP, else inside the lab VM.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import signal
 import socket
 import subprocess
@@ -33,6 +34,18 @@ pytestmark = pytest.mark.sctp
 # Sizes around the interesting limits: one byte, one packet, several packets (the
 # kernel fragments), more than the receive chunk (partial delivery), about 1 MB.
 SIZES = [1, 4, 1452, 1453, 9000, 65537, 300_001, 1_000_000]
+
+
+def getsockopt_zeroed(sock: socket.socket, option: int, size: int) -> bytes:
+    """getsockopt with a zeroed input buffer (Python's passes uninitialised memory, and
+    SCTP_PEER_ADDR_PARAMS reads the address to look up from it: zero means the
+    association's own settings)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    buffer = ctypes.create_string_buffer(size)
+    length = ctypes.c_uint32(size)
+    if libc.getsockopt(sock.fileno(), SOL_SCTP, option, buffer, ctypes.byref(length)) != 0:
+        raise OSError(ctypes.get_errno(), "getsockopt")
+    return buffer.raw[: length.value]
 
 
 async def sctp_server(handler: Any, **options: Any) -> Any:
@@ -131,7 +144,7 @@ def test_heartbeat_and_path_failure_settings_reach_the_kernel(run: Any) -> None:
         try:
             channel = await sctp_connect(server, heartbeat=heartbeat)
             sock = channel._sock
-            params = sock.getsockopt(SOL_SCTP, SCTP_PEER_ADDR_PARAMS, PADDRPARAMS.size)
+            params = getsockopt_zeroed(sock, SCTP_PEER_ADDR_PARAMS, PADDRPARAMS.size)
             _assoc, _addr, hb_ms, path_max_rxt, _mtu, _sack, flags = PADDRPARAMS.unpack(params)
             assert (hb_ms, path_max_rxt) == (400, 2)
             assert flags & 1  # SPP_HB_ENABLE
