@@ -109,8 +109,10 @@ class Demo:
             str(self.tmp / "report.json"),
             "--values-output",
             str(self.tmp / "values.npy"),
+            # A healthy PE sends more often than this; in the emulated lab VM it is
+            # many times slower, so the silence that means "hung" is scaled too.
             "--recvtimeout",
-            "3000",
+            str(round(patience(3000))),
             "--heartbeat-interval",
             "250",
             "--image-timeout",

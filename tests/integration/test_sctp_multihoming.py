@@ -84,8 +84,10 @@ def test_a_two_address_pe_registers_both_and_survives_one_going_down(
             "--asap-announce", "off",
             "--enrp-announce", "off",
             "--transport", "sctp",
-            "--endpoint-keepalive-interval", "500",
-            "--endpoint-keepalive-timeout", "500",
+            # A keep-alive lost on the failed path is resent on the other one after an
+            # RTO (1 s at the registrar's default heartbeat interval): allow for that.
+            "--endpoint-keepalive-interval", "1000",
+            "--endpoint-keepalive-timeout", "3000",
             "--loglevel", "debug",
         ],
         tmp_path / "registrar.log",
