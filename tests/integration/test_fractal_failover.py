@@ -8,10 +8,12 @@ process is started here and stopped by PID in the fixture's finalizer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,6 +27,8 @@ import pytest
 from fractal_pe.kernel import compute_rows
 from fractal_pu.fsf import read_fsf
 from fractal_pu.split import split_image_covering, sub_parameters
+from rsplib.trace.receiver import TraceParser
+from rsplib.trace.record import EventRecord
 from tests.registrar.service_helpers import RegistrarProcess, registrar_args
 from tests.support import FractalPeProcess, patience
 from tests.transports import both_transports, cli_transport
@@ -151,6 +155,19 @@ class Demo:
             time.sleep(0.02)
         raise AssertionError(f"no PE started a job:\n{self.pu_log()}")
 
+    def start_serving(
+        self, identifiers: Sequence[int], *pu_args: str
+    ) -> tuple[subprocess.Popen[bytes], int]:
+        """Three slowed-down PEs and a PU computing through them; returns the PU and a PE
+        that is serving it (a little while into its job, so a fault interrupts it)."""
+        for identifier in identifiers:
+            self.start_pe(identifier, "--block-delay", "60")
+        self.wait_pes()
+        pu = self.start_pu(*pu_args)
+        victim = self.wait_serving(identifiers)
+        time.sleep(0.3)
+        return pu, victim
+
     def close(self) -> None:
         for pe in self.pes.values():
             pe.stop()
@@ -229,12 +246,7 @@ def failovers_from(image: dict[str, Any], pe: int) -> list[dict[str, Any]]:
 
 @both_transports
 def test_sigkill_of_a_serving_pe_still_completes_with_exact_pixels(demo: Demo) -> None:
-    for identifier in (0xA1, 0xA2, 0xA3):
-        demo.start_pe(identifier, "--block-delay", "60")
-    demo.wait_pes()
-    pu = demo.start_pu()
-    victim = demo.wait_serving([0xA1, 0xA2, 0xA3])
-    time.sleep(0.3)
+    pu, victim = demo.start_serving([0xA1, 0xA2, 0xA3])
     demo.pes[victim].signal(signal.SIGKILL)
     image = image_of(demo.finish_pu(pu))
     values = np.load(demo.tmp / "values.npy")
@@ -246,13 +258,10 @@ def test_sigkill_of_a_serving_pe_still_completes_with_exact_pixels(demo: Demo) -
 
 
 @both_transports
-def test_sigstop_of_a_serving_pe_is_left_after_the_heartbeat_timeout(demo: Demo) -> None:
-    for identifier in (0x91, 0x92, 0x93):
-        demo.start_pe(identifier, "--block-delay", "60")
-    demo.wait_pes()
-    pu = demo.start_pu()
-    victim = demo.wait_serving([0x91, 0x92, 0x93])
-    time.sleep(0.3)
+def test_sigstop_of_a_serving_pe_is_left_when_it_falls_silent(demo: Demo) -> None:
+    # Found by the session heartbeat over the TCP mapping; over SCTP the stopped PE's
+    # kernel still answers heartbeats, and the PU's receive timeout finds it.
+    pu, victim = demo.start_serving([0x91, 0x92, 0x93])
     demo.pes[victim].signal(signal.SIGSTOP)
     try:
         image = image_of(demo.finish_pu(pu))
@@ -264,14 +273,43 @@ def test_sigstop_of_a_serving_pe_is_left_after_the_heartbeat_timeout(demo: Demo)
     assert all(f["had_cookie"] for f in moved)
 
 
+def test_the_pool_user_reports_its_failovers_on_the_trace_channel(demo: Demo) -> None:
+    """Failovers are the pool user's own news: one trace event per cell that moved, with
+    the old PE's last message, the detection and the first resumed pixel (wall clock)."""
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+    receiver.settimeout(0.0)
+    try:
+        began = time.time()
+        trace = f"127.0.0.1:{receiver.getsockname()[1]}"
+        pu, victim = demo.start_serving([0x71, 0x72, 0x73], "--trace", trace)
+        killed_at = time.time()
+        demo.pes[victim].signal(signal.SIGKILL)
+        image = image_of(demo.finish_pu(pu))
+        parser = TraceParser()
+        events = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                events += [
+                    r for r in parser.feed(receiver.recv(2048)) if isinstance(r, EventRecord)
+                ]
+    finally:
+        receiver.close()
+    failovers = [e.fields for e in events if e.type == "failover"]
+    reported = [f for cell in image["cells"] for f in cell["failovers"] if f["new_pe"]]
+    assert len(failovers) == len(reported) >= 1, (failovers, reported)
+    for event in failovers:
+        assert event["old_pe"] == victim and event["cookie"] is True
+        assert event["reason"] in ("reset", "eof", "heartbeat-timeout")
+        assert began <= event["last_rx"] <= killed_at + 0.1
+        assert event["last_rx"] <= event["detected"] <= event["resumed"] <= time.time()
+        assert list(event["cells"]) == [event["session"]] and event["image"] == 1
+
+
 @both_transports
 def test_sigint_of_a_serving_pe_hands_over_without_recomputing(demo: Demo) -> None:
-    for identifier in (0xB1, 0xB2, 0xB3):
-        demo.start_pe(identifier, "--block-delay", "60")
-    demo.wait_pes()
-    pu = demo.start_pu()
-    victim = demo.wait_serving([0xB1, 0xB2, 0xB3])
-    time.sleep(0.3)
+    pu, victim = demo.start_serving([0xB1, 0xB2, 0xB3])
     demo.pes[victim].signal(signal.SIGINT)
     image = image_of(demo.finish_pu(pu))
     assert image["pixels_computed_twice"] == 0
@@ -316,7 +354,43 @@ def test_forged_cookie_is_rejected_and_the_cell_restarts(demo: Demo) -> None:
     (cell,) = report["images"][0]["cells"]
     assert cell["cookies_rejected"] >= 1 and cell["restarts"] >= 1
     rejecting = [demo.pes[i].log_text() for i in (0xD2, 0xD3)]
-    assert any(re.search(r"Cookie Echo from .* rejected: bad signature", t) for t in rejecting)
+    assert any(re.search(r"Cookie Echo rejected: bad signature", t) for t in rejecting)
+    job = read_fsf(FSF)
+    param = sub_parameters(job, split_image_covering(WIDTH, HEIGHT, 1)[0], WIDTH, HEIGHT)
+    values = np.load(demo.tmp / "values.npy")
+    assert np.array_equal(values, compute_rows(param, 0, HEIGHT, kernel="numpy"))
+
+
+def test_a_hung_but_registered_pe_does_not_cost_the_cookie(demo: Demo) -> None:
+    """A PE that is registered but stopped (SIGSTOP) leaves the Cookie Echo unanswered.
+
+    That is no rejection: the cell keeps its cookie, waits out the session heartbeat
+    and resumes at the next PE from where the killed one stopped (this used to throw
+    the cookie away and restart the cell from pixel 0).
+    """
+    demo.start_pe(0x61, "--block-delay", "60")
+    demo.wait_pes()
+    pu = demo.start_pu("--sessions", "1")
+    demo.wait_serving([0x61])
+    demo.start_pe(0x62)
+    demo.wait_pes()
+    demo.pes[0x62].signal(signal.SIGSTOP)
+    try:
+        time.sleep(0.4)  # a few cookies
+        demo.pes[0x61].signal(signal.SIGKILL)
+        time.sleep(0.5)  # the cell's Cookie Echo now waits at the hung PE
+        demo.start_pe(0x63, "--block-delay", "20")
+        report = demo.finish_pu(pu)
+    finally:
+        demo.pes[0x62].signal(signal.SIGCONT)
+    assert report["complete"] is True
+    (cell,) = report["images"][0]["cells"]
+    assert cell["cookies_rejected"] == 0 and cell["restarts"] == 0, demo.pu_log()
+    resumed = [f for f in cell["failovers"] if f["new_pe"] == "0x00000063"]
+    assert resumed and all(f["had_cookie"] for f in resumed), cell["failovers"]
+    # Recomputed: at most what was sent after the last cookie (a cookie every 10 data
+    # messages of 324 pixels), never the cell's whole 16,000 pixels.
+    assert cell["pixels_computed_twice"] <= 10 * 324
     job = read_fsf(FSF)
     param = sub_parameters(job, split_image_covering(WIDTH, HEIGHT, 1)[0], WIDTH, HEIGHT)
     values = np.load(demo.tmp / "values.npy")
