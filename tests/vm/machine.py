@@ -201,15 +201,16 @@ def run_in_vm(
     )
 
 
-def _pump(stream: BinaryIO, sink: bytearray, echo: BinaryIO | None, marks: list[float]) -> None:
-    """Copy the console to ``sink`` (and ``echo``); note when the command starts."""
+def _pump(stream: BinaryIO, console: bytearray, sinks: list[BinaryIO], marks: list[float]) -> None:
+    """Copy the console to ``console`` and ``sinks`` as it arrives (``.lab/console.log``
+    can be followed during a run); note when the command starts."""
     for line in iter(stream.readline, b""):
         if not marks and COMMAND_START_MARK in line:
             marks.append(time.monotonic())
-        sink += line
-        if echo is not None:
-            echo.write(line)
-            echo.flush()
+        console += line
+        for sink in sinks:
+            sink.write(line)
+            sink.flush()
 
 
 def _read_status(path: Path) -> int:
