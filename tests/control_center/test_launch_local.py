@@ -296,3 +296,28 @@ def test_shipped_local_scenario_file_is_accepted_by_the_orchestrator(tmp_path: P
     argv = orch.command("PE-2").argv
     assert "--registrar" in argv and "127.0.0.1:13863" in argv and "127.0.0.1:13864" in argv
     assert argv[argv.index("--identifier") + 1] == "0x102"
+
+
+@pytest.mark.sctp
+def test_a_registrar_over_kernel_sctp_is_found_ready(tmp_path: Path) -> None:
+    """Where the kernel has SCTP, components pick it (--transport auto), so the readiness
+    probe must speak it too: a TCP probe would never find the registrar listening."""
+    text = """\
+[scenario]
+csp_port = 0
+[[components]]
+name = "PR-1"
+kind = "registrar"
+asap_port = 0
+enrp_port = 0
+"""
+    scenario = loads_scenario(text, source=tmp_path / "sctp.toml")
+
+    async def body() -> None:
+        async with Orchestrator(scenario, run_dir=tmp_path, ready_timeout=60) as orch:
+            await orch.start_all()
+            log = Path(orch.log_file("PR-1")).read_text()
+            assert "(sctp)" in log, log
+            await orch.stop_all()
+
+    run(body, timeout=120)
