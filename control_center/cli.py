@@ -76,14 +76,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="without a storyboard: stop the scenario after S seconds (default: at Ctrl-C)",
     )
     parser.add_argument("--quiet", action="store_true", help="do not print the timeline")
-    parser.add_argument(
-        "--ready-timeout",
-        type=float,
-        default=10.0,
-        metavar="S",
-        help="headless: seconds a registrar may take to accept connections (default 10; "
-        "more on slow or emulated machines)",
-    )
     add_gui_arguments(parser)
     parser.add_argument(
         "--loglevel",
@@ -212,7 +204,7 @@ async def run_headless(
         timeout_multiplier=sc.timeout_multiplier,
     )
     csp_port = args.csp_port if args.csp_port is not None else sc.csp_port
-    orchestrator = Orchestrator(sc, run_dir=args.run_dir, ready_timeout=args.ready_timeout)
+    orchestrator = Orchestrator(sc, run_dir=args.run_dir)
     async with orchestrator:
         monitor = CspMonitor(model, host=orchestrator.csp_listen_address, port=csp_port)
         await monitor.start()
