@@ -2,9 +2,9 @@
 
 Data and control share one connection: a message with PPID 11 is an ASAP
 session-layer message (Cookie, Cookie Echo, Business Card; RFC 5352, sections
-2.2.12-2.2.14), anything else is application data. Application data must
+2.2.11-2.2.13), anything else is application data. Application data must
 therefore never use PPID 11. This is the "data plus control" transport use a
-pool element announces in its transport parameter (RFC 5354, section 3.3).
+pool element announces in its transport parameter (RFC 5354, sections 3.4 and 3.5).
 
 :class:`PeSessionControl` is a pool element's view of one session, written as
 a table (a missing (state, input) pair is a protocol error): a Cookie Echo is
