@@ -21,7 +21,6 @@ Typical use::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import getpass
 import ipaddress
 import logging
@@ -57,6 +56,7 @@ from control_center.scenario import (
     Scenario,
     SshHost,
 )
+from rsplib.transport import AUTO, TransportError, connect
 from rsplib.wire.csp import ComponentGroup
 
 log = logging.getLogger(__name__)
@@ -392,8 +392,10 @@ class Orchestrator:
                 tail = "; ".join(await launcher.log_tail(name, 3)) if info else ""
                 raise LauncherError(f"{name} exited during start-up ({status}): {tail}")
             try:
-                _, writer = await asyncio.wait_for(asyncio.open_connection(address, port), 1.0)
-            except (OSError, TimeoutError):
+                # The transport the registrar chose with --transport auto: kernel SCTP
+                # where this kernel has it (a TCP probe would never connect there).
+                probe = await connect(address, port, transport=AUTO, timeout=1.0)
+            except (OSError, TransportError):
                 if time.monotonic() > deadline:
                     raise LauncherError(
                         f"{name} does not accept connections on {address}:{port} "
@@ -401,9 +403,7 @@ class Orchestrator:
                     ) from None
                 await asyncio.sleep(0.05)
                 continue
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+            probe.abort()
             return
 
     # -- whole scenario --------------------------------------------------------------------

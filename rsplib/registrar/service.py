@@ -405,7 +405,9 @@ class RegistrarService:
             return
         conn = self._new_conn(channel)
         peer = PeerAddress(*channel.peer_address[:2])
-        core.asap_connection_opened(conn, peer, channel.transport_name, self._now())
+        core.asap_connection_opened(
+            conn, peer, channel.transport_name, self._now(), _other_peer_hosts(channel)
+        )
         self._drain()
         await self._read_loop(conn, channel, serve_only_readers=True)
 
@@ -725,3 +727,9 @@ __all__ = [
     "RegistrarService",
     "ServiceOptions",
 ]
+
+
+def _other_peer_hosts(channel: MessageChannel) -> list[str]:
+    """The further addresses of a multi-homed SCTP peer (the TCP mapping has none)."""
+    primary = channel.peer_address[0]
+    return [host for host, _port in channel.peer_addresses() if host != primary]

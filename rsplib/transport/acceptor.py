@@ -20,7 +20,7 @@ import errno
 import logging
 import resource
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from rsplib.ratelimit import RateLimiter
 from rsplib.transport.peerlog import peer_problem
@@ -197,10 +197,16 @@ class TcpAcceptor:
             self._loop.add_reader(self._listener.fileno(), self._ready)
 
 
-async def open_listeners(host: str | None, port: int, backlog: int = 128) -> list[socket.socket]:
-    """Listening TCP sockets for ``host:port`` as asyncio's create_server would make them."""
+async def open_listeners(
+    host: str | Sequence[str] | None, port: int, backlog: int = 128
+) -> list[socket.socket]:
+    """Listening TCP sockets for ``host:port`` (or each of several hosts) as asyncio's
+    create_server would make them."""
     loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    hosts = [host] if host is None or isinstance(host, str) else list(host)
+    infos = []
+    for one in hosts:
+        infos += await loop.getaddrinfo(one, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     listeners: list[socket.socket] = []
     seen: set[tuple[int, object]] = set()
     try:

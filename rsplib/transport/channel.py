@@ -152,6 +152,11 @@ class MessageChannel(Protocol):
         before taking more requests, so a peer that does not read stops costing work."""
         ...
 
+    def peer_addresses(self) -> list[tuple[str, int]]:
+        """Every address the peer is reachable on: a multi-homed SCTP peer's paths,
+        else just ``peer_address``; empty once closed."""
+        ...
+
     def abort(self) -> None:
         """Drop the connection at once (reset), discarding queued data."""
         ...

@@ -17,7 +17,7 @@ import logging
 import socket
 import struct
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from rsplib.trace.tracer import TRACER
 from rsplib.transport.acceptor import Admission, TcpAcceptor, open_listeners
@@ -161,6 +161,9 @@ class TcpMappingChannel(asyncio.BufferedProtocol):
             self._update_reading()
             self._account()
         return ppid, payload
+
+    def peer_addresses(self) -> list[tuple[str, int]]:
+        return [] if self.closed else [self.peer_address]
 
     def abort(self) -> None:
         self._set_closed("aborted locally", CloseKind.LOCAL)
@@ -516,7 +519,9 @@ class TcpMappingServer:
         self._attaching: set[asyncio.Task[None]] = set()
         self._closed = False
 
-    async def start(self, host: str | None, port: int) -> None:
+    async def start(self, host: str | Sequence[str] | None, port: int) -> None:
+        if not (host is None or isinstance(host, str)) and len(host) > 1 and port == 0:
+            raise ValueError("the TCP mapping listens on several addresses only with a fixed port")
         self._listeners = await open_listeners(host, port)
         # Names first: a closed acceptor closes its socket.
         self._addresses = [host_port(s.getsockname()) for s in self._listeners]

@@ -39,6 +39,7 @@ from tests.control_center.launch_helpers import (
     wait_for,
     wait_for_log,
 )
+from tests.support import free_udp_port
 
 T = TypeVar("T")
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
@@ -349,3 +350,31 @@ def test_a_home_registrar_must_be_a_registrar_the_component_uses() -> None:
         assert old in base
         with pytest.raises(ScenarioError, match=message):
             loads_scenario(base.replace(old, new), source=SCENARIOS / "local.toml")
+
+
+@pytest.mark.sctp
+def test_a_registrar_over_kernel_sctp_is_found_ready(tmp_path: Path) -> None:
+    """Where the kernel has SCTP, components pick it (--transport auto), so the readiness
+    probe must speak it too: a TCP probe would never find the registrar listening."""
+    text = """\
+[scenario]
+csp_port = 0
+[[components]]
+name = "PR-1"
+kind = "registrar"
+asap_port = 0
+enrp_port = 0
+"""
+    scenario = loads_scenario(text, source=tmp_path / "sctp.toml")
+
+    async def body() -> None:
+        # Status reports go to a free port nobody listens on (the test reads the log).
+        async with Orchestrator(
+            scenario, run_dir=tmp_path, ready_timeout=60, csp_port=free_udp_port()
+        ) as orch:
+            await orch.start_all()
+            log = Path(orch.log_file("PR-1")).read_text()
+            assert "(sctp)" in log, log
+            await orch.stop_all()
+
+    run(body, timeout=120)
