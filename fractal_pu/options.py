@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fractal_pu.engine import EngineConfig
-from rsplib import cli_options
+from rsplib import cli_options, tool_options
 from rsplib.asap.config import AsapConfig
 from rsplib.asap.service import AnnounceOptions, RegistrarAddress
 from rsplib.session.cookies import CookieSealer, load_cookie_key
@@ -296,5 +296,5 @@ def pool_user_options(args: argparse.Namespace) -> PoolUserOptions:
         show_sessions=not args.no_session_colors,
         cookie_sealer=sealer,
         pe_names=parse_pe_names(args.pe_name),
-        tls=cli_options.tls(args),
+        tls=tool_options.tls(args),
     )

@@ -15,14 +15,14 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from rsplib import trace
+from rsplib import tool_options
 from rsplib.addressing import PeerAddress
 from rsplib.asap.actions import Event, RegistrationFailed, RegistrationSucceeded
 from rsplib.asap.config import AsapConfig
 from rsplib.asap.service import ANNOUNCE_GROUP, ANNOUNCE_PORT, AnnounceOptions, parse_registrar
 from rsplib.session.reporting import CspOptions
 from rsplib.status import DEFAULT_CSP_SERVER, parse_server
-from rsplib.transport import AUTO, SCTP, TCP_MAPPING, HeartbeatConfig, TlsConfig, tls_config
+from rsplib.transport import AUTO, SCTP, TCP_MAPPING, HeartbeatConfig
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -118,10 +118,10 @@ def add_asap_options(
         default=3,
         help="silent heartbeat intervals before a session counts as lost (default 3)",
     )
-    add_tls_options(parser)
+    tool_options.add_tls_options(parser)
     add("--cspserver", metavar="ADDR:PORT", help="status monitor (enables reporting)")
     add("--cspinterval", metavar="MS", type=float, help="status report interval (default 1000)")
-    add_trace_options(parser)
+    tool_options.add_trace_options(parser)
     add(
         "--loglevel",
         default="info",
@@ -131,47 +131,11 @@ def add_asap_options(
     add("--logfile", metavar="FILE", help="log to FILE instead of stderr")
 
 
-def add_trace_options(parser: argparse.ArgumentParser) -> None:
-    """``--trace ADDR:PORT`` and ``--trace-raw`` (every component has them)."""
-    parser.add_argument(
-        "--trace",
-        metavar="ADDR:PORT",
-        help="send a live trace of every ASAP/ENRP/FGP message and of events (UDP)",
-    )
-    parser.add_argument(
-        "--trace-raw",
-        action="store_true",
-        help="include each traced message's bytes (up to 512) in hex",
-    )
-
-
-def start_trace(args: argparse.Namespace) -> None:
-    """Turns the process's tracer on when ``--trace`` was given (ValueError if malformed)."""
-    if getattr(args, "trace", None):
-        trace.start_trace(parse_server(args.trace), raw=bool(args.trace_raw))
-
-
-def add_tls_options(parser: argparse.ArgumentParser) -> None:
-    """``--tls-cert/--tls-key/--tls-ca`` (every component has them; see :func:`tls`)."""
-    add = parser.add_argument
-    add("--tls-cert", metavar="FILE", help="TLS: our certificate chain (PEM); TCP mapping only")
-    add("--tls-key", metavar="FILE", help="TLS: the certificate's private key (PEM)")
-    add("--tls-ca", metavar="FILE", help="TLS: CA certificates that peers must chain to (PEM)")
-
-
 def transport_name(args: argparse.Namespace) -> str:
     """The transport to use; with TLS "auto" means the TCP mapping (TLS needs it)."""
     if args.transport == "auto" and args.tls_cert is not None:
         return TCP_MAPPING
     return {"auto": AUTO, "tcp": TCP_MAPPING, "sctp": SCTP}[args.transport]
-
-
-def tls(args: argparse.Namespace) -> TlsConfig | None:
-    """TLS from ``--tls-cert/--tls-key/--tls-ca`` (all or none); ValueError if unusable."""
-    config = tls_config(args.tls_cert, args.tls_key, args.tls_ca)
-    if config is not None and args.transport == "sctp":
-        raise ValueError("TLS (--tls-*) works over the TCP mapping only: use --transport tcp")
-    return config
 
 
 def registrars(args: argparse.Namespace) -> list[PeerAddress]:
@@ -251,8 +215,8 @@ def check_asap_options(args: argparse.Namespace) -> None:
     registrars(args)
     heartbeat(args)
     csp(args)
-    tls(args)
-    start_trace(args)
+    tool_options.tls(args)
+    tool_options.start_trace(args)
 
 
 def require_registrar_source(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

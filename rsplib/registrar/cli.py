@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
-from rsplib import cli_options
+from rsplib import tool_options
 from rsplib.addressing import PeerAddress
 from rsplib.registrar.config import AddressScope, RegistrarConfig
 from rsplib.registrar.service import (
@@ -232,14 +232,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MIB",
         help="memory for all connection buffers together, MiB (default 64)",
     )
-    cli_options.add_tls_options(parser)
+    tool_options.add_tls_options(parser)
     add("--cspserver", metavar="ADDR:PORT", help=f"status monitor (default {DEFAULT_CSP_SERVER})")
     add(
         "--cspinterval",
         metavar="MS",
         help="status report interval; reporting is on when --cspserver or --cspinterval is given",
     )
-    cli_options.add_trace_options(parser)
+    tool_options.add_trace_options(parser)
     add("--loglevel", default="info", help="debug, info, warning, error, critical or a number")
     add("--logfile", metavar="FILE", help="log to FILE instead of stderr")
     return parser
@@ -359,7 +359,7 @@ def settings_from_args(args: argparse.Namespace, rng: random.Random | None = Non
             csp_interval = parse_ms(args.cspinterval, "--cspinterval")
 
     try:
-        tls = cli_options.tls(args)
+        tls = tool_options.tls(args)
     except ValueError as exc:  # TlsSetupError included
         raise UsageError(str(exc)) from None
     per_host = None
