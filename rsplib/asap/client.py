@@ -83,6 +83,7 @@ from rsplib.asap.config import AsapConfig
 from rsplib.asap.registrar_table import RegistrarTable, announce_addresses
 from rsplib.errors import TimeoutReason
 from rsplib.handlespace.cache import PoolUserCache
+from rsplib.handlespace.entry import PeKey
 from rsplib.wire.asap import (
     AsapError,
     AsapMessage,
@@ -112,8 +113,6 @@ from rsplib.wire.params import (
 from rsplib.wire.tlv import DEFAULT_LIMITS
 
 _U32_MAX = 0xFFFFFFFF
-
-PeKey = tuple[bytes, int]
 
 
 class _Kind(Enum):

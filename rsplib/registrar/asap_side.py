@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 
 from rsplib.addressing import ConnId, PeerAddress
 from rsplib.handlespace import HandlespaceError, PoolElementEntry, TimerKind
+from rsplib.handlespace.entry import PeKey
 from rsplib.ratelimit import RateLimiter
 from rsplib.registrar.config import TRANSPORT_SCTP
 from rsplib.registrar.context import CoreContext
@@ -47,7 +48,6 @@ from rsplib.wire.asap import (
 from rsplib.wire.constants import PPID, ErrorCause, TransportUse, cause_name
 from rsplib.wire.params import IPAddress, OperationError, SctpTransport, TcpTransport, Transport
 
-PeKey = tuple[bytes, int]
 EntryCallback = Callable[[PoolElementEntry, float], None]
 
 

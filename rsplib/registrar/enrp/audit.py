@@ -12,9 +12,10 @@ import logging
 from collections.abc import Callable
 
 from rsplib.handlespace import PoolElementEntry
+from rsplib.handlespace.entry import PeKey
 from rsplib.registrar.context import CoreContext
 from rsplib.registrar.enrp.links import Links
-from rsplib.registrar.enrp.state import Peer, PeKey, SyncState
+from rsplib.registrar.enrp.state import Peer, SyncState
 from rsplib.wire.enrp import HandleTableRequest
 
 

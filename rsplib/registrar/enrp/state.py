@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rsplib.addressing import ConnId, PeerAddress
+from rsplib.handlespace.entry import PeKey
 from rsplib.registrar.htchunk import ChunkCursor
-
-PeKey = tuple[bytes, int]
 
 
 @dataclass(slots=True)
