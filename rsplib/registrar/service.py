@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rsplib.addressing import PeerAddress
+from rsplib.core_driver import DeadlineTimer
 from rsplib.registrar.actions import (
     Action,
     CloseConnection,
@@ -185,8 +186,7 @@ class RegistrarService:
         # Set once the core exists: the listeners are bound (and may accept) a moment before.
         self._core_created = asyncio.Event()
         self._next_conn: ConnId = 1
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer: DeadlineTimer | None = None
         self._drain_scheduled = False
         self._stop = asyncio.Event()
         self._asap_sender: MulticastSender | None = None
@@ -212,6 +212,7 @@ class RegistrarService:
         """Serve until stopped. Binding errors (OSError) propagate before anything runs."""
         loop = asyncio.get_running_loop()
         self._loop = loop
+        self._timer = DeadlineTimer(loop, self._on_timer)
         TRACER.identify(component_id(ComponentGroup.REGISTRAR, self.server_id))
         self.transport_name = _transport_for(self.options.transport)
         self._fit_connection_limits()
@@ -609,18 +610,10 @@ class RegistrarService:
             log.exception("background task failed")
 
     def _rearm(self, deadline: float | None) -> None:
-        if deadline == self._timer_at and (deadline is None or self._timer is not None):
-            return
         if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._timer_at = deadline
-        if deadline is not None and self._loop is not None:
-            self._timer = self._loop.call_at(deadline, self._on_timer)
+            self._timer.rearm(deadline)
 
     def _on_timer(self) -> None:
-        self._timer = None
-        self._timer_at = None
         core = self.core
         if core is None or self._stopped:
             return
@@ -683,7 +676,6 @@ class RegistrarService:
         self._stopped = True
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
         for server in self._servers:
             server.close()
         channels = list(self._channels.values())
@@ -709,7 +701,6 @@ class RegistrarService:
         self._stopped = True
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
         for channel in self._channels.values():
             with contextlib.suppress(Exception):
                 channel.abort()
