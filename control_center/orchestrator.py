@@ -56,6 +56,7 @@ from control_center.scenario import (
     Scenario,
     SshHost,
 )
+from rsplib.core_driver import Listeners
 from rsplib.transport import AUTO, TransportError, connect
 from rsplib.wire.csp import ComponentGroup
 
@@ -126,7 +127,7 @@ class Orchestrator:
         #: Hosts that could not be reached or set up, with the reason.
         self.host_errors: dict[str, str] = {}
         self.registrar_ports: dict[str, tuple[int, int]] = {}
-        self._listeners: list[Callable[[LauncherEvent], None]] = []
+        self._listeners: Listeners[LauncherEvent] = Listeners("orchestrator")
         self._opened: list[Launcher] = []
         # One key per run, shared by all fractal components of the pool (failover
         # cookies must verify at every PE); unused when the scenario names a key file.
@@ -135,15 +136,10 @@ class Orchestrator:
     # -- events -----------------------------------------------------------------
     def subscribe(self, listener: Callable[[LauncherEvent], None]) -> Callable[[], None]:
         """Receive the events of every launcher; returns an unsubscribe function."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+        return self._listeners.add(listener)
 
     def _forward(self, event: LauncherEvent) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception:
-                log.exception("orchestrator listener failed on %s", event)
+        self._listeners.emit(event)
 
     # -- lifecycle ------------------------------------------------------------------
     async def __aenter__(self) -> Orchestrator:
