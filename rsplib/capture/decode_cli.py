@@ -71,13 +71,13 @@ def register_payload_decoder(ppid: int | None, protocol: str, decode: PayloadDec
 
 
 def _decode_asap(data: bytes) -> object:
-    from rsplib.wire.asap import decode_asap
+    from rsplib.wire.codec import decode_asap
 
     return decode_asap(data)
 
 
 def _decode_enrp(data: bytes) -> object:
-    from rsplib.wire.enrp import decode_enrp
+    from rsplib.wire.codec import decode_enrp
 
     return decode_enrp(data)
 

@@ -21,6 +21,7 @@ from rsplib.registrar.context import CoreContext
 from rsplib.registrar.fastpath import readdress
 from rsplib.registrar.htchunk import ChunkCursor, next_chunk, server_info_size
 from rsplib.registrar.scope import parse_host
+from rsplib.wire.codec import encode_enrp
 from rsplib.wire.constants import PPID, TransportUse, UpdateAction
 from rsplib.wire.enrp import (
     EnrpError,
@@ -34,7 +35,6 @@ from rsplib.wire.enrp import (
     ListResponse,
     Presence,
     TakeoverServer,
-    encode_enrp,
 )
 from rsplib.wire.params import PoolElementParam, SctpTransport, ServerInformation, TcpTransport
 

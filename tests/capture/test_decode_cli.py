@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from rsplib.capture import decode_cli
-from rsplib.wire.asap import EndpointKeepAliveAck, Registration, ServerAnnounce, encode_asap
+from rsplib.wire.asap import EndpointKeepAliveAck, Registration, ServerAnnounce
+from rsplib.wire.codec import encode_asap, encode_enrp
 from rsplib.wire.constants import PolicyType
 from rsplib.wire.csp import ComponentGroup, CspAssociation, CspReport, component_id, encode_csp
-from rsplib.wire.enrp import Presence, encode_enrp
+from rsplib.wire.enrp import Presence
 from rsplib.wire.params import (
     PolicyParam,
     PoolElementParam,
