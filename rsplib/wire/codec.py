@@ -231,8 +231,14 @@ _FastDecoder = Callable[[bytes, int, DecodeLimits], Any]
 
 _FAST_ASAP: dict[int, _FastDecoder] = {
     AsapType.REGISTRATION: fastdecode.registration,
+    AsapType.DEREGISTRATION: fastdecode.deregistration,
+    AsapType.REGISTRATION_RESPONSE: fastdecode.registration_response,
+    AsapType.DEREGISTRATION_RESPONSE: fastdecode.deregistration_response,
+    AsapType.HANDLE_RESOLUTION: fastdecode.handle_resolution,
     AsapType.HANDLE_RESOLUTION_RESPONSE: fastdecode.handle_resolution_response,
     AsapType.ENDPOINT_KEEP_ALIVE: fastdecode.endpoint_keep_alive,
+    AsapType.ENDPOINT_KEEP_ALIVE_ACK: fastdecode.endpoint_keep_alive_ack,
+    AsapType.ENDPOINT_UNREACHABLE: fastdecode.endpoint_unreachable,
 }
 _FAST_ENRP: dict[int, _FastDecoder] = {
     EnrpType.HANDLE_UPDATE: fastdecode.handle_update,

@@ -1,13 +1,14 @@
 """Fast decoders for the usual shape of the busiest messages.
 
-Nearly every Registration, Handle Resolution Response, Endpoint Keep-Alive and
-Handle Update on the wire has one shape: parameters in order with an exact
-Length, SCTP or TCP transports of IPv4/IPv6 addresses, a known policy, nothing
-unknown, all limits kept. The readers here accept exactly that shape and return
-None for anything else, which the reference decoder
-(:mod:`rsplib.wire.reference`) then reads, and rejects if need be, with the
-precise error. They never raise, and for bytes they accept they return what the
-reference returns (the tests hold them to it).
+Nearly every message a registrar, a pool element or a pool user receives most
+(Registration, Handle Resolution and its Response, Endpoint Keep-Alive and its
+Ack, the responses and reports naming one PE, Handle Update) has one shape:
+parameters in order with an exact Length, SCTP or TCP transports of IPv4/IPv6
+addresses, a known policy, nothing unknown, all limits kept. The readers here
+accept exactly that shape and return None for anything else, which the
+reference decoder (:mod:`rsplib.wire.reference`) then reads, and rejects if
+need be, with the precise error. They never raise, and for bytes they accept
+they return what the reference returns (the tests hold them to it).
 
 Each reader first decides, from the parameter headers alone, whether the
 message has the usual shape, and only then builds values: a message it turns
@@ -31,8 +32,24 @@ import struct
 from collections.abc import Callable
 from typing import NamedTuple
 
-from rsplib.wire.asap import EndpointKeepAlive, HandleResolutionResponse, Registration
-from rsplib.wire.constants import AsapFlags, EnrpFlags, ParamType, UpdateAction
+from rsplib.wire.asap import (
+    Deregistration,
+    DeregistrationResponse,
+    EndpointKeepAlive,
+    EndpointKeepAliveAck,
+    EndpointUnreachable,
+    HandleResolution,
+    HandleResolutionResponse,
+    Registration,
+    RegistrationResponse,
+)
+from rsplib.wire.constants import (
+    HANDLE_RESOLUTION_OPTION_WIRE_TYPE,
+    AsapFlags,
+    EnrpFlags,
+    ParamType,
+    UpdateAction,
+)
 from rsplib.wire.enrp import HandleUpdate
 from rsplib.wire.fastvalues import frozen_builder, ipv4_from_int, ipv6_from_int
 from rsplib.wire.limits import DecodeLimits
@@ -52,6 +69,8 @@ _TLV_HEADER = struct.Struct("!HH")
 _U32 = struct.Struct("!I")
 _POLICY_HEAD = struct.Struct("!HHI")  # type, length, policy type
 _PE_ID_TLV = struct.Struct("!HHI")
+_U32_TLV = _PE_ID_TLV  # type, length, a 32-bit value
+_HR_OPTION = HANDLE_RESOLUTION_OPTION_WIRE_TYPE
 _IDS_AND_ACTION = struct.Struct("!IIHH")
 _ACTIONS = {action.value: action for action in UpdateAction}
 
@@ -64,6 +83,12 @@ _build_registration = frozen_builder(Registration)
 _build_hr_response = frozen_builder(HandleResolutionResponse)
 _build_keep_alive = frozen_builder(EndpointKeepAlive)
 _build_handle_update = frozen_builder(HandleUpdate)
+_build_handle_resolution = frozen_builder(HandleResolution)
+_build_registration_response = frozen_builder(RegistrationResponse)
+_build_deregistration = frozen_builder(Deregistration)
+_build_deregistration_response = frozen_builder(DeregistrationResponse)
+_build_keep_alive_ack = frozen_builder(EndpointKeepAliveAck)
+_build_unreachable = frozen_builder(EndpointUnreachable)
 
 # --------------------------------------------------------------------------- caches
 
@@ -510,6 +535,81 @@ def endpoint_keep_alive(data: bytes, flags: int, limits: DecodeLimits) -> Endpoi
     return _build_keep_alive(server_id, handle, identifier, bool(flags & AsapFlags.HOME), ())
 
 
+def _handle_then(
+    data: bytes, limits: DecodeLimits, wire_type: int
+) -> tuple[bytes, int | None] | None:
+    """A Pool Handle right after the header, then either the end of the message or one
+    8-byte TLV of ``wire_type`` ending it: (handle, its 32-bit value or None)."""
+    end = len(data)
+    handle_tlv = _pool_handle_at(data, HEADER_SIZE, end, limits.max_pool_handle)
+    if handle_tlv is None or limits.max_nesting_depth < 1:
+        return None
+    handle_end, pos = handle_tlv
+    value = None
+    if pos != end:
+        if end - pos != 8 or limits.max_parameters < 2:
+            return None
+        code, length, value = _U32_TLV.unpack_from(data, pos)
+        if code != wire_type or length != 8:
+            return None
+    elif limits.max_parameters < 1:
+        return None
+    return data[HEADER_SIZE + 4 : handle_end], value
+
+
+def handle_resolution(data: bytes, flags: int, limits: DecodeLimits) -> HandleResolution | None:
+    """Pool Handle, [rsplib's Handle Resolution option]."""
+    found = _handle_then(data, limits, _HR_OPTION)
+    return None if found is None else _build_handle_resolution(found[0], found[1], ())
+
+
+# Pool Handle, PE Identifier: the answers and reports about one PE. A rejecting
+# Registration Response (R flag) carries an Operation Error: not this shape.
+
+
+def registration_response(
+    data: bytes, flags: int, limits: DecodeLimits
+) -> RegistrationResponse | None:
+    found = _handle_then(data, limits, _PE_IDENTIFIER)
+    if found is None or found[1] is None or flags & AsapFlags.REJECT:
+        return None
+    return _build_registration_response(found[0], found[1], None, ())
+
+
+def deregistration(data: bytes, flags: int, limits: DecodeLimits) -> Deregistration | None:
+    found = _handle_then(data, limits, _PE_IDENTIFIER)
+    if found is None or found[1] is None:
+        return None
+    return _build_deregistration(found[0], found[1], ())
+
+
+def deregistration_response(
+    data: bytes, flags: int, limits: DecodeLimits
+) -> DeregistrationResponse | None:
+    found = _handle_then(data, limits, _PE_IDENTIFIER)
+    if found is None or found[1] is None:
+        return None
+    return _build_deregistration_response(found[0], found[1], None, ())
+
+
+def endpoint_keep_alive_ack(
+    data: bytes, flags: int, limits: DecodeLimits
+) -> EndpointKeepAliveAck | None:
+    found = _handle_then(data, limits, _PE_IDENTIFIER)
+    if found is None or found[1] is None:
+        return None
+    return _build_keep_alive_ack(found[0], found[1], ())
+
+
+def endpoint_unreachable(
+    data: bytes, flags: int, limits: DecodeLimits
+) -> EndpointUnreachable | None:
+    found = _handle_then(data, limits, _PE_IDENTIFIER)
+    if found is None or found[1] is None:
+        return None
+    return _build_unreachable(found[0], found[1], ())
+
+
 def handle_update(data: bytes, flags: int, limits: DecodeLimits) -> HandleUpdate | None:
     """Server IDs, Update Action, Pool Handle, one Pool Element."""
     end = len(data)
@@ -533,9 +633,15 @@ def handle_update(data: bytes, flags: int, limits: DecodeLimits) -> HandleUpdate
 __all__ = [
     "PeLayout",
     "clear_decode_caches",
+    "deregistration",
+    "deregistration_response",
     "endpoint_keep_alive",
+    "endpoint_keep_alive_ack",
+    "endpoint_unreachable",
+    "handle_resolution",
     "handle_resolution_response",
     "handle_update",
     "pe_layout",
     "registration",
+    "registration_response",
 ]

@@ -250,7 +250,9 @@ class TlvReader:
 
     def next(self) -> Tlv | None:
         """The next recognised TLV, or None at the end."""
-        tlv = self.peek()
+        tlv = self._pending
+        if tlv is None:
+            return self._next_recognised()
         self._pending = None
         return tlv
 
