@@ -12,9 +12,11 @@ hands everything else to the reference:
 - encoding: the messages carrying pool handles, pool elements and transports
   use the caches and generated writers of :mod:`rsplib.wire.fastencode`.
 
-A registrar that answers resolutions from its handlespace passes its own
-:class:`EncodedPoolElements` to :func:`encode_asap`, so each PE it serves is
-encoded once while it is unchanged.
+Encoded Pool Element TLVs live in one kind of store, :class:`EncodedPoolElements`:
+the message encoders use a bounded process-wide one unless given another, and a
+registrar keeps its own for the PEs it serves resolutions from (see
+:mod:`rsplib.registrar.fastpath`), so each of them is encoded once while it is
+unchanged.
 """
 
 from __future__ import annotations
