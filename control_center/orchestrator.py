@@ -31,7 +31,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -57,11 +57,16 @@ from control_center.scenario import (
     Scenario,
     SshHost,
 )
+from rsplib.wire.csp import ComponentGroup
 
 log = logging.getLogger(__name__)
 
 LAB_KEY = "<lab>"
 SSH_RUN_SUBDIR = ".rsp-run"
+
+
+#: Called by ``start_all`` before the pool users start; returns a note for the user.
+BeforePoolUsers = Callable[["Orchestrator"], Awaitable[str | None]]
 
 
 class OrchestratorError(RuntimeError):
@@ -109,6 +114,8 @@ class Orchestrator:
         self.run_dir = Path(run_dir) if run_dir is not None else default_run_dir(scenario)
         #: Port the components report to; set it to the monitor's port before start_all.
         self.csp_port = csp_port if csp_port is not None else scenario.csp_port
+        #: Where the components send their trace (set once the receiver listens).
+        self.trace_port: int | None = None
         self.python = python
         self.ready_timeout = ready_timeout
         self.ssh_poll_interval = ssh_poll_interval
@@ -286,6 +293,7 @@ class Orchestrator:
             csp_addresses={h: self.csp_address_of(h) for h in self.scenario.hosts},
             registrar_ports=dict(self.registrar_ports),
             python=self.python,
+            trace_port=self.trace_port,
             cookie_key=self.cookie_key,
         )
 
@@ -399,10 +407,20 @@ class Orchestrator:
             return
 
     # -- whole scenario --------------------------------------------------------------------
-    async def start_all(self) -> None:
-        """Start every component that is not running, wave by wave (registrars first)."""
+    async def start_all(self, *, before_pool_users: BeforePoolUsers | None = None) -> str | None:
+        """Start every component that is not running, wave by wave (registrars first).
+
+        ``before_pool_users`` runs before the first wave with a pool user (it waits
+        for the pool elements' registration); what it returns is returned here.
+        """
+        note: str | None = None
+        waited = before_pool_users is None
         for wave in self.scenario.start_waves():
             pending = [c.name for c in wave if not self.is_running(c.name)]
+            if not waited and any(c.group == ComponentGroup.POOL_USER for c in wave):
+                waited = True
+                assert before_pool_users is not None
+                note = await before_pool_users(self)
             results = await asyncio.gather(
                 *(self.start(name) for name in pending), return_exceptions=True
             )
@@ -413,6 +431,7 @@ class Orchestrator:
             }
             if failures:
                 raise OrchestratorError("start failed", failures)
+        return note
 
     async def stop_all(self, *, kill: bool = False, grace: float | None = None) -> None:
         """Stop (or kill) every running component: pool users first, registrars last."""

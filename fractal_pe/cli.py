@@ -22,10 +22,10 @@ import sys
 from collections.abc import Sequence
 
 from fractal_pe.kernel import KERNEL_CHOICES, KernelUnavailableError, prepare_kernel
-from fractal_pe.service import CookieGuard, FractalService, FractalServiceConfig
+from fractal_pe.service import FractalService, FractalServiceConfig, fractal_cookie_policy
 from rsplib import cli_options
 from rsplib.handlespace.policy_parser import parse_policy
-from rsplib.session.cookies import CookieKeyError, CookieSealer, load_cookie_key
+from rsplib.session.cookies import CookieKeyError, CookiePolicy, CookieSealer, load_cookie_key
 from rsplib.session.pe_server import PoolElementServer
 from rsplib.wire.constants import PPID
 
@@ -43,12 +43,39 @@ def build_parser() -> argparse.ArgumentParser:
         pool_handle=DEFAULT_POOL_HANDLE,
     )
     add = parser.add_argument
-    add("--identifier", metavar="ID", help="PE identifier, hex (0x...) or decimal; random")
+    add(
+        "--identifier",
+        metavar="ID",
+        help="PE identifier, hex (0x...) or decimal (default: random)",
+    )
     add("--policy", default="RoundRobin", help="pool policy, rsplib syntax (default RoundRobin)")
-    add("--local", metavar="ADDR:PORT", default="127.0.0.1:0", help="listen here (port 0: any)")
-    add("--advertise", metavar="ADDR", action="append", default=[], help="address to register")
-    add("--rereginterval", metavar="MS", type=float, default=30000.0)
-    add("--max-threads", metavar="N", type=int, default=4, help="concurrent sessions (4)")
+    add(
+        "--local",
+        metavar="ADDR:PORT",
+        default="127.0.0.1:0",
+        help="listen here, port 0: any (default %(default)s)",
+    )
+    add(
+        "--advertise",
+        metavar="ADDR",
+        action="append",
+        default=[],
+        help="address to register, repeatable (default: the --local address)",
+    )
+    add(
+        "--rereginterval",
+        metavar="MS",
+        type=float,
+        default=30000.0,
+        help="re-register this often (default 30000)",
+    )
+    add(
+        "--max-threads",
+        metavar="N",
+        type=int,
+        default=4,
+        help="concurrent sessions (default 4)",
+    )
     add(
         "--failure-after",
         metavar="N",
@@ -56,10 +83,34 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="after N data messages send a cookie and drop the session (0 = off)",
     )
-    add("--cookie-max-packets", metavar="N", type=int, default=10)
-    add("--cookie-max-time", metavar="MS", type=float, default=1000.0)
-    add("--data-max-time", metavar="MS", type=float, default=1000.0)
-    add("--transmit-timeout", metavar="MS", type=float, default=2500.0)
+    add(
+        "--cookie-max-packets",
+        metavar="N",
+        type=int,
+        default=10,
+        help="send a state cookie after at most N data messages (default 10)",
+    )
+    add(
+        "--cookie-max-time",
+        metavar="MS",
+        type=float,
+        default=1000.0,
+        help="send a state cookie at least this often (default 1000)",
+    )
+    add(
+        "--data-max-time",
+        metavar="MS",
+        type=float,
+        default=1000.0,
+        help="send the pixels computed so far at least this often (default 1000)",
+    )
+    add(
+        "--transmit-timeout",
+        metavar="MS",
+        type=float,
+        default=2500.0,
+        help="give up a session when sending to its pool user takes this long (default 2500)",
+    )
     add("--test-mode", action="store_true", help="draw a cheap test pattern, no fractal maths")
     add(
         "--block-delay",
@@ -68,7 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="pause after each block of at most 324 pixels (demos/tests; default 0 = off)",
     )
-    add("--kernel", choices=KERNEL_CHOICES, help="numpy, numba or auto ($FRACTAL_KERNEL)")
+    add(
+        "--kernel",
+        choices=KERNEL_CHOICES,
+        help="numpy, numba or auto (default: $FRACTAL_KERNEL, else auto)",
+    )
     add("--cookie-key-file", metavar="FILE", help="pool cookie key (else $RSERPOOL_COOKIE_KEY)")
     add("--encrypt-cookies", action="store_true", help="also encrypt the cookies (AES-GCM)")
     add(
@@ -101,12 +156,11 @@ def service_config(args: argparse.Namespace) -> FractalServiceConfig:
         transmit_timeout=args.transmit_timeout / 1000.0,
         test_mode=args.test_mode,
         kernel=args.kernel,
-        accept_unsigned_cookies=args.accept_unsigned_cookies,
         block_delay=args.block_delay / 1000.0,
     )
 
 
-def cookie_guard(args: argparse.Namespace) -> CookieGuard:
+def cookie_policy(args: argparse.Namespace) -> CookiePolicy:
     """The cookie rules; raises CookieKeyError when no key is given and unsigned is not allowed."""
     sealer = None
     try:
@@ -116,18 +170,18 @@ def cookie_guard(args: argparse.Namespace) -> CookieGuard:
             raise
     else:
         sealer = CookieSealer(key, args.poolhandle.encode(), encrypt=args.encrypt_cookies)
-    return CookieGuard(sealer, accept_unsigned=args.accept_unsigned_cookies)
+    return fractal_cookie_policy(sealer, accept_unsigned=args.accept_unsigned_cookies)
 
 
 async def run(args: argparse.Namespace) -> int:
     config = service_config(args)
-    guard = cookie_guard(args)
+    cookies = cookie_policy(args)
     kernel = (
         "test pattern"
         if config.test_mode
         else await asyncio.to_thread(prepare_kernel, config.kernel)
     )
-    service = FractalService(config, cookies=guard)
+    service = FractalService(config)
     host, port = cli_options.listen_address(args.local)
     server = PoolElementServer(
         args.poolhandle,
@@ -135,7 +189,7 @@ async def run(args: argparse.Namespace) -> int:
         policy=parse_policy(args.policy),
         identifier=cli_options.parse_identifier(args.identifier),
         max_sessions=config.max_threads,
-        cookie_sealer=None,  # the fractal service seals and checks its cookies itself
+        cookies=cookies,
         local_address=host,
         port=port,
         advertise=args.advertise,
@@ -181,7 +235,7 @@ async def run(args: argparse.Namespace) -> int:
             counters.handed_over,
             counters.data_messages,
             counters.cookies,
-            counters.rejected_cookies,
+            server.cookies.rejected,
         )
     return 0
 
@@ -193,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cli_options.check_asap_options(args)
         parse_policy(args.policy)
         service_config(args)
-        cookie_guard(args)
+        cookie_policy(args)
         if args.rereginterval < 10:
             raise ValueError("--rereginterval must be at least 10 ms")
     except CookieKeyError as exc:

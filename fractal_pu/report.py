@@ -3,6 +3,8 @@
 Shape (times in milliseconds; PE identifiers as "0x%08x" strings)::
 
     {"pool_handle": ..., "sessions": N, "width": W, "height": H, "complete": bool,
+     "in_progress": bool (written after an image, more to come; an endless run keeps
+                          only its newest images),
      "images": [{
         "index": 1, "config": "02-seahorse-valley.fsf", "output": "out.png",
         "complete": bool, "missing_pixels": 0, "total_time_ms": ...,
@@ -13,12 +15,17 @@ Shape (times in milliseconds; PE identifiers as "0x%08x" strings)::
                    "pes_used": ["0x..."], "pixels_per_pe": {...},
                    "pixels_computed_twice": n, "restarts": n, "cookies_rejected": n,
                    "failovers": [{"old_pe", "new_pe", "reason", "had_cookie",
-                                  "cookie_rejected", "fault_at_ms", "failover_ms"}],
+                                  "cookie_rejected", "fault_at_ms", "detected_at_ms",
+                                  "failover_ms", "recovery_ms"}],
                    "time_ms": ..., "complete": bool, "missing_pixels": n, "error": null}]
      }]}
 
-``fault_at_ms`` counts from the image's start; ``failover_ms`` is the time from
-the fault being noticed to the first pixel from the new PE (null if none came).
+Times count from the image's start. ``fault_at_ms`` is when the old PE's last
+message arrived (the pool user's best knowledge of the fault), ``detected_at_ms``
+when the session gave up on it; ``failover_ms`` runs from the fault to the first
+pixel from the new PE, ``recovery_ms`` from the detection to it (null if none
+came). For a crashed PE the two are close; for a hung one the difference is the
+time it took to notice the silence.
 """
 
 from __future__ import annotations
@@ -51,7 +58,9 @@ def _failover_json(record: FailoverRecord, image_start: float) -> JsonObject:
         "had_cookie": record.had_cookie,
         "cookie_rejected": record.cookie_rejected,
         "fault_at_ms": _ms(record.fault_time - image_start),
+        "detected_at_ms": _ms(record.detected_time - image_start),
         "failover_ms": _ms(record.duration),
+        "recovery_ms": _ms(record.recovery),
     }
 
 
@@ -124,13 +133,17 @@ def build_report(
     height: int,
     images: Sequence[tuple[ImageResult, ImageInfo]],
     error: str | None = None,
+    in_progress: bool = False,
 ) -> JsonObject:
+    """The report; ``in_progress``: written between images (never "complete" then)."""
+    done = error is None and bool(images) and all(result.complete for result, _ in images)
     return {
         "pool_handle": pool_handle,
         "sessions": sessions,
         "width": width,
         "height": height,
-        "complete": error is None and bool(images) and all(result.complete for result, _ in images),
+        "complete": done and not in_progress,
+        "in_progress": in_progress,
         "error": error,
         "images": [image_json(result, info) for result, info in images],
     }

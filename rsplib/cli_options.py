@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from rsplib import trace
 from rsplib.addressing import PeerAddress
 from rsplib.asap.actions import Event, RegistrationFailed, RegistrationSucceeded
 from rsplib.asap.config import AsapConfig
@@ -33,16 +34,21 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def new_parser(prog: str, description: str, *, pool_handle: str | None = None) -> ArgumentParser:
-    """A parser with the ASAP options; ``pool_handle`` replaces the default pool handle."""
+DEFAULT_POOL_HANDLE = "EchoPool"
+
+
+def new_parser(
+    prog: str, description: str, *, pool_handle: str = DEFAULT_POOL_HANDLE
+) -> ArgumentParser:
+    """A parser with the ASAP options; ``pool_handle`` is the tool's default pool handle."""
     parser = ArgumentParser(prog=prog, description=description)
-    add_asap_options(parser)
-    if pool_handle is not None:
-        parser.set_defaults(poolhandle=pool_handle)
+    add_asap_options(parser, pool_handle=pool_handle)
     return parser
 
 
-def add_asap_options(parser: argparse.ArgumentParser) -> None:
+def add_asap_options(
+    parser: argparse.ArgumentParser, *, pool_handle: str = DEFAULT_POOL_HANDLE
+) -> None:
     add = parser.add_argument
     add(
         "--registrar",
@@ -51,7 +57,7 @@ def add_asap_options(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="static registrar, repeatable or comma-separated",
     )
-    add("--poolhandle", default="EchoPool", help="pool handle (default EchoPool)")
+    add("--poolhandle", default=pool_handle, help="pool handle (default %(default)s)")
     add(
         "--announce-interface",
         metavar="ADDR",
@@ -63,11 +69,41 @@ def add_asap_options(parser: argparse.ArgumentParser) -> None:
         default=f"{ANNOUNCE_GROUP}:{ANNOUNCE_PORT}",
         help="Server Announce group (default %(default)s)",
     )
-    add("--transport", choices=("auto", "tcp", "sctp"), default="auto")
-    add("--registrar-connect-timeout", metavar="MS", type=float)
-    add("--registrar-response-timeout", metavar="MS", type=float)
-    add("--registrar-connect-max-trials", metavar="N", type=int)
-    add("--registrar-announce-timeout", metavar="MS", type=float)
+    add(
+        "--transport",
+        choices=("auto", "tcp", "sctp"),
+        default="auto",
+        help="auto: kernel SCTP where the kernel has it, else the TCP mapping (default auto)",
+    )
+    defaults = AsapConfig()
+    add(
+        "--registrar-connect-timeout",
+        metavar="MS",
+        type=float,
+        help=f"give up connecting to a registrar after (default "
+        f"{defaults.registrar_connect_timeout * 1000:g})",
+    )
+    add(
+        "--registrar-response-timeout",
+        metavar="MS",
+        type=float,
+        help=f"wait this long for a registrar's answer (default "
+        f"{defaults.registrar_response_timeout * 1000:g})",
+    )
+    add(
+        "--registrar-connect-max-trials",
+        metavar="N",
+        type=int,
+        help=f"registrar hunt attempts before a request fails (default "
+        f"{defaults.registrar_connect_max_trials})",
+    )
+    add(
+        "--registrar-announce-timeout",
+        metavar="MS",
+        type=float,
+        help=f"forget an announced registrar after (default "
+        f"{defaults.registrar_announce_timeout * 1000:g})",
+    )
     add(
         "--heartbeat-interval",
         metavar="MS",
@@ -84,8 +120,34 @@ def add_asap_options(parser: argparse.ArgumentParser) -> None:
     )
     add("--cspserver", metavar="ADDR:PORT", help="status monitor (enables reporting)")
     add("--cspinterval", metavar="MS", type=float, help="status report interval (default 1000)")
-    add("--loglevel", default="info", help="debug, info, warning, error")
-    add("--logfile", metavar="FILE")
+    add_trace_options(parser)
+    add(
+        "--loglevel",
+        default="info",
+        metavar="LEVEL",
+        help="debug, info, warning or error (default info)",
+    )
+    add("--logfile", metavar="FILE", help="log to FILE instead of stderr")
+
+
+def add_trace_options(parser: argparse.ArgumentParser) -> None:
+    """``--trace ADDR:PORT`` and ``--trace-raw`` (every component has them)."""
+    parser.add_argument(
+        "--trace",
+        metavar="ADDR:PORT",
+        help="send a live trace of every ASAP/ENRP/FGP message and of events (UDP)",
+    )
+    parser.add_argument(
+        "--trace-raw",
+        action="store_true",
+        help="include each traced message's bytes (up to 512) in hex",
+    )
+
+
+def start_trace(args: argparse.Namespace) -> None:
+    """Turns the process's tracer on when ``--trace`` was given (ValueError if malformed)."""
+    if getattr(args, "trace", None):
+        trace.start_trace(parse_server(args.trace), raw=bool(args.trace_raw))
 
 
 def transport_name(args: argparse.Namespace) -> str:
@@ -169,6 +231,7 @@ def check_asap_options(args: argparse.Namespace) -> None:
     registrars(args)
     heartbeat(args)
     csp(args)
+    start_trace(args)
 
 
 def require_registrar_source(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
