@@ -6,7 +6,7 @@ socket or a clock: the service feeds it bytes, connection events and timer
 ticks (always with ``now``, monotonic seconds) and carries out the actions it
 hands back from :meth:`AsapClient.pop_actions`.
 
-Registrar hunt (protocol-facts 6.3, 7.2)
+Registrar hunt (docs/protocol-notes.md#registrar-discovery, #timers-pe-pu)
     The client needs a *home registrar* while it has pool elements to keep
     registered or requests to send. A hunt round asks the service to connect
     to up to ``registrar_parallel_connects`` known registrars at once (static
@@ -532,8 +532,8 @@ class AsapClient:
         With a stale-cache value > 0 fresh cached PEs answer at once (selected locally by
         the pool policy); otherwise the registrar is asked: with the Handle Resolution
         option ``items`` when there is no cache, without it (registrar default) when the
-        answer goes into the cache (protocol-facts 5.4). ``items`` 0 means the registrar's
-        default, 0xFFFFFFFF as many as allowed.
+        answer goes into the cache (docs/protocol-notes.md#pu-cache). ``items`` 0 means the
+        registrar's default, 0xFFFFFFFF as many as allowed.
         """
         _check_pool_handle(pool_handle)
         if not 0 <= items <= _U32_MAX:

@@ -1,5 +1,6 @@
 """The registrar's ENRP side: peers, Presence, handle table transfer, updates, audit,
-mentor start-up and takeover (RFC 5353 with rsplib's behaviour, protocol-facts 3.1).
+mentor start-up and takeover (RFC 5353 with rsplib's behaviour, described in
+docs/protocol-notes.md#enrp-behaviour).
 
 Peers are registrars we heard a Presence from. Unicast ENRP travels over connections the
 service opens (``ConnectToPeer``) or accepts; a peer is reachable when one of them is

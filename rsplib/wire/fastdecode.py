@@ -183,14 +183,19 @@ class _TransportShape(NamedTuple):
         return 2 + len(self.ipv6) + sum(self.ipv6)
 
 
+#: A generated builder: (buffer, value start, cache key) -> the pool element.
+Builder = Callable[[bytes, int, bytes], PoolElementParam]
+
+
 class PeLayout:
     """One shape of Pool Element value, compiled.
 
     ``heads`` reads every TLV header (and the policy type) of the shape,
     skipping the data; a value has this shape exactly when it reads
-    ``expected``. ``build(buf, value_start)`` then reads all the data in one
-    unpack and makes the PE, its transports (through the transport cache),
-    policy and addresses in straight-line code: the decoder's hottest path.
+    ``expected``. ``build(buf, value_start, key)`` then reads all the data in
+    one unpack and makes the PE, its transports (through the transport cache),
+    policy and addresses in straight-line code, the decoder's hottest path, and
+    caches the PE under ``key`` (its value's bytes).
     """
 
     __slots__ = ("build", "expected", "heads", "most", "nested")
@@ -199,7 +204,7 @@ class PeLayout:
         self,
         heads: struct.Struct,
         expected: tuple[int, ...],
-        build: Callable[[bytes, int], PoolElementParam],
+        build: Builder,
         most: int,
         nested: int,
     ) -> None:
@@ -310,7 +315,7 @@ def _learn_pe_layout(buf: bytes, vstart: int, vend: int) -> PeLayout | None:
         policy_type, shape.names, [f"v{i}" for i in range(policy_at, asap_at)]
     )
     lines = [
-        "def build(buf, vstart):",
+        "def build(buf, vstart, key):",
         f"    {', '.join(f'v{i}' for i in range(count))}, = _data(buf, vstart)",
         *_transport_source(user, 3, "user"),
         f"    policy = {make_policy}",
@@ -319,10 +324,19 @@ def _learn_pe_layout(buf: bytes, vstart: int, vend: int) -> PeLayout | None:
         lines += _transport_source(asap, asap_at, "asap")
     else:
         lines.append("    asap = None")
-    lines.append("    return _build_pe(v0, v1, v2, user, policy, asap)")
+    lines.append("    pe = _build_pe(v0, v1, v2, user, policy, asap)")
+    most = max(len(user.ipv6), len(asap.ipv6) if asap is not None else 0)
+    if most <= _CACHED_ADDRESSES:
+        lines += [
+            "    if len(_POOL_ELEMENTS) >= _CACHE_MAX:",
+            "        _POOL_ELEMENTS.clear()",
+            "    _POOL_ELEMENTS[key] = pe",
+        ]
+    lines.append("    return pe")
     namespace = {
         "_data": struct.Struct("".join(data)).unpack_from,
         "_TRANSPORTS": _TRANSPORTS,
+        "_POOL_ELEMENTS": _POOL_ELEMENTS,
         "_CACHE_MAX": _CACHE_MAX,
         "_build_sctp": _build_sctp,
         "_build_tcp": _build_tcp,
@@ -332,8 +346,7 @@ def _learn_pe_layout(buf: bytes, vstart: int, vend: int) -> PeLayout | None:
         "ipv6_from_int": ipv6_from_int,
     }
     exec("\n".join(lines) + "\n", namespace)
-    build: Callable[[bytes, int], PoolElementParam] = namespace["build"]  # type: ignore[assignment]
-    most = max(len(user.ipv6), len(asap.ipv6) if asap is not None else 0)
+    build: Builder = namespace["build"]  # type: ignore[assignment]
     nested = 2 + len(user.ipv6) + (1 + len(asap.ipv6) if asap is not None else 0)
     return PeLayout(struct.Struct("".join(heads)), tuple(expected), build, most, nested)
 
@@ -398,17 +411,23 @@ def _pool_elements(
     """The Pool Element TLVs filling ``[pos, end)`` exactly (maybe none), or None when
     any is unusual or a limit would be hit.
 
-    ``params_before`` counts the message's parameters before them. The whole run
-    is checked (cache hits, layouts, limits) before any new PE is built.
+    ``params_before`` counts the message's parameters before them. Nothing is built
+    before the whole run has been checked (cache hits, layouts, limits): the last PE
+    is built once it has been, the others wait for it.
     """
     if limits.max_nesting_depth < 3:  # addresses in a PE sit at depth 3
         return None
     max_addresses = limits.max_addresses
+    max_pool_elements = limits.max_pool_elements
+    # Every parameter has a 4-byte header of its own, so only a run longer than
+    # 4 * (parameters left) bytes can hold too many: count only then.
+    budget = limits.max_parameters - params_before
+    counting = end - pos > 4 * budget
     pes: list[PoolElementParam] = []
     #: (index in pes, layout, value start, cache key) of PEs still to build
     pending: list[tuple[int, PeLayout, int, bytes]] | None = None
     while pos < end:
-        if end - pos < 16:
+        if end - pos < 16 or len(pes) == max_pool_elements:
             return None
         code, length = _TLV_HEADER.unpack_from(buf, pos)
         vend = pos + length
@@ -421,54 +440,38 @@ def _pool_elements(
             # Cached under other limits, a PE may hold more addresses than allowed now.
             if max_addresses < _CACHED_ADDRESSES and _most_addresses(pe) > max_addresses:
                 return None
+            if counting:
+                budget -= 1 + _nested_parameters(pe)
+                if budget < 0:
+                    return None
             pes.append(pe)
+            pos = vend
+            continue
+        # pe_layout() inlined for the usual case: the latest layout of this length.
+        layouts = _PE_LAYOUTS.get(length - 4)
+        if layouts is not None and layouts[0].heads.unpack_from(buf, vstart) == layouts[0].expected:
+            layout: PeLayout | None = layouts[0]
         else:
-            # pe_layout() inlined for the usual case: the latest layout of this length.
-            layouts = _PE_LAYOUTS.get(length - 4)
-            if (
-                layouts is not None
-                and layouts[0].heads.unpack_from(buf, vstart) == layouts[0].expected
-            ):
-                layout: PeLayout | None = layouts[0]
-            else:
-                layout = pe_layout(buf, vstart, vend)
-            if layout is None or layout.most > max_addresses:
+            layout = pe_layout(buf, vstart, vend)
+        if layout is None or layout.most > max_addresses:
+            return None
+        if key < _LOWEST_IDENTIFIER:  # PE identifier 0 is invalid
+            return None
+        if counting:
+            budget -= 1 + layout.nested
+            if budget < 0:
                 return None
-            if key < _LOWEST_IDENTIFIER:  # PE identifier 0 is invalid
-                return None
-            if pending is None:
-                pending = []
-            pending.append((len(pes), layout, vstart, key))
-            pes.append(None)  # type: ignore[arg-type]  # built below
+        if vend == end:  # the last one: the run is checked, build it now
+            pes.append(layout.build(buf, vstart, key))
+            break
+        if pending is None:
+            pending = []
+        pending.append((len(pes), layout, vstart, key))
+        pes.append(None)  # type: ignore[arg-type]  # built below
         pos = vend
-    if len(pes) > limits.max_pool_elements:
-        return None
-    # Every parameter has a 4-byte header of its own, so only a message longer than
-    # 4 * max_parameters bytes can hold too many: count only then.
-    budget = limits.max_parameters - params_before
-    if end > 4 * budget and _parameters(pes, pending) > budget:
-        return None
     for index, layout, vstart, key in pending or ():
-        built = layout.build(buf, vstart)
-        if layout.most <= _CACHED_ADDRESSES:
-            if len(_POOL_ELEMENTS) >= _CACHE_MAX:
-                _POOL_ELEMENTS.clear()
-            _POOL_ELEMENTS[key] = built
-        pes[index] = built
+        pes[index] = layout.build(buf, vstart, key)
     return pes
-
-
-def _parameters(
-    pes: list[PoolElementParam], pending: list[tuple[int, PeLayout, int, bytes]] | None
-) -> int:
-    """TLVs of a run of PEs (some still to build: ``pending``)."""
-    count = len(pes)
-    for pe in pes:
-        if pe is not None:
-            count += _nested_parameters(pe)
-    for _, layout, _, _ in pending or ():
-        count += layout.nested
-    return count
 
 
 # --------------------------------------------------------------------------- messages

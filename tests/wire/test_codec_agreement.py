@@ -415,7 +415,7 @@ def test_a_message_the_fast_path_turns_down_is_built_once(monkeypatch: pytest.Mo
         layout = original_layout(buf, vstart, vend)
         if layout is not None:
             build = layout.build
-            layout.build = lambda b, v: builds.append(v) or build(b, v)  # type: ignore[method-assign]
+            layout.build = lambda b, v, k: builds.append(v) or build(b, v, k)  # type: ignore[method-assign]
         return layout
 
     def counting_reference(data: bytes, limits: DecodeLimits) -> AsapMessage:
