@@ -40,10 +40,12 @@ import selectors
 import shutil
 import signal
 import socket
+import statistics
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -451,12 +453,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ctx = mp.get_context("fork")
     pool = b"BenchPool"
     rereg_pool = b"BenchReregPool"
+    sink = TraceSink() if args.trace else None
     registrar = Registrar(
         [
             "--endpoint-keepalive-interval",
             str(args.keepalive_ms),
             "--max-hr-items",
             str(args.hr_items),
+            *(["--trace", f"127.0.0.1:{sink.port}"] if sink is not None else []),
         ],
         profile=args.profile,
     )
@@ -551,6 +555,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
 
         if "mixed" in args.phases:
+            # Other PE ids than the rereg phase's: a PE id stays bound to the connection that
+            # registered it until the registrar has seen that connection go.
+            mixed_ids = [i + len(rereg_ids) for i in rereg_ids]
             window = Window(time.time() + 3.0, time.time() + 3.0 + args.duration)
             procs = [
                 ctx.Process(
@@ -564,14 +571,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     args=(
                         registrar.address,
                         rereg_pool,
-                        rereg_ids[i : i + chunk],
+                        mixed_ids[i : i + chunk],
                         args.window,
                         args.mixed_rereg_rate / args.rereg_procs,
                         window,
                         results,
                     ),
                 )
-                for i in range(0, len(rereg_ids), chunk)
+                for i in range(0, len(mixed_ids), chunk)
             ]
             for p in procs:
                 p.start()
@@ -598,7 +605,91 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if proc.is_alive():
                 proc.kill()
         registrar.stop()
+        if sink is not None:
+            report.update(sink.close())
+    report["trace"] = bool(args.trace)
     return report
+
+
+class TraceSink:
+    """The receiving end of the registrar's trace: a UDP socket drained by a thread."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.datagrams = 0
+        self.records = 0
+        self.last_seq = -1
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(2048)
+            except TimeoutError:
+                continue
+            self.datagrams += 1
+            lines = data.splitlines()
+            self.records += len(lines)
+            match = re.search(rb'"seq":(\d+)', lines[-1]) if lines else None
+            if match:
+                self.last_seq = int(match[1])
+
+    def close(self) -> dict[str, Any]:
+        time.sleep(0.2)
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.sock.close()
+        made = self.last_seq + 1
+        return {
+            "trace_records_received": self.records,
+            "trace_records_made": made,
+            "trace_records_dropped": max(0, made - self.records),
+        }
+
+
+def compare_trace(args: argparse.Namespace) -> dict[str, Any]:
+    """Resolutions/s with the registrar's trace off and on, alternating runs; medians.
+
+    On a shared machine the registrar's share of a core varies from run to run, so the
+    cost is also given per core (resolutions per CPU-second of the registrar), which
+    measures the work tracing adds rather than how much CPU the registrar happened to get.
+    """
+    args.phases = {"hr"}
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    per_core: dict[bool, list[float]] = {False: [], True: []}
+    dropped: list[int] = []
+    for _ in range(args.trace_compare):
+        for traced in (False, True):
+            args.trace = traced
+            result = run(args)
+            rates[traced].append(result["hr_per_s"])
+            per_core[traced].append(result["hr_per_core_s"])
+            if traced:
+                dropped.append(result["trace_records_dropped"])
+
+    def cost(off: float, on: float) -> float:
+        return 100.0 * (off - on) / off if off else 0.0
+
+    off, on = statistics.median(rates[False]), statistics.median(rates[True])
+    core_off = statistics.median(per_core[False])
+    core_on = statistics.median(per_core[True])
+    return {
+        "hr_per_s_trace_off": off,
+        "hr_per_s_trace_on": on,
+        "hr_runs_trace_off": rates[False],
+        "hr_runs_trace_on": rates[True],
+        "trace_cost_percent": cost(off, on),
+        "hr_per_core_s_trace_off": core_off,
+        "hr_per_core_s_trace_on": core_on,
+        "trace_cost_percent_per_core": cost(core_off, core_on),
+        "trace_goal_percent": 15.0,
+        "trace_records_dropped_median": statistics.median(dropped),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -617,9 +708,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", metavar="FILE", help="cProfile the registrar into FILE")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
     parser.add_argument("--phases", default="keepalive,hr,rereg,mixed", help="comma list of phases")
+    parser.add_argument("--trace", action="store_true", help="registrar traces to a local sink")
+    parser.add_argument(
+        "--trace-compare",
+        type=int,
+        metavar="N",
+        default=0,
+        help="run the hr phase N times each with tracing off and on (alternating); report "
+        "the medians and the cost of tracing (goal: at most 15 %% fewer resolutions/s)",
+    )
     args = parser.parse_args(argv)
     args.phases = set(args.phases.split(","))
-    report = run(args)
+    report = compare_trace(args) if args.trace_compare else run(args)
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
     else:

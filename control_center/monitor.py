@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, Protocol, TypeVar
 
+from control_center.safe_text import printable
 from rsplib.wire.constants import PPID
 from rsplib.wire.csp import (
     ComponentGroup,
@@ -502,8 +503,8 @@ class StatusModel:
         state = dataclasses.replace(
             previous,
             active=True,
-            status=report.status,
-            location=report.location,
+            status=printable(report.status),
+            location=printable(report.location),
             workload=report.workload,
             links=links,
             report_interval=interval,

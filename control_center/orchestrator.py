@@ -290,10 +290,10 @@ class Orchestrator:
         return RunContext(
             run_dirs=run_dirs,
             csp_port=self.csp_port,
+            trace_port=self.trace_port,
             csp_addresses={h: self.csp_address_of(h) for h in self.scenario.hosts},
             registrar_ports=dict(self.registrar_ports),
             python=self.python,
-            trace_port=self.trace_port,
             cookie_key=self.cookie_key,
         )
 

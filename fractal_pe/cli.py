@@ -202,6 +202,7 @@ async def run(args: argparse.Namespace) -> int:
         heartbeat=cli_options.heartbeat(args),
         ppid=int(PPID.FGP),
         csp=cli_options.csp(args),
+        tls=cli_options.tls(args),
     )
     stop = cli_options.stop_on_signals()
     await server.start()

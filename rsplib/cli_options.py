@@ -22,7 +22,7 @@ from rsplib.asap.config import AsapConfig
 from rsplib.asap.service import ANNOUNCE_GROUP, ANNOUNCE_PORT, AnnounceOptions, parse_registrar
 from rsplib.session.reporting import CspOptions
 from rsplib.status import DEFAULT_CSP_SERVER, parse_server
-from rsplib.transport import AUTO, SCTP, TCP_MAPPING, HeartbeatConfig
+from rsplib.transport import AUTO, SCTP, TCP_MAPPING, HeartbeatConfig, TlsConfig, tls_config
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -118,6 +118,7 @@ def add_asap_options(
         default=3,
         help="silent heartbeat intervals before a session counts as lost (default 3)",
     )
+    add_tls_options(parser)
     add("--cspserver", metavar="ADDR:PORT", help="status monitor (enables reporting)")
     add("--cspinterval", metavar="MS", type=float, help="status report interval (default 1000)")
     add_trace_options(parser)
@@ -150,8 +151,27 @@ def start_trace(args: argparse.Namespace) -> None:
         trace.start_trace(parse_server(args.trace), raw=bool(args.trace_raw))
 
 
+def add_tls_options(parser: argparse.ArgumentParser) -> None:
+    """``--tls-cert/--tls-key/--tls-ca`` (every component has them; see :func:`tls`)."""
+    add = parser.add_argument
+    add("--tls-cert", metavar="FILE", help="TLS: our certificate chain (PEM); TCP mapping only")
+    add("--tls-key", metavar="FILE", help="TLS: the certificate's private key (PEM)")
+    add("--tls-ca", metavar="FILE", help="TLS: CA certificates that peers must chain to (PEM)")
+
+
 def transport_name(args: argparse.Namespace) -> str:
+    """The transport to use; with TLS "auto" means the TCP mapping (TLS needs it)."""
+    if args.transport == "auto" and args.tls_cert is not None:
+        return TCP_MAPPING
     return {"auto": AUTO, "tcp": TCP_MAPPING, "sctp": SCTP}[args.transport]
+
+
+def tls(args: argparse.Namespace) -> TlsConfig | None:
+    """TLS from ``--tls-cert/--tls-key/--tls-ca`` (all or none); ValueError if unusable."""
+    config = tls_config(args.tls_cert, args.tls_key, args.tls_ca)
+    if config is not None and args.transport == "sctp":
+        raise ValueError("TLS (--tls-*) works over the TCP mapping only: use --transport tcp")
+    return config
 
 
 def registrars(args: argparse.Namespace) -> list[PeerAddress]:
@@ -231,6 +251,7 @@ def check_asap_options(args: argparse.Namespace) -> None:
     registrars(args)
     heartbeat(args)
     csp(args)
+    tls(args)
     start_trace(args)
 
 

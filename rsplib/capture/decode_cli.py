@@ -36,6 +36,8 @@ from rsplib.capture.reader import (
     read_capture_file,
 )
 from rsplib.plugins import load_decoder_plugins
+from rsplib.trace.record import MessageRecord, record_json
+from rsplib.trace.replay import BadLine, read_trace_file
 from rsplib.wire.constants import PPID, cause_name
 from rsplib.wire.errors import ProtocolError
 from rsplib.wire.jsonable import JsonValue, bytes_json, to_jsonable
@@ -184,7 +186,14 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Print every ASAP, ENRP, CSP (and plug-in) message of pcap/pcapng "
         "captures as one JSON object per line.",
     )
-    parser.add_argument("files", nargs="+", metavar="FILE", help="pcap or pcapng capture")
+    parser.add_argument(
+        "files", nargs="+", metavar="FILE", help="pcap or pcapng capture (with --trace: a trace)"
+    )
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="the files are saved live traces (JSON lines, see docs/trace.md), not captures",
+    )
     parser.add_argument(
         "--summary", action="store_true", help="print counts per protocol and type instead"
     )
@@ -233,6 +242,36 @@ def _summary_key(obj: dict[str, JsonValue]) -> tuple[str, str]:
     return "(capture)", "(error)" if "error" in obj else "(note)"
 
 
+def _decode_trace(
+    path: str,
+    protocols: set[str] | None,
+    counts: Counter[tuple[str, str]],
+    emit: Callable[[str], None],
+    *,
+    summary: bool,
+) -> bool:
+    """Print (or count) the records of one saved trace; False if it could not be read."""
+    try:
+        for number, item in read_trace_file(path):
+            if isinstance(item, BadLine):
+                obj: dict[str, JsonValue] = {"file": path, "line": number, "error": item.error}
+                key = ("(trace)", "(error)")
+            else:
+                obj = {"file": path, "line": number, **record_json(item)}  # type: ignore[dict-item]
+                proto = item.proto if isinstance(item, MessageRecord) else "event"
+                if protocols is not None and proto not in protocols:
+                    continue
+                key = (proto, item.type)
+            if summary:
+                counts[key] += 1
+            else:
+                emit(json.dumps(obj, ensure_ascii=False))
+    except OSError as exc:
+        print(f"rsp-decode: error: {path}: {exc.strerror or exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     _load_installed_decoders()
@@ -250,6 +289,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         for path in args.files:
+            if args.trace:
+                failed |= not _decode_trace(path, protocols, counts, emit, summary=args.summary)
+                continue
             try:
                 for packet in read_capture_file(path):
                     obj = describe(packet)

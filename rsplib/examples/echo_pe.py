@@ -126,6 +126,7 @@ async def run(args: argparse.Namespace) -> int:
         transport=cli_options.transport_name(args),
         heartbeat=cli_options.heartbeat(args),
         csp=cli_options.csp(args),
+        tls=cli_options.tls(args),
     )
     stop = cli_options.stop_on_signals()
     await server.start()

@@ -89,6 +89,7 @@ async def run(args: argparse.Namespace) -> int:
             on_event=notice,
             csp=cli_options.csp(args),
             identifier=cli_options.parse_identifier(args.identifier),
+            tls=cli_options.tls(args),
         )
     except RserPoolError as exc:
         print(f"terminal_pu: error: {exc}", file=sys.stderr)

@@ -33,6 +33,8 @@ from rsplib.trace.record import (
 from rsplib.trace.summary import register_message_decoder
 from rsplib.trace.tracer import TRACER, Tracer
 
+log = logging.getLogger("rsplib.trace")
+
 __all__ = [
     "TRACER",
     "EventRecord",
@@ -51,7 +53,6 @@ __all__ = [
 ]
 
 _closers: list[Any] = []
-_log = logging.getLogger(__name__)
 
 
 def start_trace(
@@ -85,7 +86,7 @@ def start_trace(
 def _load_plugins() -> None:
     # Without an application's plug-in its messages are traced by PPID only.
     for problem in load_decoder_plugins():
-        _log.warning("trace: %s", problem)
+        log.warning("trace: %s", problem)
 
 
 def stop_trace() -> None:

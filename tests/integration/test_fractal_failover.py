@@ -260,10 +260,14 @@ def test_the_pool_user_reports_its_failovers_on_the_trace_channel(demo: Demo) ->
 
 
 def test_sigint_of_a_serving_pe_hands_over_without_recomputing(demo: Demo) -> None:
+    # Session heartbeats of 3 x 1 s, not 3 x 250 ms: this test counts recomputed pixels,
+    # and on a loaded machine a PE starved of CPU for 0.75 s would be left (rightly, with
+    # its last cookie) for reasons that have nothing to do with the clean stop under test.
+    slow_heartbeat = ("--heartbeat-interval", "1000")
     for identifier in (0xB1, 0xB2, 0xB3):
-        demo.start_pe(identifier, "--block-delay", "60")
+        demo.start_pe(identifier, "--block-delay", "60", *slow_heartbeat)
     demo.wait_pes()
-    pu = demo.start_pu()
+    pu = demo.start_pu(*slow_heartbeat)
     victim = demo.wait_serving([0xB1, 0xB2, 0xB3])
     time.sleep(0.3)
     demo.pes[victim].signal(signal.SIGINT)
