@@ -25,7 +25,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from rsplib.wire import fastdecode
+from rsplib.wire import fastdecode, layouts
 from rsplib.wire.asap import (
     AsapMessage,
     BusinessCard,
@@ -273,7 +273,7 @@ def decode_enrp(data: Buffer, limits: DecodeLimits = DEFAULT_LIMITS) -> EnrpMess
 def clear_caches() -> None:
     """Forget every cached encoding, decoded value and learnt layout."""
     clear_encode_caches()
-    fastdecode.clear_decode_caches()
+    layouts.clear_caches()
 
 
 __all__ = [

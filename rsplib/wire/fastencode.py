@@ -26,7 +26,6 @@ from rsplib.wire.fastvalues import address_int
 from rsplib.wire.params import PolicyParam, PoolElementParam, SctpTransport, TcpTransport, Transport
 from rsplib.wire.reference import tlv as reference
 
-_POOL_HANDLE = int(ParamType.POOL_HANDLE)
 _POOL_ELEMENT = int(ParamType.POOL_ELEMENT)
 _POLICY = int(ParamType.POOL_MEMBER_SELECTION_POLICY)
 _SCTP = int(ParamType.SCTP_TRANSPORT)

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rsplib.wire import codec, fastdecode, fastencode
+from rsplib.wire import codec, fastdecode, fastencode, layouts
 from rsplib.wire.asap import (
     AsapMessage,
     Deregistration,
@@ -411,7 +411,7 @@ def test_a_message_the_fast_path_turns_down_is_built_once(monkeypatch: pytest.Mo
     original_layout = fastdecode.pe_layout
     original_reference = reference_asap.decode_asap
 
-    def counting_layout(buf: bytes, vstart: int, vend: int) -> fastdecode.PeLayout | None:
+    def counting_layout(buf: bytes, vstart: int, vend: int) -> layouts.PeLayout | None:
         layout = original_layout(buf, vstart, vend)
         if layout is not None:
             build = layout.build
@@ -428,7 +428,7 @@ def test_a_message_the_fast_path_turns_down_is_built_once(monkeypatch: pytest.Mo
     assert codec.decode_asap(data) == msg
     assert calls == [data]
     assert builds == []
-    assert fastdecode._POOL_ELEMENTS == {}  # nothing decoded and cached on the way
+    assert layouts.POOL_ELEMENTS == {}  # nothing decoded and cached on the way
     codec.clear_caches()  # forget the layout with the counting builder
 
 
