@@ -34,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rsplib.wire import asap, enrp, fastvalues
+from rsplib.wire import asap, codec, enrp, fastvalues
 from rsplib.wire.constants import PolicyType, TransportUse, UpdateAction
 from rsplib.wire.params import (
     PolicyParam,
@@ -85,10 +85,10 @@ def _handle_update(i: int) -> enrp.EnrpMessage:
 
 
 CASES: dict[str, tuple[Callable[[int], Any], Callable[[Any], bytes], Callable[[bytes], Any]]] = {
-    "registration": (_registration, asap.encode_asap, asap.decode_asap),
-    "hr_response_3pe": (_hr_response, asap.encode_asap, asap.decode_asap),
-    "endpoint_keep_alive": (_keep_alive, asap.encode_asap, asap.decode_asap),
-    "enrp_handle_update": (_handle_update, enrp.encode_enrp, enrp.decode_enrp),
+    "registration": (_registration, codec.encode_asap, codec.decode_asap),
+    "hr_response_3pe": (_hr_response, codec.encode_asap, codec.decode_asap),
+    "endpoint_keep_alive": (_keep_alive, codec.encode_asap, codec.decode_asap),
+    "enrp_handle_update": (_handle_update, codec.encode_enrp, codec.decode_enrp),
 }
 
 

@@ -47,15 +47,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rsplib.wire.asap import (
-    EndpointKeepAliveAck,
-    HandleResolution,
-    Registration,
-    decode_asap,
-    encode_asap,
-)
+from rsplib.wire.asap import EndpointKeepAliveAck, HandleResolution, Registration
+from rsplib.wire.codec import decode_asap, encode_asap, encode_enrp
 from rsplib.wire.constants import PPID, AsapType, PolicyType, UpdateAction
-from rsplib.wire.enrp import HandleUpdate, Presence, encode_enrp
+from rsplib.wire.enrp import HandleUpdate, Presence
 from rsplib.wire.params import PolicyParam, PoolElementParam, ServerInformation, TcpTransport
 from rsplib.wire.tcpmap import RecordType, data_record, encode_record, heartbeat_request
 from tests.registrar.service_helpers import RegistrarProcess, registrar_args

@@ -54,13 +54,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rsplib.wire.asap import (
-    EndpointKeepAliveAck,
-    HandleResolution,
-    Registration,
-    decode_asap,
-    encode_asap,
-)
+from rsplib.wire.asap import EndpointKeepAliveAck, HandleResolution, Registration
+from rsplib.wire.codec import decode_asap, encode_asap
 from rsplib.wire.constants import PPID, AsapType, PolicyType
 from rsplib.wire.params import PolicyParam, PoolElementParam, TcpTransport
 from rsplib.wire.tcpmap import RecordType, data_record, encode_record

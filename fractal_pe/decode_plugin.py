@@ -1,10 +1,10 @@
 """Makes ``rsp-decode`` and the live trace show Fractal Generator Protocol messages (PPID 32).
 
-``register`` is this package's entry point in the ``rsplib.decoders`` group
-(see pyproject.toml), so an installed ``fractal_pe`` is picked up by
-``rsp-decode`` and by the trace (``--trace``) without the library naming it.
-Parameter messages print as FGP_PARAMETER, Data messages as FGP_DATA (the
-finalizer is the one with start_x = start_y = 4294967295 and no points).
+``register`` is this package's entry point in the ``rsplib.decoders`` group (see
+pyproject.toml and :mod:`rsplib.plugins`), so an installed ``fractal_pe`` is picked up by
+``rsp-decode`` and by the trace (``--trace``) without the library naming it. Parameter
+messages print as FGP_PARAMETER, Data messages as FGP_DATA (the finalizer is the one with
+start_x = start_y = 4294967295 and no points).
 """
 
 from __future__ import annotations

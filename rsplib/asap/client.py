@@ -98,11 +98,11 @@ from rsplib.wire.asap import (
     RegistrationResponse,
     ServerAnnounce,
     asap_message_name,
-    decode_asap,
-    encode_asap,
 )
+from rsplib.wire.codec import decode_asap, encode_asap
 from rsplib.wire.constants import PPID, ErrorCause, cause_name
 from rsplib.wire.errors import ProtocolError, UnknownMessageError, UnrecognizedParameterError
+from rsplib.wire.limits import DEFAULT_LIMITS
 from rsplib.wire.params import (
     ErrorCauseItem,
     OperationError,
@@ -110,7 +110,6 @@ from rsplib.wire.params import (
     PoolElementParam,
     Transport,
 )
-from rsplib.wire.tlv import DEFAULT_LIMITS
 
 _U32_MAX = 0xFFFFFFFF
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.metadata
 import json
 import os
 import re
@@ -36,6 +35,7 @@ from rsplib.capture.reader import (
     Packet,
     read_capture_file,
 )
+from rsplib.plugins import load_decoder_plugins
 from rsplib.trace.record import MessageRecord, record_json
 from rsplib.trace.replay import BadLine, read_trace_file
 from rsplib.wire.constants import PPID, cause_name
@@ -73,13 +73,13 @@ def register_payload_decoder(ppid: int | None, protocol: str, decode: PayloadDec
 
 
 def _decode_asap(data: bytes) -> object:
-    from rsplib.wire.asap import decode_asap
+    from rsplib.wire.codec import decode_asap
 
     return decode_asap(data)
 
 
 def _decode_enrp(data: bytes) -> object:
-    from rsplib.wire.enrp import decode_enrp
+    from rsplib.wire.codec import decode_enrp
 
     return decode_enrp(data)
 
@@ -212,25 +212,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-#: Entry-point group of installed payload decoders (see the module docstring).
-DECODER_ENTRY_POINTS = "rsplib.decoders"
-
-
 def _load_installed_decoders() -> None:
-    """Call every registered ``rsplib.decoders`` entry point; a broken one is only a warning."""
-    for entry in importlib.metadata.entry_points(group=DECODER_ENTRY_POINTS):
-        try:
-            register = entry.load()
-            if not callable(register):
-                raise TypeError(f"{entry.value} is not callable")
-            # Called on every run (not only on first import), so main() can run repeatedly.
-            register()
-        except Exception as exc:
-            print(
-                f"rsp-decode: warning: decoder plug-in {entry.name!r} ({entry.value}) "
-                f"not loaded: {exc}",
-                file=sys.stderr,
-            )
+    """Register the decoders of installed applications; a broken one is only a warning."""
+    for problem in load_decoder_plugins():
+        print(f"rsp-decode: warning: {problem}", file=sys.stderr)
 
 
 def _load_plugins(modules: Iterable[str]) -> None:

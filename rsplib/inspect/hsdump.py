@@ -24,14 +24,9 @@ from rsplib.inspect.handlespace_dump import DumpLimitExceeded, HandlespaceDump
 from rsplib.registrar.scope import parse_host
 from rsplib.status import parse_server
 from rsplib.transport import AUTO, SCTP, TCP_MAPPING, ChannelClosed, MessageChannel, connect
+from rsplib.wire.codec import decode_enrp, encode_enrp
 from rsplib.wire.constants import PPID, TransportUse
-from rsplib.wire.enrp import (
-    HandleTableRequest,
-    HandleTableResponse,
-    Presence,
-    decode_enrp,
-    encode_enrp,
-)
+from rsplib.wire.enrp import HandleTableRequest, HandleTableResponse, Presence
 from rsplib.wire.errors import ProtocolError
 from rsplib.wire.params import ServerInformation, TcpTransport
 

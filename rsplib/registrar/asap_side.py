@@ -43,8 +43,8 @@ from rsplib.wire.asap import (
     Registration,
     RegistrationResponse,
     ServerAnnounce,
-    encode_asap,
 )
+from rsplib.wire.codec import encode_asap
 from rsplib.wire.constants import PPID, ErrorCause, TransportUse, cause_name
 from rsplib.wire.params import IPAddress, OperationError, SctpTransport, TcpTransport, Transport
 

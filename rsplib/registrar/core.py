@@ -67,7 +67,8 @@ from rsplib.registrar.enrp import EnrpSide
 from rsplib.registrar.outbox import Outbox
 from rsplib.registrar.schedule import Schedule
 from rsplib.registrar.scope import parse_host
-from rsplib.wire.asap import AsapError, ServerAnnounce, decode_asap, encode_asap
+from rsplib.wire.asap import AsapError, ServerAnnounce
+from rsplib.wire.codec import decode_asap, decode_enrp, encode_asap
 from rsplib.wire.constants import (
     PARAM_CODE_MASK,
     PPID,
@@ -78,8 +79,9 @@ from rsplib.wire.constants import (
     TransportUse,
     UpdateAction,
 )
-from rsplib.wire.enrp import EnrpError, Presence, decode_enrp
+from rsplib.wire.enrp import EnrpError, Presence
 from rsplib.wire.errors import ProtocolError, UnknownMessageError, UnrecognizedParameterError
+from rsplib.wire.limits import DEFAULT_LIMITS, DecodeLimits
 from rsplib.wire.params import (
     ErrorCauseItem,
     OperationError,
@@ -87,7 +89,6 @@ from rsplib.wire.params import (
     TcpTransport,
     Transport,
 )
-from rsplib.wire.tlv import DEFAULT_LIMITS, DecodeLimits
 
 #: Bytes of an offending message or TLV echoed back in an error cause, at most.
 _MAX_CAUSE_INFO = 256

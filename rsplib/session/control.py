@@ -19,15 +19,8 @@ from dataclasses import dataclass
 from enum import Enum
 
 from rsplib.errors import LocalProtocolError, SessionProtocolError
-from rsplib.wire.asap import (
-    AsapMessage,
-    BusinessCard,
-    Cookie,
-    CookieEcho,
-    asap_message_name,
-    decode_asap,
-    encode_asap,
-)
+from rsplib.wire.asap import AsapMessage, BusinessCard, Cookie, CookieEcho, asap_message_name
+from rsplib.wire.codec import decode_asap, encode_asap
 from rsplib.wire.constants import PPID
 from rsplib.wire.errors import ProtocolError
 from rsplib.wire.params import PolicyParam, PoolElementParam, Transport

@@ -16,10 +16,10 @@ attribute test per message when it is off.
 from __future__ import annotations
 
 import atexit
-import importlib.metadata
 import logging
 from typing import Any
 
+from rsplib.plugins import load_decoder_plugins
 from rsplib.trace.buffer import DEFAULT_BURST, DEFAULT_MAX_QUEUE, DEFAULT_RATE, TraceBuffer
 from rsplib.trace.record import (
     EventRecord,
@@ -83,18 +83,10 @@ def start_trace(
     return TRACER
 
 
-#: Entry-point group of applications' decoders (shared with ``rsp-decode``): each entry
-#: names a callable that registers its decoders, here with :func:`register_message_decoder`.
-DECODER_ENTRY_POINTS = "rsplib.decoders"
-
-
 def _load_plugins() -> None:
-    for entry in importlib.metadata.entry_points(group=DECODER_ENTRY_POINTS):
-        try:
-            entry.load()()
-        except Exception as exc:
-            # Without the application's decoder its messages are traced by PPID only.
-            log.warning("trace: decoder plug-in %r not loaded: %s", entry.name, exc)
+    # Without an application's plug-in its messages are traced by PPID only.
+    for problem in load_decoder_plugins():
+        log.warning("trace: %s", problem)
 
 
 def stop_trace() -> None:

@@ -44,13 +44,13 @@ def register_message_decoder(ppid: int, proto: str, decode: MessageDecoder) -> N
 
 
 def _decode_asap(data: bytes) -> object:
-    from rsplib.wire.asap import decode_asap
+    from rsplib.wire.codec import decode_asap
 
     return decode_asap(data)
 
 
 def _decode_enrp(data: bytes) -> object:
-    from rsplib.wire.enrp import decode_enrp
+    from rsplib.wire.codec import decode_enrp
 
     return decode_enrp(data)
 

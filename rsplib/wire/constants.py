@@ -80,7 +80,7 @@ class ParamType(IntEnum):
     HANDLE_RESOLUTION_OPTION = 0x003F
 
 
-#: The two action bits of a parameter type (RFC 5354 section 2.1 / SCTP style).
+#: The two action bits of a parameter type (RFC 5354, section 3; the same idea as SCTP's).
 PARAM_ACTION_MASK = 0xC000
 PARAM_CODE_MASK = 0x3FFF
 #: On-wire type of the Handle Resolution option (skip-silently action bits).
@@ -188,7 +188,8 @@ class UpdateAction(IntEnum):
     DEL_PE = 0x0001
 
 
-# Well-known ports and groups (protocol-facts section 6.2).
+# Well-known ports (IANA: asap-sctp 3863, enrp-sctp 9901) and rsplib's defaults for
+# the CSP monitor, SCTP over UDP (RFC 6951) and the announce multicast groups.
 ASAP_PORT = 3863
 ENRP_PORT = 9901
 CSP_PORT = 2960

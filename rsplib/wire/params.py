@@ -1,7 +1,9 @@
-"""Decoded TLV parameters of RFC 5354 as frozen dataclasses.
+"""The parameters of RFC 5354 (section 3) as frozen dataclasses.
 
 These are plain values shared by the codecs, the handlespace and the
-registrar. The byte layout lives in :mod:`rsplib.wire.tlv`.
+registrar. The byte layout lives in :mod:`rsplib.wire.reference.tlv` (the
+reference codec) and :mod:`rsplib.wire.fastencode` / :mod:`rsplib.wire.fastdecode`
+(the fast paths of the codec rsplib runs).
 """
 
 from __future__ import annotations
@@ -126,7 +128,8 @@ class PoolElementParam:
     """Pool Element parameter (0x000A).
 
     ``registration_life`` is in milliseconds. ``asap_transport`` is absent in
-    ASAP messages and present in ENRP messages (protocol-facts section 4).
+    ASAP messages and present in ENRP messages (RFC 5354, section 3.10: the
+    registrar's own record of how to reach the PE's ASAP endpoint).
     """
 
     identifier: int

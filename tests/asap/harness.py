@@ -34,9 +34,8 @@ from rsplib.wire.asap import (
     Registration,
     RegistrationResponse,
     ServerAnnounce,
-    decode_asap,
-    encode_asap,
 )
+from rsplib.wire.codec import decode_asap, encode_asap
 from rsplib.wire.constants import PPID, ErrorCause, PolicyType
 from rsplib.wire.params import (
     OperationError,

@@ -25,9 +25,8 @@ from rsplib.wire.asap import (
     EndpointUnreachable,
     HandleResolution,
     Registration,
-    decode_asap,
-    encode_asap,
 )
+from rsplib.wire.codec import decode_asap, encode_asap
 from rsplib.wire.constants import PPID, ErrorCause
 from rsplib.wire.params import OperationError, SctpTransport, TcpTransport, ip
 from tests.asap.harness import POOL, RR, FakeRegistrar, World, lu, user_transport

@@ -12,8 +12,8 @@ from rsplib.wire.asap import (
     HandleResolutionResponse,
     RegistrationResponse,
     ServerAnnounce,
-    encode_asap,
 )
+from rsplib.wire.codec import encode_asap
 from rsplib.wire.constants import PPID
 from tests.asap.harness import POOL, RR, World, user_transport
 

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from rsplib import plugins
 from rsplib.capture import decode_cli
-from rsplib.wire.asap import EndpointKeepAliveAck, Registration, ServerAnnounce, encode_asap
+from rsplib.wire.asap import EndpointKeepAliveAck, Registration, ServerAnnounce
+from rsplib.wire.codec import encode_asap, encode_enrp
 from rsplib.wire.constants import PolicyType
 from rsplib.wire.csp import ComponentGroup, CspAssociation, CspReport, component_id, encode_csp
-from rsplib.wire.enrp import Presence, encode_enrp
+from rsplib.wire.enrp import Presence
 from rsplib.wire.params import (
     PolicyParam,
     PoolElementParam,
@@ -240,18 +242,19 @@ def test_missing_plugin_is_a_clean_error(capsys: pytest.CaptureFixture[str], cap
     assert "cannot load plugin" in str(exc.value.code)
 
 
-def test_a_broken_decoder_entry_point_is_a_warning(
+def test_a_broken_decoder_plugin_is_a_warning(
     capsys: pytest.CaptureFixture[str], capture: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    group = plugins.DECODER_ENTRY_POINTS
     broken = importlib.metadata.EntryPoint(
-        name="broken", value="no_such_module_here:register", group=decode_cli.DECODER_ENTRY_POINTS
+        name="broken", value="no_such_module_here:register", group=group
     )
 
     def entry_points(*, group: str) -> list[importlib.metadata.EntryPoint]:
-        assert group == decode_cli.DECODER_ENTRY_POINTS
+        assert group == plugins.DECODER_ENTRY_POINTS
         return [broken]
 
-    monkeypatch.setattr(decode_cli.importlib.metadata, "entry_points", entry_points)
+    monkeypatch.setattr(plugins.importlib.metadata, "entry_points", entry_points)
     code, lines, err = run(capsys, str(capture))
     assert code == 0
     assert len(lines) == 8  # the built-in decoders still run

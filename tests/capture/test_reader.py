@@ -19,12 +19,8 @@ from rsplib.capture.reader import (
     read_capture,
     read_capture_file,
 )
-from rsplib.wire.asap import (
-    EndpointKeepAliveAck,
-    HandleResolution,
-    ServerAnnounce,
-    encode_asap,
-)
+from rsplib.wire.asap import EndpointKeepAliveAck, HandleResolution, ServerAnnounce
+from rsplib.wire.codec import encode_asap
 from rsplib.wire.tcpmap import Record, RecordType, encode_record
 from tests.capture import pcapwriter as pw
 

@@ -27,18 +27,12 @@ from rsplib.registrar import (
     SendMessage,
 )
 from rsplib.registrar.config import AddressScope
-from rsplib.wire.asap import (
-    AsapMessage,
-    EndpointKeepAlive,
-    EndpointKeepAliveAck,
-    Registration,
-    decode_asap,
-    encode_asap,
-)
+from rsplib.wire.asap import AsapMessage, EndpointKeepAlive, EndpointKeepAliveAck, Registration
+from rsplib.wire.codec import decode_asap, decode_enrp, encode_asap, encode_enrp
 from rsplib.wire.constants import PPID, PolicyType
-from rsplib.wire.enrp import EnrpMessage, decode_enrp, encode_enrp
+from rsplib.wire.enrp import EnrpMessage
+from rsplib.wire.limits import DecodeLimits
 from rsplib.wire.params import PolicyParam, PoolElementParam, TcpTransport, ip
-from rsplib.wire.tlv import DecodeLimits
 
 POOL = b"TestPool"
 #: Fake PEs accept over-long pool handles so they can read the registrar's rejections.

@@ -34,9 +34,8 @@ from rsplib.wire.asap import (
     HandleResolutionResponse,
     Registration,
     RegistrationResponse,
-    decode_asap,
-    encode_asap,
 )
+from rsplib.wire.codec import decode_asap, encode_asap
 from rsplib.wire.constants import PPID, PolicyType
 from rsplib.wire.csp import ComponentGroup, CspReport, component_id, decode_csp
 from rsplib.wire.params import PolicyParam, PoolElementParam, TcpTransport

@@ -19,8 +19,8 @@ from rsplib.wire.asap import (
     Registration,
     RegistrationResponse,
     ServerAnnounce,
-    decode_asap,
 )
+from rsplib.wire.codec import decode_asap
 from rsplib.wire.constants import ErrorCause, PolicyType, TransportUse
 from rsplib.wire.params import PolicyParam, TcpTransport, ip
 from tests.registrar.core_harness import FAST, POOL, FakePE, Net
@@ -107,7 +107,7 @@ def test_pe_identifier_zero_is_rejected_with_a_registration_response() -> None:
 
 
 def _registration_bytes(pe: FakePE, identifier: int) -> bytes:
-    from rsplib.wire.asap import encode_asap
+    from rsplib.wire.codec import encode_asap
 
     return encode_asap(Registration(POOL, pe.param(identifier)))
 
@@ -330,7 +330,8 @@ def test_a_new_tcp_mapping_connection_is_greeted_with_the_registrar_identifier()
     from rsplib.addressing import PeerAddress
     from rsplib.registrar import RegistrarConfig, RegistrarCore
     from rsplib.registrar.actions import SendMessage
-    from rsplib.wire.asap import ServerAnnounce, decode_asap
+    from rsplib.wire.asap import ServerAnnounce
+    from rsplib.wire.codec import decode_asap
 
     core = RegistrarCore(RegistrarConfig(), 0x1234ABCD, random.Random(1), 0.0)
     core.pop_actions()

@@ -11,13 +11,8 @@ from rsplib.wire.asap import (
     HandleResolutionResponse,
     RegistrationResponse,
 )
-from rsplib.wire.enrp import (
-    HandleTableRequest,
-    HandleTableResponse,
-    ListResponse,
-    decode_enrp,
-    encode_enrp,
-)
+from rsplib.wire.codec import decode_enrp, encode_enrp
+from rsplib.wire.enrp import HandleTableRequest, HandleTableResponse, ListResponse
 from rsplib.wire.params import PolicyParam
 from tests.registrar.core_harness import POOL, FakePE, Net
 

@@ -13,9 +13,10 @@ from rsplib.registrar.config import AddressScope, RegistrarConfig
 from rsplib.registrar.fastpath import ResolutionEncoder, readdress
 from rsplib.registrar.schedule import Schedule
 from rsplib.registrar.scope import scope_rank, usable_user_transport
-from rsplib.wire.asap import HandleResolutionResponse, encode_asap
+from rsplib.wire.asap import HandleResolutionResponse
+from rsplib.wire.codec import decode_enrp, encode_asap, encode_enrp
 from rsplib.wire.constants import PolicyType
-from rsplib.wire.enrp import HandleTableRequest, decode_enrp, encode_enrp
+from rsplib.wire.enrp import HandleTableRequest
 from rsplib.wire.params import PolicyParam, PoolElementParam, SctpTransport, TcpTransport, ip
 
 
@@ -154,6 +155,11 @@ def test_fast_resolution_response_is_byte_identical_to_the_codec() -> None:
     assert answer == encode_asap(
         HandleResolutionResponse(b"odd", new_policy, (entry.to_param(False),))
     )
+    # One value and one encoding per PE: the changed PE's old encoding is gone, and a
+    # removed PE leaves nothing behind.
+    assert len(encoder) == len(encoder._encoded) == 10
+    encoder.forget(b"odd", 1)
+    assert len(encoder) == len(encoder._encoded) == 9
     assert encoder.handle_resolution_response(b"none", []) == encode_asap(
         HandleResolutionResponse(b"none", None, ())
     )

@@ -15,10 +15,10 @@ from rsplib.wire.asap import (
     HandleResolutionResponse,
     Registration,
     RegistrationResponse,
-    encode_asap,
 )
+from rsplib.wire.codec import decode_enrp, encode_asap, encode_enrp
 from rsplib.wire.constants import PPID, ErrorCause
-from rsplib.wire.enrp import EnrpError, Presence, decode_enrp, encode_enrp
+from rsplib.wire.enrp import EnrpError, Presence
 from rsplib.wire.params import ServerInformation, TcpTransport, ip
 from tests.registrar.core_harness import POOL, FakePE, Net
 

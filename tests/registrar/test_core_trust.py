@@ -7,12 +7,7 @@ from typing import Any
 
 from rsplib.wire.asap import RegistrationResponse
 from rsplib.wire.constants import ErrorCause, UpdateAction
-from rsplib.wire.enrp import (
-    HandleTableResponse,
-    HandleUpdate,
-    Presence,
-    TakeoverServer,
-)
+from rsplib.wire.enrp import HandleTableResponse, HandleUpdate, Presence, TakeoverServer
 from rsplib.wire.params import PoolElementParam, ServerInformation, TcpTransport, ip
 from tests.registrar.core_harness import FAST, POOL, FakePE, FakePeer, Net
 

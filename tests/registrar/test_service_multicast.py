@@ -16,8 +16,9 @@ import pytest
 
 from rsplib.handlespace.checksum import ownership_checksum
 from rsplib.transport import open_multicast_receiver
-from rsplib.wire.asap import ServerAnnounce, decode_asap
-from rsplib.wire.enrp import Presence, decode_enrp
+from rsplib.wire.asap import ServerAnnounce
+from rsplib.wire.codec import decode_asap, decode_enrp
+from rsplib.wire.enrp import Presence
 from tests.registrar.service_helpers import (
     AsapClient,
     ProcessPool,

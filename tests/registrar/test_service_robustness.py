@@ -27,17 +27,10 @@ from rsplib.wire.asap import (
     HandleResolution,
     Registration,
     ServerAnnounce,
-    encode_asap,
 )
+from rsplib.wire.codec import encode_asap, encode_enrp
 from rsplib.wire.constants import PPID, PolicyType, UpdateAction
-from rsplib.wire.enrp import (
-    HandleTableRequest,
-    HandleUpdate,
-    InitTakeover,
-    ListRequest,
-    Presence,
-    encode_enrp,
-)
+from rsplib.wire.enrp import HandleTableRequest, HandleUpdate, InitTakeover, ListRequest, Presence
 from rsplib.wire.params import (
     OperationError,
     PolicyParam,

@@ -19,7 +19,8 @@ from rsplib.session.control import (
     encode_cookie,
     encode_cookie_echo,
 )
-from rsplib.wire.asap import BusinessCard, Cookie, CookieEcho, HandleResolution, encode_asap
+from rsplib.wire.asap import BusinessCard, Cookie, CookieEcho, HandleResolution
+from rsplib.wire.codec import encode_asap
 from rsplib.wire.constants import PPID, PolicyType
 from rsplib.wire.params import PolicyParam, PoolElementParam, TcpTransport, ip
 

@@ -15,7 +15,8 @@ from rsplib.session.cookies import CookiePolicy, CookieRejection, CookieSealer, 
 from rsplib.session.pe_server import PeSession, PoolElementServer
 from rsplib.session.reporting import CspOptions
 from rsplib.transport import ChannelClosed, MessageChannel, connect
-from rsplib.wire.asap import Cookie, decode_asap
+from rsplib.wire.asap import Cookie
+from rsplib.wire.codec import decode_asap
 from rsplib.wire.constants import FRACTION_MAX, PPID, TransportUse
 from rsplib.wire.csp import ComponentGroup, component_id, decode_csp
 from rsplib.wire.params import TcpTransport

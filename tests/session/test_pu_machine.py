@@ -38,7 +38,8 @@ from rsplib.session.pu_machine import (
     SessionLost,
     _Input,
 )
-from rsplib.wire.asap import CookieEcho, decode_asap
+from rsplib.wire.asap import CookieEcho
+from rsplib.wire.codec import decode_asap
 from rsplib.wire.constants import PPID, PolicyType
 from rsplib.wire.params import PolicyParam, PoolElementParam, TcpTransport, ip
 

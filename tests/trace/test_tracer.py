@@ -16,14 +16,10 @@ from rsplib.trace.receiver import TraceParser
 from rsplib.trace.record import EventRecord, MessageRecord, decode_datagram
 from rsplib.trace.summary import summarize
 from rsplib.trace.tracer import Tracer
-from rsplib.wire.asap import (
-    HandleResolutionResponse,
-    Registration,
-    RegistrationResponse,
-    encode_asap,
-)
+from rsplib.wire.asap import HandleResolutionResponse, Registration, RegistrationResponse
+from rsplib.wire.codec import encode_asap, encode_enrp
 from rsplib.wire.constants import PPID, ErrorCause
-from rsplib.wire.enrp import HandleUpdate, encode_enrp
+from rsplib.wire.enrp import HandleUpdate
 from rsplib.wire.params import OperationError, PoolElementParam, TcpTransport
 
 

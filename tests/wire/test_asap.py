@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
+from rsplib.wire import codec
 from rsplib.wire.asap import (
-    _FAST_DECODERS,
     AsapError,
     AsapMessage,
     BusinessCard,
@@ -25,11 +23,9 @@ from rsplib.wire.asap import (
     Registration,
     RegistrationResponse,
     ServerAnnounce,
-    _decode_general,
     asap_message_name,
-    decode_asap,
-    encode_asap,
 )
+from rsplib.wire.codec import decode_asap, encode_asap
 from rsplib.wire.constants import AsapType, ErrorCause, PolicyType, TransportUse
 from rsplib.wire.errors import (
     InvalidValueError,
@@ -40,6 +36,7 @@ from rsplib.wire.errors import (
     TruncatedError,
     UnknownMessageError,
 )
+from rsplib.wire.limits import DecodeLimits
 from rsplib.wire.params import (
     ErrorCauseItem,
     OperationError,
@@ -50,16 +47,7 @@ from rsplib.wire.params import (
     UdpTransport,
     ip,
 )
-from rsplib.wire.tlv import DecodeLimits, clear_decode_caches
-from tests.wire.test_properties import (
-    ASAP_PES,
-    HANDLES,
-    SEEDS,
-    U32,
-    mutate,
-    policies,
-    pool_elements,
-)
+from rsplib.wire.reference import asap as reference
 from tests.wire.vectors import load_vector, vector_names
 
 FGP = b"FractalGeneratorPool"
@@ -137,14 +125,20 @@ def test_every_vector_has_an_expectation_and_every_type_a_vector() -> None:
     assert {m.TYPE for m in EXPECTED.values()} == set(AsapType)
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_decode_vector(name: str) -> None:
-    assert decode_asap(load_vector("asap", name)) == EXPECTED[name]
+# The vectors hold for the reference codec and for the codec rsplib runs.
+IMPLEMENTATIONS = pytest.mark.parametrize("impl", [reference, codec], ids=["reference", "codec"])
 
 
+@IMPLEMENTATIONS
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_encode_vector(name: str) -> None:
-    data = encode_asap(EXPECTED[name])
+def test_decode_vector(impl: Any, name: str) -> None:
+    assert impl.decode_asap(load_vector("asap", name)) == EXPECTED[name]
+
+
+@IMPLEMENTATIONS
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_encode_vector(impl: Any, name: str) -> None:
+    data = impl.encode_asap(EXPECTED[name])
     assert data == load_vector("asap", name)
     assert len(data) % 4 == 0
 
@@ -304,62 +298,3 @@ def test_encoders_refuse_out_of_range_fields() -> None:
         encode_asap(Deregistration(FGP, -1))
     with pytest.raises(ValueError):
         encode_asap(Cookie(bytes(70000)))
-
-
-# --------------------------------------------------------------------------- fast paths
-# Registration, Handle Resolution Response and Endpoint Keep-Alive have fast
-# decoders; they must agree with the general decoder on any bytes. (Both decode
-# pool elements through the PE fast path, checked on its own in test_tlv.)
-
-_LIMITS = [
-    DecodeLimits(),
-    DecodeLimits(max_parameters=8, max_addresses=2, max_nesting_depth=3),
-    DecodeLimits(max_pool_elements=1, max_pool_handle=4, max_nesting_depth=2),
-]
-_FAST_MESSAGES = st.one_of(
-    st.builds(Registration, HANDLES, pool_elements(with_asap=None)),
-    st.builds(HandleResolutionResponse, HANDLES, st.none() | policies(), ASAP_PES),
-    st.builds(EndpointKeepAlive, U32, HANDLES, st.none() | U32, st.booleans()),
-)
-
-
-def _decoded(
-    decode: Callable[[bytes, DecodeLimits], object], data: bytes, limits: DecodeLimits
-) -> object:
-    """The decoded message, or the class of the error the decoder raised."""
-    try:
-        return decode(data, limits)
-    except ProtocolError as exc:
-        return type(exc)
-
-
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_FAST_MESSAGES, SEEDS, st.booleans())
-def test_fast_decoders_agree_with_the_general_decoder(
-    msg: AsapMessage, seed: int, mutated: bool
-) -> None:
-    data = encode_asap(msg)
-    if mutated:
-        data = mutate(data, seed)
-    for limits in _LIMITS:
-        clear_decode_caches()
-        expected = _decoded(_decode_general, data, limits)
-        for _ in range(2):  # cold and warm caches
-            got = _decoded(decode_asap, data, limits)
-            assert got == expected
-            assert getattr(got, "unrecognized", ()) == getattr(expected, "unrecognized", ())
-
-
-def test_usual_messages_take_the_fast_path() -> None:
-    tcp = TcpTransport(5000, (ip("10.0.0.1"),))
-    policy = PolicyParam(PolicyType.LEAST_USED, load=3)
-    pes = tuple(PoolElementParam(i, 7, 9000, tcp, policy) for i in (1, 2, 3))
-    for msg in (
-        Registration(b"pool", pes[0]),
-        HandleResolutionResponse(b"pool", policy, pes),
-        HandleResolutionResponse(b"pool"),
-        EndpointKeepAlive(1, b"pool", 2, home=True),
-        EndpointKeepAlive(1, b"pool"),
-    ):
-        data = encode_asap(msg)
-        assert _FAST_DECODERS[msg.TYPE](data, data[1], DecodeLimits()) == msg

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
+from rsplib.wire import codec
+from rsplib.wire.codec import decode_enrp, encode_enrp
 from rsplib.wire.constants import EnrpType, ErrorCause, PolicyType, TransportUse, UpdateAction
 from rsplib.wire.enrp import (
     EnrpError,
@@ -21,17 +21,12 @@ from rsplib.wire.enrp import (
     ListResponse,
     Presence,
     TakeoverServer,
-    _decode_general,
-    _fast_handle_update,
-    decode_enrp,
-    encode_enrp,
     enrp_message_name,
 )
 from rsplib.wire.errors import (
     InvalidValueError,
     LengthError,
     MissingParameterError,
-    ProtocolError,
     TruncatedError,
     UnknownMessageError,
 )
@@ -44,8 +39,7 @@ from rsplib.wire.params import (
     TcpTransport,
     ip,
 )
-from rsplib.wire.tlv import DecodeLimits, clear_decode_caches
-from tests.wire.test_properties import HANDLES, SEEDS, U32, mutate, pool_elements
+from rsplib.wire.reference import enrp as reference
 from tests.wire.vectors import load_vector, vector_names
 
 FGP = b"FractalGeneratorPool"
@@ -112,14 +106,20 @@ def test_every_vector_has_an_expectation_and_every_type_a_vector() -> None:
     assert {m.TYPE for m in EXPECTED.values()} == set(EnrpType)
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_decode_vector(name: str) -> None:
-    assert decode_enrp(load_vector("enrp", name)) == EXPECTED[name]
+# The vectors hold for the reference codec and for the codec rsplib runs.
+IMPLEMENTATIONS = pytest.mark.parametrize("impl", [reference, codec], ids=["reference", "codec"])
 
 
+@IMPLEMENTATIONS
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_encode_vector(name: str) -> None:
-    data = encode_enrp(EXPECTED[name])
+def test_decode_vector(impl: Any, name: str) -> None:
+    assert impl.decode_enrp(load_vector("enrp", name)) == EXPECTED[name]
+
+
+@IMPLEMENTATIONS
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_encode_vector(impl: Any, name: str) -> None:
+    data = impl.encode_enrp(EXPECTED[name])
     assert data == load_vector("enrp", name)
     assert len(data) % 4 == 0
 
@@ -210,57 +210,3 @@ def test_presence_needs_checksum_first() -> None:
     swapped = data[:12] + data[20:] + data[12:20]
     with pytest.raises(MissingParameterError):
         decode_enrp(swapped)
-
-
-# --------------------------------------------------------------------------- fast path
-# Handle Update has a fast decoder; it must agree with the general decoder on any bytes.
-
-_LIMITS = [
-    DecodeLimits(),
-    DecodeLimits(max_parameters=8, max_addresses=2, max_nesting_depth=3),
-    DecodeLimits(max_pool_elements=0, max_pool_handle=4),
-]
-_HANDLE_UPDATES = st.builds(
-    HandleUpdate,
-    U32,
-    U32,
-    st.sampled_from(UpdateAction),
-    HANDLES,
-    pool_elements(with_asap=True),
-    st.booleans(),
-)
-
-
-def _decoded(
-    decode: Callable[[bytes, DecodeLimits], object], data: bytes, limits: DecodeLimits
-) -> object:
-    """The decoded message, or the class of the error the decoder raised."""
-    try:
-        return decode(data, limits)
-    except ProtocolError as exc:
-        return type(exc)
-
-
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_HANDLE_UPDATES, SEEDS, st.booleans())
-def test_fast_decoder_agrees_with_the_general_decoder(
-    msg: HandleUpdate, seed: int, mutated: bool
-) -> None:
-    data = encode_enrp(msg)
-    if mutated:
-        data = mutate(data, seed)
-    for limits in _LIMITS:
-        clear_decode_caches()
-        expected = _decoded(_decode_general, data, limits)
-        for _ in range(2):  # cold and warm caches
-            got = _decoded(decode_enrp, data, limits)
-            assert got == expected
-            assert getattr(got, "unrecognized", ()) == getattr(expected, "unrecognized", ())
-
-
-def test_usual_handle_update_takes_the_fast_path() -> None:
-    sctp = SctpTransport(3863, (ip("10.0.0.1"), ip("fd00::1")))
-    pe = PoolElementParam(5, 6, 7, sctp, PolicyParam(PolicyType.ROUND_ROBIN), sctp)
-    msg = HandleUpdate(1, 2, UpdateAction.DEL_PE, b"pool", pe, takeover_suggested=True)
-    data = encode_enrp(msg)
-    assert _fast_handle_update(data, data[1], DecodeLimits()) == msg

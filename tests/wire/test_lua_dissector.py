@@ -21,13 +21,8 @@ from typing import Any
 
 import pytest
 
-from rsplib.wire.asap import (
-    EndpointKeepAliveAck,
-    HandleResolution,
-    Registration,
-    ServerAnnounce,
-    encode_asap,
-)
+from rsplib.wire.asap import EndpointKeepAliveAck, HandleResolution, Registration, ServerAnnounce
+from rsplib.wire.codec import encode_asap
 from rsplib.wire.constants import AsapType, PolicyType
 from rsplib.wire.params import PolicyParam, PoolElementParam, TcpTransport, ip
 from rsplib.wire.tcpmap import Record, RecordType, encode_record

@@ -17,9 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rsplib.wire import asap, enrp
+from rsplib.wire import asap, codec, enrp
 from rsplib.wire.constants import UpdateAction
 from rsplib.wire.errors import ProtocolError
+from rsplib.wire.limits import DecodeLimits
 from rsplib.wire.params import (
     DccpTransport,
     ErrorCauseItem,
@@ -34,7 +35,8 @@ from rsplib.wire.params import (
     UdpLiteTransport,
     UdpTransport,
 )
-from rsplib.wire.tlv import DecodeLimits
+from rsplib.wire.reference import asap as reference_asap
+from rsplib.wire.reference import enrp as reference_enrp
 from tests.wire.vectors import load_vector, vector_names
 
 U16 = st.integers(0, 0xFFFF)
@@ -142,19 +144,19 @@ def _fast(n: int) -> Callable[[Any], Any]:
 
 
 def _round_trip_asap(msg: asap.AsapMessage) -> None:
-    data = asap.encode_asap(msg)
+    data = codec.encode_asap(msg)
     assert len(data) % 4 == 0
     assert int.from_bytes(data[2:4], "big") == len(data)
-    assert asap.decode_asap(data) == msg
-    assert asap.encode_asap(asap.decode_asap(data)) == data
+    assert codec.decode_asap(data) == msg
+    assert codec.encode_asap(codec.decode_asap(data)) == data
 
 
 def _round_trip_enrp(msg: enrp.EnrpMessage) -> None:
-    data = enrp.encode_enrp(msg)
+    data = codec.encode_enrp(msg)
     assert len(data) % 4 == 0
     assert int.from_bytes(data[2:4], "big") == len(data)
-    assert enrp.decode_enrp(data) == msg
-    assert enrp.encode_enrp(enrp.decode_enrp(data)) == data
+    assert codec.decode_enrp(data) == msg
+    assert codec.encode_enrp(codec.decode_enrp(data)) == data
 
 
 @_fast(1500)
@@ -174,10 +176,18 @@ def test_enrp_round_trip(msg: enrp.EnrpMessage) -> None:
 LIMITS = [DecodeLimits(), DecodeLimits(max_parameters=8, max_addresses=2, max_nesting_depth=3)]
 
 
+DECODERS = (
+    codec.decode_asap,
+    codec.decode_enrp,
+    reference_asap.decode_asap,
+    reference_enrp.decode_enrp,
+)
+
+
 def _decode_everything(data: bytes) -> None:
-    """Both decoders under both limit sets: anything but ProtocolError fails the test."""
+    """Every decoder under both limit sets: anything but ProtocolError fails the test."""
     for limits in LIMITS:
-        for decode in (asap.decode_asap, enrp.decode_enrp):
+        for decode in DECODERS:
             with contextlib.suppress(ProtocolError):
                 decode(data, limits)
 
@@ -243,7 +253,7 @@ def test_mutation_changes_messages() -> None:
     assert changed > 0.9 * 20 * len(CORPUS)
 
 
-ENCODED = st.one_of(ASAP_MESSAGES.map(asap.encode_asap), ENRP_MESSAGES.map(enrp.encode_enrp))
+ENCODED = st.one_of(ASAP_MESSAGES.map(codec.encode_asap), ENRP_MESSAGES.map(codec.encode_enrp))
 
 
 # --------------------------------------------------------------------------- long runs

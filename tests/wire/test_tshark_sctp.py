@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from rsplib.wire import asap, enrp
+from rsplib.wire import asap, codec, enrp
 from rsplib.wire.constants import AsapType, EnrpType, PolicyType, TransportUse, UpdateAction
 from rsplib.wire.params import (
     DccpTransport,
@@ -204,8 +204,8 @@ def _check(rows: list[dict[str, list[str]]], messages: list[Any], proto: str) ->
 
 @pytest.mark.usefixtures("tshark_tools")
 def test_wireshark_decodes_every_message(tmp_path: Path) -> None:
-    asap_payloads = [asap.encode_asap(m) for m in ASAP_MESSAGES]
-    enrp_payloads = [enrp.encode_enrp(m) for m in ENRP_MESSAGES]
+    asap_payloads = [codec.encode_asap(m) for m in ASAP_MESSAGES]
+    enrp_payloads = [codec.encode_enrp(m) for m in ENRP_MESSAGES]
     assert {m.TYPE for m in ASAP_MESSAGES} == set(AsapType)
     assert {m.TYPE for m in ENRP_MESSAGES} == set(EnrpType)
     _check(_dissect(tmp_path, "asap", asap_payloads, "3863,3863,11", "asap"), ASAP_MESSAGES, "asap")

@@ -22,8 +22,9 @@ from rsplib.registrar.config import TRANSPORT_SCTP
 from rsplib.registrar.context import CoreContext
 from rsplib.registrar.enrp.state import Dial, EnrpConnection, Peer
 from rsplib.registrar.scope import parse_host
+from rsplib.wire.codec import encode_enrp
 from rsplib.wire.constants import PPID, TransportUse
-from rsplib.wire.enrp import EnrpMessage, Presence, encode_enrp
+from rsplib.wire.enrp import EnrpMessage, Presence
 from rsplib.wire.params import SctpTransport, ServerInformation, TcpTransport
 
 #: Non-static addresses are given up after this many failed connection attempts in a row.

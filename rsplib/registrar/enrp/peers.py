@@ -19,8 +19,9 @@ from rsplib.registrar.enrp.links import Links
 from rsplib.registrar.enrp.state import EnrpConnection, Peer
 from rsplib.registrar.htchunk import server_info_size
 from rsplib.registrar.scope import parse_host
+from rsplib.wire.codec import encode_enrp
 from rsplib.wire.constants import TransportUse
-from rsplib.wire.enrp import ListResponse, Presence, encode_enrp
+from rsplib.wire.enrp import ListResponse, Presence
 from rsplib.wire.params import SctpTransport, ServerInformation, TcpTransport
 
 

@@ -20,14 +20,9 @@ from rsplib.registrar.enrp.state import EnrpConnection, Peer, SyncState
 from rsplib.registrar.enrp.trust import SILENT, PeerTrust
 from rsplib.registrar.fastpath import readdress
 from rsplib.registrar.htchunk import ChunkCursor, next_chunk
+from rsplib.wire.codec import encode_enrp
 from rsplib.wire.constants import PPID, UpdateAction
-from rsplib.wire.enrp import (
-    HandleTableRequest,
-    HandleTableResponse,
-    HandleUpdate,
-    ListRequest,
-    encode_enrp,
-)
+from rsplib.wire.enrp import HandleTableRequest, HandleTableResponse, HandleUpdate, ListRequest
 from rsplib.wire.params import PoolElementParam
 
 

@@ -1,10 +1,13 @@
-"""The 4-byte header shared by ASAP and ENRP messages, and its length rules.
+"""The 4-byte header ASAP and ENRP messages share, and its length rules.
 
-Header: Type (8), Flags (8), Length (16, whole message including the header).
-Encoders write the Length including the last parameter's padding, so it is
-always a multiple of 4 (as rsplib does). Decoders accept a Length equal to the
-data length, and also rsplib's tolerance: a Length that excludes the final
-padding when the remaining 1-3 bytes are zeros.
+Header (RFC 5352, section 2.2; RFC 5353, section 2): Type (8 bits), Flags
+(8 bits), Length (16 bits, the whole message including the header). ASAP and
+ENRP number their types independently; the SCTP PPID (11 or 12) tells which.
+
+Encoders write a Length that includes the last parameter's padding, so it is
+always a multiple of 4, as rsplib writes it. Decoders accept a Length equal to
+the data length, and rsplib's tolerance as well: a Length that leaves out the
+final padding when the remaining 1-3 bytes are zeros.
 """
 
 from __future__ import annotations
@@ -12,22 +15,12 @@ from __future__ import annotations
 import struct
 
 from rsplib.wire.errors import LengthError, LimitExceededError, TruncatedError
-from rsplib.wire.tlv import DEFAULT_LIMITS, Buffer, DecodeContext, DecodeLimits, TlvReader
+from rsplib.wire.limits import DEFAULT_LIMITS, DecodeLimits
+from rsplib.wire.reference.tlv import Buffer, DecodeContext, TlvReader
 
-MESSAGE_HEADER = struct.Struct("!BBH")
+MESSAGE_HEADER = struct.Struct("!BBH")  # type, flags, length
 HEADER_SIZE = MESSAGE_HEADER.size
 MAX_MESSAGE_LENGTH = 0xFFFF
-
-__all__ = [
-    "DEFAULT_LIMITS",
-    "HEADER_SIZE",
-    "MAX_MESSAGE_LENGTH",
-    "MESSAGE_HEADER",
-    "DecodeLimits",
-    "MessageFrame",
-    "encode_message",
-    "open_message",
-]
 
 
 def encode_message(message_type: int, flags: int, body: bytes) -> bytes:
@@ -39,10 +32,12 @@ def encode_message(message_type: int, flags: int, body: bytes) -> bytes:
 
 
 class MessageFrame:
-    """A checked message: type, flags, the buffer and where its body ends.
+    """A message whose header and Length were checked: type, flags, its bytes and end.
 
     ``reader(offset)`` gives a TLV reader for the parameters starting at
-    ``offset`` (after any fixed fields), sharing one :class:`DecodeContext`.
+    ``offset`` (after any fixed fields); all readers of one message share one
+    :class:`~rsplib.wire.reference.tlv.DecodeContext`, so the limits count the
+    whole message.
     """
 
     __slots__ = ("ctx", "data", "end", "flags", "message_type")
@@ -61,11 +56,17 @@ class MessageFrame:
         if self.end - HEADER_SIZE < size:
             raise TruncatedError(f"{what} needs {size} bytes of fixed fields")
 
+    def fixed(self, layout: struct.Struct, what: str) -> tuple[int, ...]:
+        """The fixed fields right after the header (checked to be there)."""
+        self.require(layout.size, what)
+        return layout.unpack_from(self.data, HEADER_SIZE)
+
     def reader(self, offset: int = HEADER_SIZE) -> TlvReader:
         return TlvReader(self.data, offset, self.end, self.ctx, 1)
 
     @property
     def unrecognized(self) -> tuple[bytes, ...]:
+        """TLVs skipped under the "skip and report" action bits, for the answer."""
         return tuple(self.ctx.unrecognized)
 
 
@@ -83,7 +84,17 @@ def open_message(data: Buffer, limits: DecodeLimits = DEFAULT_LIMITS) -> Message
         if length < HEADER_SIZE:
             raise LengthError(f"message Length {length} is below the header size")
         tail = size - length
-        # rsplib's tolerance: Length may exclude the final padding (1-3 zero bytes).
+        # rsplib's tolerance: Length may leave out the final padding (1-3 zero bytes).
         if not (0 < tail <= 3 and tail == -length & 3 and not any(data[length:])):
             raise LengthError(f"message Length {length} does not match its {size} bytes")
     return MessageFrame(message_type, flags, data, length, DecodeContext(limits))
+
+
+__all__ = [
+    "HEADER_SIZE",
+    "MAX_MESSAGE_LENGTH",
+    "MESSAGE_HEADER",
+    "MessageFrame",
+    "encode_message",
+    "open_message",
+]
