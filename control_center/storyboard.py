@@ -42,8 +42,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from control_center.issues import Issue as Issue  # re-exported for older importers
-from control_center.issues import IssuesError, field_name, parse_toml, read_input
+from control_center.issues import Issue, IssuesError, field_name, parse_toml, read_input
 from control_center.scenario import OptionValue, Scenario
 from control_center.toml_lines import Path as KeyPath
 from control_center.toml_lines import key_lines, line_of

@@ -1,4 +1,6 @@
-"""Configuration of the PE/PU side of ASAP: defaults equal rsplib's (protocol-facts 7.2).
+"""Configuration of the PE/PU side of ASAP: defaults equal rsplib's.
+
+The timers and their defaults: docs/protocol-notes.md#timers-pe-pu.
 
 Times are seconds (floats); rsplib's command-line arguments are milliseconds.
 """

@@ -30,9 +30,10 @@ def announce_addresses(
     """Where to connect to the registrar that sent ``announce``.
 
     Without transport parameters (rsplib's announces) it is the datagram's source address
-    and port (protocol-facts 6.3). Otherwise every address of each transport parameter of
-    our kind (TCP for the TCP mapping, SCTP for SCTP); a wildcard address stands for the
-    source address. Announces whose transports are all of another kind give no address.
+    and port (docs/protocol-notes.md#registrar-discovery). Otherwise every address of
+    each transport parameter of our kind (TCP for the TCP mapping, SCTP for SCTP); a
+    wildcard address stands for the source address. Announces whose transports are all of
+    another kind give no address.
     """
     if not announce.transports:
         return [source]

@@ -1,4 +1,4 @@
-"""Pool-user cache of Handle Resolution results (protocol-facts 5.4, 7.2).
+"""Pool-user cache of Handle Resolution results (docs/protocol-notes.md#pu-cache, #timers-pe-pu).
 
 A PU that asks its registrar with a stale-cache value > 0 keeps every PE of
 the answer for ``stale_timeout`` seconds and selects locally with the pool's

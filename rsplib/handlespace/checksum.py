@@ -1,4 +1,4 @@
-"""ENRP ownership checksum (PE Checksum parameter, protocol-facts 3.2).
+"""ENRP ownership checksum (PE Checksum parameter, docs/protocol-notes.md#ownership-checksum).
 
 RFC 1071 Internet checksum over, per PE, the pool handle (padded with one
 zero byte when its length is odd) followed by the PE identifier as four

@@ -181,7 +181,7 @@ class Handlespace:
     # --- handle resolution -------------------------------------------------
 
     def resolve(self, pool_handle: bytes, items: int | None, now: float) -> list[PoolElementEntry]:
-        """Select PEs for a Handle Resolution (protocol-facts 5.2 and 5.4).
+        """Select PEs for a Handle Resolution (docs/protocol-notes.md#selection, #resolution-size).
 
         ``items`` None or 0 -> ``max_hr_items``; anything else (including
         0xFFFFFFFF, "as many as possible") is capped at 128. Never returns a

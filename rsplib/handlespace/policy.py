@@ -1,6 +1,6 @@
 """Pool policies: which engine selects, the sort key or selection value, hooks.
 
-Per-policy rules follow protocol-facts 5.3 (rsplib's semantics). One
+Per-policy rules follow docs/protocol-notes.md#policy-rules (rsplib's semantics). One
 deliberate difference (5.2 "Quirk"): rsplib applies a policy's update hook
 when a PE is inserted and twice per consumed PE. Here the hook runs exactly
 once per consumption, as RFC 5356 describes: a LUD-family PE's degradation

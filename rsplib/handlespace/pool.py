@@ -116,7 +116,7 @@ class Pool:
         self.engine.remove(entry)
 
     def update_policy(self, entry: PoolElementEntry, policy: PolicyParam, distance: int) -> None:
-        """Apply a re-registration's policy and distance (protocol-facts 5.3).
+        """Apply a re-registration's policy and distance (docs/protocol-notes.md#policy-rules).
 
         Degradation goes back to 0; the sequence number is kept, so an
         update does not move a round-robin PE. A changed WRR weight restarts

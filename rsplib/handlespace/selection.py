@@ -1,4 +1,4 @@
-"""The two selection engines of a pool (protocol-facts 5.2).
+"""The two selection engines of a pool (docs/protocol-notes.md#selection).
 
 ``SortedSelection`` keeps the PEs ordered by their policy's sort key (a
 ``SortedList`` of precomputed key tuples); a request returns the head and

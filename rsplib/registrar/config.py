@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-# PeerAddress used to live here; re-exported so older imports keep working.
-from rsplib.addressing import PeerAddress as PeerAddress
+from rsplib.addressing import PeerAddress
 
 
 class AddressScope(Enum):

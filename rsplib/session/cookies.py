@@ -23,7 +23,8 @@ Envelope (version 1, all integers big-endian)::
     36      12    AES-GCM nonce (encrypted cookies only)
     ...     n     body: the state, or AES-GCM(state) incl. its 16-byte tag
     ...     0..3  zero padding, so that the whole cookie is a multiple of 4
-                  bytes (rsplib's Cookie parser needs that; protocol-facts trap 17)
+                  bytes (rsplib's Cookie parser needs that;
+                  docs/protocol-notes.md#trap-cookie-length-multiple-of-4)
     end-32  32    HMAC-SHA256 over everything before it
 
 Keys: one master key (a file or ``RSERPOOL_COOKIE_KEY``) shared by the pool's

@@ -1,7 +1,7 @@
 """Status-report (CSP v0x0200) providers for components built on the library.
 
 The reporter itself lives in :mod:`rsplib.status`; this module supplies what
-pool elements and pool users put into it (protocol-facts 9.3): the
+pool elements and pool users put into it (docs/protocol-notes.md#csp-content): the
 registrar association (PPID 11, time since the connection came up), session
 associations (PPID of the last message sent, session duration), workload.
 """

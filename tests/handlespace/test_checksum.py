@@ -1,4 +1,7 @@
-"""Ownership checksum: the worked examples of protocol-facts 3.2, kept incrementally."""
+"""Ownership checksum, kept incrementally.
+
+The worked examples are those of docs/protocol-notes.md#ownership-checksum.
+"""
 
 from __future__ import annotations
 

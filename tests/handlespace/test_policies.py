@@ -1,4 +1,4 @@
-"""Selection semantics per policy (protocol-facts 5.2-5.3)."""
+"""Selection semantics per policy (docs/protocol-notes.md#selection, #policy-rules)."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from rsplib.wire.tcpmap import (
     heartbeat_request,
 )
 
-# FGP finalizer (protocol-facts section 12) inside a DATA record with PPID 32.
+# FGP finalizer (docs/protocol-notes.md#trap-fgp-finalizer) inside a DATA record with PPID 32.
 FGP_FINALIZER = bytes.fromhex("020000 10 ffffffff ffffffff 00000000".replace(" ", ""))
 FGP_RECORD = bytes.fromhex("01 00 0000 0000001c 00000020".replace(" ", "")) + FGP_FINALIZER
 
