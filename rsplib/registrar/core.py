@@ -157,10 +157,17 @@ class RegistrarCore:
             self.asap.opened(conn, peer, transport)
 
     def enrp_connection_opened(
-        self, conn: ConnId, peer: PeerAddress, now: float, outbound_to: PeerAddress | None = None
+        self,
+        conn: ConnId,
+        peer: PeerAddress,
+        now: float,
+        outbound_to: PeerAddress | None = None,
+        local: PeerAddress | None = None,
     ) -> None:
+        """``local``: our end of the connection (named in the Presence sent on it when
+        the ENRP endpoint is a wildcard address)."""
         if not self.stopped:
-            self.enrp.opened(conn, peer, now, outbound_to)
+            self.enrp.opened(conn, peer, now, outbound_to, local)
 
     def peer_connect_failed(self, peer: PeerAddress, now: float) -> None:
         if not self.stopped:

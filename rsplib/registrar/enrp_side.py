@@ -50,6 +50,8 @@ class EnrpConnection:
     outbound_to: PeerAddress | None
     #: Sender id of the first message on it (None until the peer spoke).
     server_id: int | None = None
+    #: Our end of it, when the service knows it.
+    local: PeerAddress | None = None
 
 
 @dataclass(slots=True)
@@ -137,10 +139,19 @@ class EnrpSide:
             if peer.conn is not None and peer.server_id != skip:
                 self.send(peer.conn, build(peer.server_id))
 
-    def server_info(self) -> ServerInformation:
+    def server_info(self, conn: ConnId | None = None) -> ServerInformation:
+        """Our ENRP endpoint as the peer on ``conn`` sees it.
+
+        rsplib keeps only the Presence addresses that belong to the association it came
+        on, so a wildcard endpoint is named by our end of that connection.
+        """
         cfg = self.ctx.config
         endpoint = cfg.enrp_endpoint
         address = parse_host(endpoint.host)
+        if address is not None and address.is_unspecified and conn is not None:
+            c = self.connections.get(conn)
+            if c is not None and c.local is not None:
+                address = parse_host(c.local.host) or address
         addresses = (address,) if address is not None else ()
         if cfg.transport == TRANSPORT_SCTP:
             return ServerInformation(
@@ -151,13 +162,15 @@ class EnrpSide:
             self.ctx.server_id, TcpTransport(endpoint.port, addresses, TransportUse.DATA_ONLY)
         )
 
-    def _presence(self, receiver: int, *, reply_required: bool = False) -> Presence:
+    def _presence(
+        self, receiver: int, *, reply_required: bool = False, conn: ConnId | None = None
+    ) -> Presence:
         ctx = self.ctx
         return Presence(
             ctx.server_id,
             receiver,
             ctx.handlespace.ownership_checksum(ctx.server_id),
-            self.server_info(),
+            self.server_info(conn),
             reply_required,
         )
 
@@ -217,11 +230,11 @@ class EnrpSide:
         sent_to: set[ConnId] = set()
         for peer in self.peers.values():
             if peer.conn is not None:
-                self.send(peer.conn, self._presence(peer.server_id))
+                self.send(peer.conn, self._presence(peer.server_id, conn=peer.conn))
                 sent_to.add(peer.conn)
         for c in self.connections.values():
             if c.server_id is None and c.outbound_to is not None and c.conn not in sent_to:
-                self.send(c.conn, self._presence(0, reply_required=True))
+                self.send(c.conn, self._presence(0, reply_required=True, conn=c.conn))
         if ctx.config.enrp_announce:
             ctx.outbox.actions.append(SendEnrpPresence(encode_enrp(self._presence(0))))
         ctx.schedule.set(("presence",), now + ctx.jittered(ctx.config.peer_heartbeat_cycle))
@@ -237,7 +250,12 @@ class EnrpSide:
     # --- connections -------------------------------------------------------------------
 
     def opened(
-        self, conn: ConnId, peer: PeerAddress, now: float, outbound_to: PeerAddress | None
+        self,
+        conn: ConnId,
+        peer: PeerAddress,
+        now: float,
+        outbound_to: PeerAddress | None,
+        local: PeerAddress | None = None,
     ) -> bool:
         ctx = self.ctx
         outbox = ctx.outbox
@@ -259,7 +277,7 @@ class EnrpSide:
                 f"refusing ENRP connections beyond {ctx.config.max_enrp_connections}",
             )
             return False
-        self.connections[conn] = EnrpConnection(conn, peer, outbound_to)
+        self.connections[conn] = EnrpConnection(conn, peer, outbound_to, local=local)
         if outbound_to is not None:
             dial = self.dials.get(outbound_to)
             if dial is not None:
@@ -268,7 +286,7 @@ class EnrpSide:
                 dial.failures = 0
                 dial.backoff = ctx.config.peer_reconnect_min
             # Ask at once for the peer's Presence: quick mentor discovery and peer setup.
-            self.send(conn, self._presence(0, reply_required=True))
+            self.send(conn, self._presence(0, reply_required=True, conn=conn))
         return True
 
     def connect_failed(self, address: PeerAddress, now: float) -> None:
@@ -366,7 +384,9 @@ class EnrpSide:
         if not peer.probing:
             peer.probing = True
             if peer.conn is not None:
-                self.send(peer.conn, self._presence(server_id, reply_required=True))
+                self.send(
+                    peer.conn, self._presence(server_id, reply_required=True, conn=peer.conn)
+                )
             self.ctx.schedule.set(("peer", server_id), now + cfg.peer_max_time_no_response)
             return
         if self.ctx.handlespace.entries_of_home(server_id):
@@ -465,7 +485,7 @@ class EnrpSide:
                 logging.INFO, f"takeover of 0x{sid:08x} cancelled: the peer is alive"
             )
         if msg.reply_required:
-            self.send(c.conn, self._presence(sid))
+            self.send(c.conn, self._presence(sid, conn=c.conn))
         if peer.sync is not None:
             if now - peer.sync.started <= 2 * self.ctx.config.peer_max_time_last_heard:
                 return  # a transfer is running; compare after it
@@ -749,7 +769,9 @@ class EnrpSide:
         sender = msg.sender_server_id
         if target == me:
             # We are alive: say so to everyone.
-            self._send_to_peers(lambda receiver: self._presence(receiver))
+            for other in self.peers.values():
+                if other.conn is not None:
+                    self.send(other.conn, self._presence(other.server_id, conn=other.conn))
             if ctx.config.enrp_announce:
                 ctx.outbox.actions.append(SendEnrpPresence(encode_enrp(self._presence(0))))
             return

@@ -42,6 +42,7 @@ from rsplib.registrar.config import RegistrarConfig
 from rsplib.registrar.core import RegistrarCore
 from rsplib.status import StatusReporter
 from rsplib.transport import (
+    SCTP,
     TCP_MAPPING,
     ChannelClosed,
     ChannelHandler,
@@ -205,7 +206,10 @@ class RegistrarService:
 
     async def _bind(self) -> None:
         async def listen(
-            endpoint: PeerAddress, handler: ChannelHandler, max_connections: int | None
+            endpoint: PeerAddress,
+            handler: ChannelHandler,
+            max_connections: int | None,
+            shared_port: bool = False,
         ) -> list[tuple[str, int]]:
             server = await start_server(
                 endpoint.host,
@@ -214,6 +218,7 @@ class RegistrarService:
                 transport=self.transport_name,
                 heartbeat=self.options.heartbeat,
                 max_connections=max_connections,
+                shared_port=shared_port,
             )
             self._servers.append(server)
             return server.addresses
@@ -223,8 +228,13 @@ class RegistrarService:
                 self.asap_addresses.extend(
                     await listen(endpoint, self._asap_handler, self._config.max_asap_connections)
                 )
+            # Over SCTP our ENRP associations to peers leave from the ENRP port (as
+            # rsplib's do): rsplib accepts a Presence only from the port it names.
             enrp = await listen(
-                self.options.enrp, self._enrp_handler, self._config.max_enrp_connections
+                self.options.enrp,
+                self._enrp_handler,
+                self._config.max_enrp_connections,
+                shared_port=self.transport_name == SCTP,
             )
             self.enrp_address = enrp[0]
         except BaseException:
@@ -318,12 +328,14 @@ class RegistrarService:
             return
         conn = self._new_conn(channel)
         peer = PeerAddress(*channel.peer_address[:2])
-        core.enrp_connection_opened(conn, peer, self._now())
+        local = PeerAddress(*channel.local_address[:2])
+        core.enrp_connection_opened(conn, peer, self._now(), local=local)
         self._drain()
         await self._read_loop(conn, channel)
 
     async def _connect_peer(self, peer: PeerAddress) -> None:
         core = self._require_core()
+        sctp = self.transport_name == SCTP and self.enrp_address is not None
         try:
             channel = await connect(
                 peer.host,
@@ -331,6 +343,8 @@ class RegistrarService:
                 transport=self.transport_name,
                 heartbeat=self.options.heartbeat,
                 timeout=self.options.connect_timeout,
+                local_address=self.enrp_address if sctp else None,
+                shared_port=sctp,
             )
         except (OSError, ChannelClosed, TimeoutError) as exc:
             if self._stopped:
@@ -343,7 +357,8 @@ class RegistrarService:
             channel.abort()
             return
         conn = self._new_conn(channel)
-        core.enrp_connection_opened(conn, peer, self._now(), outbound_to=peer)
+        local = PeerAddress(*channel.local_address[:2])
+        core.enrp_connection_opened(conn, peer, self._now(), outbound_to=peer, local=local)
         self._drain()
         await self._read_loop(conn, channel)
 

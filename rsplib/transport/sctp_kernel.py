@@ -129,6 +129,32 @@ def open_sctp_socket(family: int, heartbeat: HeartbeatConfig) -> socket.socket:
     return sock
 
 
+def share_port(sock: socket.socket) -> None:
+    """Let a listener and outbound associations use the same local port.
+
+    An RSerPool endpoint talks from one port: rsplib's registrar sends and receives all
+    ENRP on one one-to-many socket, and it accepts a peer's Presence only when the ENRP
+    port in it is the port the association comes from. One-to-one sockets get there with
+    SO_REUSEPORT on the listener and on each outbound socket bound to its port (the kernel
+    still refuses a second association between the same two endpoints).
+    """
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+
+
+def ensure_port_free(family: int, address: tuple[str, int]) -> None:
+    """Raise OSError(EADDRINUSE) when someone listens there already.
+
+    A listener with SO_REUSEPORT would otherwise share the port with a second process
+    of the same user silently; this probe keeps "address in use" a start-up error.
+    """
+    probe = socket.socket(family, socket.SOCK_STREAM, IPPROTO_SCTP)
+    try:
+        probe.bind(address)
+    finally:
+        probe.close()
+
+
 def configure_sctp_socket(sock: socket.socket, heartbeat: HeartbeatConfig) -> None:
     sock.setsockopt(SOL_SCTP, SCTP_RECVRCVINFO, 1)
     sock.setsockopt(SOL_SCTP, SCTP_NODELAY, 1)
@@ -351,14 +377,21 @@ async def connect_sctp(
     limits: FlowLimits = DEFAULT_LIMITS,
     timeout: float = 5.0,
     local_address: tuple[str, int] | None = None,
+    shared_port: bool = False,
 ) -> SctpChannel:
-    """Open an SCTP association; raises OSError (TimeoutError included)."""
+    """Open an SCTP association; raises OSError (TimeoutError included).
+
+    ``shared_port``: ``local_address`` is the port of our own listener (see
+    :func:`share_port`).
+    """
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=IPPROTO_SCTP)
     family, _type, _proto, _canon, address = infos[0]
     sock = open_sctp_socket(family, heartbeat)
     try:
         if local_address is not None:
+            if shared_port:
+                share_port(sock)
             sock.bind(local_address)
         await asyncio.wait_for(loop.sock_connect(sock, address), timeout)
     except BaseException:
@@ -379,8 +412,10 @@ class SctpServer:
         heartbeat: HeartbeatConfig = DEFAULT_HEARTBEAT,
         limits: FlowLimits = DEFAULT_LIMITS,
         max_connections: int | None = None,
+        shared_port: bool = False,
     ) -> None:
         self._heartbeat = heartbeat
+        self._shared_port = shared_port
         self._limits = limits
         self._supervisor = ChannelSupervisor(handler, max_connections)
         self._listeners: list[socket.socket] = []
@@ -392,9 +427,13 @@ class SctpServer:
             host, port, type=socket.SOCK_STREAM, proto=IPPROTO_SCTP, flags=socket.AI_PASSIVE
         )
         for family, _type, _proto, _canon, address in infos[:1]:
+            if self._shared_port and port != 0:
+                ensure_port_free(family, address)
             sock = open_sctp_socket(family, self._heartbeat)
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if self._shared_port:
+                    share_port(sock)
                 sock.bind(address)
                 sock.listen(128)
             except BaseException:

@@ -70,8 +70,12 @@ async def connect(
     local_address: tuple[str, int] | None = None,
     tcp_options: TcpOptions = DEFAULT_TCP_OPTIONS,
     limits: FlowLimits = DEFAULT_LIMITS,
+    shared_port: bool = False,
 ) -> MessageChannel:
     """Open a message channel to ``host:port``.
+
+    ``shared_port`` (SCTP only): ``local_address`` is the port of our own listener
+    started with ``shared_port=True``; the association then comes from that port.
 
     Raises ``OSError`` (``TimeoutError`` after ``timeout`` seconds,
     ``ConnectionRefusedError``, ...) when the peer cannot be reached, and
@@ -85,6 +89,7 @@ async def connect(
             limits=limits,
             timeout=timeout,
             local_address=local_address,
+            shared_port=shared_port,
         )
     return await connect_tcp_mapping(
         host,
@@ -107,16 +112,22 @@ async def start_server(
     max_connections: int | None = None,
     tcp_options: TcpOptions = DEFAULT_TCP_OPTIONS,
     limits: FlowLimits = DEFAULT_LIMITS,
+    shared_port: bool = False,
 ) -> ChannelServer:
     """Listen on ``host:port`` (port 0: ephemeral) and run ``handler`` per channel.
 
     The handler's channel is closed when the handler returns. Connections
     beyond ``max_connections`` are reset right after being accepted.
+    ``shared_port`` (SCTP only): outbound associations may use this port too.
     """
     server: TcpMappingServer | SctpServer
     if choose_transport(transport) == SCTP:
         server = SctpServer(
-            handler, heartbeat=heartbeat, limits=limits, max_connections=max_connections
+            handler,
+            heartbeat=heartbeat,
+            limits=limits,
+            max_connections=max_connections,
+            shared_port=shared_port,
         )
     else:
         server = TcpMappingServer(
