@@ -10,6 +10,9 @@ APT_PACKAGES=(
   tshark
   # SSH launcher tests start their own sshd; lab scenarios need ip/bridge
   openssh-server iproute2
+  # the kernel-SCTP lab: a QEMU VM booting Debian's kernel (sctp module) from a
+  # busybox initramfs (tests/vm, docs/sctp-lab.md)
+  qemu-system-x86 linux-image-amd64 busybox-static
   # rsplib's own programs (3.4.4): peers for the interop tests inside the SCTP lab, the
   # control center's rsplib component kinds, and cspmonitor for status interop
   rsplib-registrar rsplib-services rsplib-tools
