@@ -51,8 +51,28 @@ class ComponentKind(StrEnum):
     FRACTAL_PE = "fractal-pe"
     FRACTAL_PU = "fractal-pu"
     ECHO_PE = "echo-pe"
+    #: rsplib's own programs (Debian's rsplib-registrar and rsplib-services packages).
+    RSP_REGISTRAR = "rspregistrar"
+    RSP_FRACTAL_PE = "rspserver-fractal"
+    RSP_FRACTAL_PU = "fractalpooluser"
     #: Any program, given as ``command = [...]``; its group (if any) comes from ``group``.
     COMMAND = "command"
+
+    @property
+    def is_registrar(self) -> bool:
+        """A registrar with ASAP and ENRP endpoints (ours or rsplib's)."""
+        return self in _REGISTRAR_KINDS
+
+    @property
+    def from_rsplib(self) -> bool:
+        """One of rsplib's programs (rsplib's option syntax, kernel SCTP only)."""
+        return self in _RSPLIB_KINDS
+
+
+_REGISTRAR_KINDS = frozenset({ComponentKind.REGISTRAR, ComponentKind.RSP_REGISTRAR})
+_RSPLIB_KINDS = frozenset(
+    {ComponentKind.RSP_REGISTRAR, ComponentKind.RSP_FRACTAL_PE, ComponentKind.RSP_FRACTAL_PU}
+)
 
 
 KIND_GROUP: dict[ComponentKind, ComponentGroup | None] = {
@@ -60,6 +80,9 @@ KIND_GROUP: dict[ComponentKind, ComponentGroup | None] = {
     ComponentKind.FRACTAL_PE: ComponentGroup.POOL_ELEMENT,
     ComponentKind.ECHO_PE: ComponentGroup.POOL_ELEMENT,
     ComponentKind.FRACTAL_PU: ComponentGroup.POOL_USER,
+    ComponentKind.RSP_REGISTRAR: ComponentGroup.REGISTRAR,
+    ComponentKind.RSP_FRACTAL_PE: ComponentGroup.POOL_ELEMENT,
+    ComponentKind.RSP_FRACTAL_PU: ComponentGroup.POOL_USER,
     ComponentKind.COMMAND: None,
 }
 GROUP_NAMES: dict[str, ComponentGroup] = {
@@ -223,7 +246,7 @@ class Scenario:
         return {c.csp_id: c for c in self.components if c.csp_id is not None}
 
     def registrars(self) -> tuple[Component, ...]:
-        return tuple(c for c in self.components if c.kind is ComponentKind.REGISTRAR)
+        return tuple(c for c in self.components if c.kind.is_registrar)
 
     def registrars_of(self, comp: Component) -> tuple[Component, ...]:
         if comp.registrars:
@@ -700,10 +723,10 @@ class _Builder:
             if not isinstance(value, str):
                 self.error((*path, "env", key), "environment values must be strings")
         registrar_only = ("asap_port", "enrp_port")
-        if kind is not ComponentKind.REGISTRAR:
+        if kind is not None and not kind.is_registrar:
             for key in registrar_only:
                 if key in spec:
-                    self.error((*path, key), "only for kind = 'registrar'")
+                    self.error((*path, key), "only for registrar kinds")
         asap_port = self.number(spec, "asap_port", path, DEFAULT_ASAP_PORT, 0, 65535, True)
         enrp_port = self.number(spec, "enrp_port", path, DEFAULT_ENRP_PORT, 0, 65535, True)
         if asap_port and asap_port == enrp_port:
@@ -779,9 +802,10 @@ class _Builder:
                 elif dep == comp.name:
                     self.error((*path, "depends_on"), "a component cannot depend on itself")
             for reg in comp.registrars:
-                if kinds.get(reg) is not ComponentKind.REGISTRAR:
+                kind = kinds.get(reg)
+                if kind is None or not kind.is_registrar:
                     self.error((*path, "registrars"), f"{reg!r} is not a registrar component")
-            if comp.registrars and comp.kind is ComponentKind.REGISTRAR:
+            if comp.registrars and comp.kind.is_registrar:
                 self.error((*path, "registrars"), "registrars find their peers themselves")
             if comp.csp_id is not None:
                 if comp.csp_id in ids:
@@ -790,7 +814,7 @@ class _Builder:
                         f"identifier {comp.identifier:#x} already used by {ids[comp.csp_id]!r}",
                     )
                 ids[comp.csp_id] = comp.name
-            if comp.kind is ComponentKind.REGISTRAR:
+            if comp.kind.is_registrar:
                 for key, port in (("asap_port", comp.asap_port), ("enrp_port", comp.enrp_port)):
                     if port == 0:
                         continue  # picked at start time, cannot clash

@@ -384,9 +384,7 @@ class EnrpSide:
         if not peer.probing:
             peer.probing = True
             if peer.conn is not None:
-                self.send(
-                    peer.conn, self._presence(server_id, reply_required=True, conn=peer.conn)
-                )
+                self.send(peer.conn, self._presence(server_id, reply_required=True, conn=peer.conn))
             self.ctx.schedule.set(("peer", server_id), now + cfg.peer_max_time_no_response)
             return
         if self.ctx.handlespace.entries_of_home(server_id):

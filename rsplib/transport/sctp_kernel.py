@@ -27,6 +27,7 @@ import struct
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from rsplib.transport.channel import (
     DEFAULT_HEARTBEAT,
@@ -142,7 +143,7 @@ def share_port(sock: socket.socket) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
 
 
-def ensure_port_free(family: int, address: tuple[str, int]) -> None:
+def ensure_port_free(family: int, address: tuple[Any, ...] | str) -> None:
     """Raise OSError(EADDRINUSE) when someone listens there already.
 
     A listener with SO_REUSEPORT would otherwise share the port with a second process
