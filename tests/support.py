@@ -46,7 +46,10 @@ def free_udp_port(host: str = "127.0.0.1") -> int:
 
 
 class LoggedProcess:
-    """One ``python -m MODULE ARGS`` child process whose output goes to ``log_path``."""
+    """One ``python -m MODULE ARGS`` child process whose output goes to ``log_path``.
+
+    :meth:`program` starts any other program (e.g. one of rsplib's) the same way.
+    """
 
     def __init__(
         self,
@@ -54,17 +57,26 @@ class LoggedProcess:
         args: Sequence[str],
         log_path: Path,
         env: Mapping[str, str] | None = None,
+        *,
+        argv: Sequence[str] | None = None,
     ) -> None:
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", module, *args],
+            list(argv) if argv is not None else [sys.executable, "-m", module, *args],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             cwd=REPO,
             env=None if env is None else dict(env),
         )
+
+    @classmethod
+    def program(
+        cls, argv: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None
+    ) -> LoggedProcess:
+        """Any program (``argv[0]`` found on PATH), logged and stopped like the others."""
+        return cls("", (), log_path, env, argv=argv)
 
     @property
     def pid(self) -> int:
