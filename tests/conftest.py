@@ -2,6 +2,8 @@
 
 Qt runs offscreen unless the caller chose a platform (without a display and
 without this, Qt aborts the process). ``--run-slow`` enables soak/fuzz tests.
+Tests marked ``sctp`` need kernel SCTP; where this kernel lacks it they run in the
+lab VM (tests/vm/pytest_lab.py, docs/sctp-lab.md).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.vm import pytest_lab
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
@@ -23,6 +27,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="also run long soak/fuzz tests (marked slow)",
     )
+    pytest_lab.add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests marked sctp: native where the kernel has SCTP, else in the lab VM (one boot).
+    plugin = pytest_lab.make_plugin(config)
+    if plugin is not None:
+        config.pluginmanager.register(plugin, "sctp-lab")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

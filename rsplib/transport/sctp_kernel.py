@@ -55,6 +55,10 @@ SCTP_SNDINFO = 2
 SCTP_RCVINFO = 3
 MSG_NOTIFICATION = 0x8000
 SPP_HB_ENABLE = 1
+# <asm-generic/socket.h>: like SO_SNDBUF/SO_RCVBUF, but past net.core.[wr]mem_max
+# (needs CAP_NET_ADMIN). The socket module does not name them.
+SO_SNDBUFFORCE = 32
+SO_RCVBUFFORCE = 33
 
 SNDINFO = struct.Struct("=HH4sIi")  # sid, flags, ppid (network order), context, assoc_id
 RCVINFO = struct.Struct("=HHH2x4sIIIi")  # sid, ssn, flags, ppid, tsn, cumtsn, context, assoc
@@ -159,14 +163,27 @@ def ensure_port_free(family: int, address: tuple[Any, ...] | str) -> None:
 def configure_sctp_socket(sock: socket.socket, heartbeat: HeartbeatConfig) -> None:
     sock.setsockopt(SOL_SCTP, SCTP_RECVRCVINFO, 1)
     sock.setsockopt(SOL_SCTP, SCTP_NODELAY, 1)
-    for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
+    set_buffer_sizes(sock)
     if heartbeat.enabled:
         try:
             sock.setsockopt(SOL_SCTP, SCTP_PEER_ADDR_PARAMS, peer_addr_params(heartbeat))
         except OSError as exc:
             logger.debug("kernel refused SCTP heartbeat parameters: %s", exc)
+
+
+def set_buffer_sizes(sock: socket.socket, size: int = SOCKET_BUFFER) -> None:
+    """Ask for ``size``-byte socket buffers, past the sysctl caps when privileged.
+
+    Linux SCTP refuses (EMSGSIZE) a message larger than the socket's send buffer,
+    and plain SO_SNDBUF is capped by net.core.wmem_max (208 KiB by default, so
+    416 KiB of buffer): without the FORCE variants a 1 MB message cannot be sent.
+    """
+    for forced, plain in ((SO_SNDBUFFORCE, socket.SO_SNDBUF), (SO_RCVBUFFORCE, socket.SO_RCVBUF)):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, forced, size)
+        except OSError:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, plain, size)
 
 
 class SctpChannel:
@@ -201,6 +218,8 @@ class SctpChannel:
         self._tx_empty.set()
         self._reading = True
         self._writing = False
+        # The kernel reports twice the requested size and refuses larger messages.
+        self._largest_message = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
         self._loop.add_reader(sock.fileno(), self._on_readable)
 
     @property
@@ -222,6 +241,12 @@ class SctpChannel:
         ppid_to_field(ppid)  # validate before queueing
         if not payload:
             raise ValueError("SCTP cannot carry an empty message")
+        if len(payload) > self._largest_message:
+            raise ValueError(
+                f"a {len(payload)}-byte message exceeds this SCTP socket's send buffer "
+                f"({self._largest_message} bytes; net.core.wmem_max caps it for "
+                "unprivileged processes)"
+            )
         self._tx.append((ppid, payload))
         self._tx_bytes += len(payload)
         self._tx_empty.clear()

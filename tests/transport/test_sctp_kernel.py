@@ -33,10 +33,6 @@ from rsplib.transport.sctp_kernel import (
     unpack_rcvinfo,
 )
 
-needs_kernel_sctp = pytest.mark.skipif(
-    not sctp_available(), reason="kernel SCTP is not available on this machine"
-)
-
 
 def _kernel_probe() -> bool:
     try:
@@ -121,7 +117,7 @@ def test_explicit_sctp_without_kernel_support_is_a_clear_error(run: Any) -> None
         run(start_server("127.0.0.1", 0, handler, transport="sctp"))
 
 
-@needs_kernel_sctp
+@pytest.mark.sctp
 def test_sctp_loopback_round_trip(run: Any) -> None:
     big = bytes(range(256)) * 4096
 
@@ -148,7 +144,7 @@ def test_sctp_loopback_round_trip(run: Any) -> None:
     run(main())
 
 
-@needs_kernel_sctp
+@pytest.mark.sctp
 def test_sctp_max_connections(run: Any) -> None:
     async def hold(channel: MessageChannel) -> None:
         await channel.receive()
