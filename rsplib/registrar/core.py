@@ -329,7 +329,7 @@ class RegistrarCore:
             elif kind == "takeover":
                 self.enrp.takeover_expired(key[1], now)
             elif kind == "dial":
-                self.enrp.dial_due(key[1])
+                self.enrp.dial_due(key[1], now)
             elif kind == "mentor":
                 self.enrp.end_startup(now, "mentor discovery timeout")
         hs = self.handlespace

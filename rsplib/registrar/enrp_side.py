@@ -199,10 +199,16 @@ class EnrpSide:
         dial.connecting = True
         self.ctx.outbox.actions.append(ConnectToPeer(address))
 
-    def dial_due(self, address: PeerAddress) -> None:
+    def dial_due(self, address: PeerAddress, now: float) -> None:
         dial = self.dials.get(address)
-        if dial is not None and dial.conn is None and not dial.connecting:
-            self._dial(address)
+        if dial is None or dial.conn is not None or dial.connecting:
+            return
+        if any(c.address == address for c in self.connections.values()):
+            # The peer dialled us from its ENRP endpoint: that association is the one
+            # between us (over SCTP the kernel refuses a second one); look again later.
+            self.ctx.schedule.set(("dial", address), now + dial.backoff)
+            return
+        self._dial(address)
 
     def _learned_address(self, address: PeerAddress) -> None:
         """Dial an address learned from multicast or a List Response (if not connected)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -74,3 +75,56 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(describe())
         time.sleep(poll)
+
+
+# ----------------------------------------------------------------------------- hsdump
+
+#: A peer row of hsdump: ``- idx:#0001: $00000062 upd=... chsum=$00004091 flags=...``.
+HSDUMP_PEER_RE = re.compile(r"idx:#\d+: \$(?P<id>[0-9a-f]{8}) upd=\d+ chsum=\$(?P<chsum>[0-9a-f]+)")
+#: A PE of hsdump's index: ``- idx:#0001: $00000111 flags=...`` then
+#: ``chsum=$00004091 home=$00000062 life=...`` on the next line.
+HSDUMP_PE_RE = re.compile(
+    r"idx:#\d+: \$(?P<id>[0-9a-f]{8}) flags=[^\n]*\n\s+chsum=\$(?P<chsum>[0-9a-f]+) "
+    r"home=\$(?P<home>[0-9a-f]{8})"
+)
+
+
+@dataclass(frozen=True)
+class HandlespaceDump:
+    """What rsplib's ``hsdump`` shows of one registrar."""
+
+    #: Peer registrar id -> the ownership checksum of that peer's PEs in this handlespace.
+    peer_checksums: dict[int, int]
+    #: PE id -> (its checksum contribution, its home registrar id).
+    pes: dict[int, tuple[int, int]]
+
+    def homes(self) -> dict[int, int]:
+        return {pe: home for pe, (_, home) in self.pes.items()}
+
+
+def hsdump(enrp: tuple[str, int], timeout: float = 30.0) -> HandlespaceDump:
+    """Run rsplib's ``hsdump`` against a registrar's ENRP endpoint.
+
+    hsdump poses as a peer registrar for a moment: its target lists it as a peer until
+    the peer timers drop it (which matters to a takeover started meanwhile).
+    """
+    need_programs("hsdump")
+    result = subprocess.run(
+        ["hsdump", f"{enrp[0]}:{enrp[1]}", "-logcolor=off", "-loglevel=1"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    text = ANSI_RE.sub("", result.stdout)
+    index = text.split("*-- Selection:")[0]  # PEs are listed again by selection order
+    peers = {int(m["id"], 16): int(m["chsum"], 16) for m in HSDUMP_PEER_RE.finditer(index)}
+    pes = {
+        int(m["id"], 16): (int(m["chsum"], 16), int(m["home"], 16))
+        for m in HSDUMP_PE_RE.finditer(index)
+    }
+    if not pes and not peers:
+        raise AssertionError(
+            f"hsdump {enrp} printed nothing usable:\n{result.stdout}{result.stderr}"
+        )
+    return HandlespaceDump(peers, pes)

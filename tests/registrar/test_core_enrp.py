@@ -7,7 +7,7 @@ import ipaddress
 import random
 
 from rsplib.handlespace import TimerKind
-from rsplib.registrar import PeerAddress, RegistrarCore, SendMessage
+from rsplib.registrar import ConnectToPeer, PeerAddress, RegistrarCore, SendMessage
 from rsplib.wire.asap import (
     Deregistration,
     HandleResolution,
@@ -271,3 +271,27 @@ def test_presence_names_our_end_of_the_association_for_a_wildcard_endpoint() -> 
 def test_presence_keeps_an_explicit_endpoint_address() -> None:
     info = _first_presence("10.0.0.9", PeerAddress("10.0.0.1", 9901)).server_info
     assert info.transport.addresses == (ipaddress.ip_address("10.0.0.9"),)
+
+
+def test_static_peer_that_dialled_us_from_its_endpoint_is_not_dialled_again() -> None:
+    # Over SCTP both ends use their ENRP port, so a peer's inbound association comes from
+    # the very address we would dial; the kernel refuses a second one between the two.
+    peer = PeerAddress("10.0.0.2", 9901)
+    config = config_with(
+        enrp_endpoint=PeerAddress("10.0.0.1", 9901), static_peers=(peer,), transport="sctp"
+    )
+    core = RegistrarCore(config, A, random.Random(1), 0.0)
+    assert any(isinstance(a, ConnectToPeer) for a in core.pop_actions())
+    core.peer_connect_failed(peer, 0.1)
+    core.enrp_connection_opened(8, peer, 0.2)
+    core.pop_actions()
+    for step in range(1, 40):
+        core.handle_timer(step * 0.5)
+        assert not any(isinstance(a, ConnectToPeer) for a in core.pop_actions())
+    # Once that association is gone, the static peer is dialled again.
+    core.connection_lost(8, 20.0)
+    dialled = False
+    for step in range(41, 200):
+        core.handle_timer(step * 0.5)
+        dialled = dialled or any(isinstance(a, ConnectToPeer) for a in core.pop_actions())
+    assert dialled
