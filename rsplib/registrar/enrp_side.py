@@ -789,6 +789,7 @@ class EnrpSide:
                 logging.INFO,
                 f"takeover of 0x{target:08x} left to 0x{sender:08x} (lower id wins)",
             )
+        ctx.outbox.log(logging.INFO, f"acknowledging 0x{sender:08x}'s takeover of 0x{target:08x}")
         self.send(c.conn, InitTakeoverAck(me, sender, target))
 
     def _init_takeover_ack(self, msg: InitTakeoverAck, now: float) -> None:

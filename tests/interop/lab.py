@@ -136,6 +136,7 @@ class Rspregistrar:
         asap_port: int,
         enrp_port: int,
         peers: Sequence[str] = (),
+        extra: Sequence[str] = (),
     ) -> None:
         self.identifier = identifier
         self.asap = (net.address, asap_port)
@@ -152,6 +153,7 @@ class Rspregistrar:
             "-logcolor=off",
             *RSPLIB_PEER_TIMERS,
             *(f"-peer={peer}" for peer in peers),
+            *extra,
         ]
         self.process = self._start()
 
@@ -184,6 +186,8 @@ class OurRegistrar:
         enrp_port: int,
         peers: Sequence[str] = (),
         timers: Sequence[str] = OUR_PEER_TIMERS,
+        extra: Sequence[str] = (),
+        loglevel: str = "info",
     ) -> None:
         self.identifier = identifier
         self.asap = (net.address, asap_port)
@@ -196,8 +200,9 @@ class OurRegistrar:
             "--enrp", net.endpoint(enrp_port),
             "--asap-announce", "off",
             "--enrp-announce", "off",
-            "--loglevel", "debug",
+            "--loglevel", loglevel,
             *timers,
+            *extra,
         ]  # fmt: skip
         for peer in peers:
             self._args += ["--peer", peer]
@@ -302,6 +307,11 @@ def rsplib_fractal_pe(
             *extra,
         ],
     )
+
+
+def occurrences(process: LoggedProcess, pattern: str) -> int:
+    """How often ``pattern`` (a regular expression) occurs in the log so far."""
+    return len(re.findall(pattern, process.log_text()))
 
 
 def wait_for_text(process: LoggedProcess, pattern: str, timeout: float, count: int = 1) -> None:

@@ -10,7 +10,8 @@ only when every other peer acknowledges it, hence the third registrar.
 
 hsdump poses as a peer of its target for a few seconds; a takeover by rsplib's registrar
 started meanwhile would wait for hsdump's acknowledgement in vain. So the takeover test
-looks at rsplib's registrar with hsdump only after its takeover is complete.
+looks at rsplib's registrar with hsdump only after its takeover is complete (the first
+test's hsdump peers died with the registrars it restarted).
 """
 
 from __future__ import annotations
@@ -28,14 +29,16 @@ from tests.interop.lab import (
     OurRegistrar,
     Processes,
     Rspregistrar,
+    occurrences,
     our_echo_pe,
     rsplib_echo_pe,
     wait_for_text,
     wait_resolves,
 )
 from tests.interop.rsplib_programs import HandlespaceDump, hsdump, need_programs
+from tests.support import LoggedProcess
 
-pytestmark = pytest.mark.sctp
+pytestmark = [pytest.mark.sctp, pytest.mark.timeout(300)]
 
 POOL = "EnrpInteropPool"
 R_ID, O1_ID, O2_ID = 0x20, 0x30, 0x40
@@ -55,26 +58,36 @@ class Trio:
     r: Rspregistrar
     o1: OurRegistrar
     o2: OurRegistrar
+    our_pe: LoggedProcess
 
     @property
     def all(self) -> tuple[Rspregistrar | OurRegistrar, ...]:
         return (self.r, self.o1, self.o2)
 
 
-@pytest.fixture
-def trio(net: LabNet, procs: Processes) -> Iterator[Trio]:
+@pytest.fixture(scope="module")
+def trio(net: LabNet, module_procs: Processes) -> Iterator[Trio]:
+    """The three registrars and two PEs, shared by the tests in order: the first leaves
+    all of them running (it restarts two registrars), the second kills two."""
     need_programs("rspregistrar", "rspserver", "hsdump")
+    procs = module_procs
     r_enrp, o1_enrp, o2_enrp = net.endpoint(9901), net.endpoint(19901), net.endpoint(29901)
-    r = Rspregistrar(procs, net, R_ID, 3863, 9901, peers=(o1_enrp, o2_enrp))
-    o1 = OurRegistrar(procs, net, O1_ID, 13863, 19901, peers=(r_enrp, o2_enrp))
+    # Our echo PE cannot be reached by a registrar it did not register with (see the
+    # takeover test), so rsplib's R keeps a taken-over PE of ours for 20 s, not 5.
+    r = Rspregistrar(
+        procs, net, R_ID, 3863, 9901, peers=(o1_enrp, o2_enrp),
+        extra=["-endpointkeepalivetimeoutinterval=20000"],
+    )  # fmt: skip
+    # Debug logs: the tests look for the checksum comparisons.
+    o1 = OurRegistrar(procs, net, O1_ID, 13863, 19901, peers=(r_enrp, o2_enrp), loglevel="debug")
     o2 = OurRegistrar(
-        procs, net, O2_ID, 23863, 29901, peers=(r_enrp, o1_enrp), timers=SLOW_PEER_TIMERS
-    )
+        procs, net, O2_ID, 23863, 29901, peers=(r_enrp, o1_enrp), timers=SLOW_PEER_TIMERS,
+        loglevel="debug",
+    )  # fmt: skip
     o1.ready()
     o2.ready()
     rsplib_echo_pe(procs, RSPLIB_PE, r.asap, POOL)
-    our_echo_pe(procs, net, OUR_PE, o1.asap, POOL)
-    trio = Trio(r, o1, o2)
+    trio = Trio(r, o1, o2, our_echo_pe(procs, net, OUR_PE, o1.asap, POOL))
     for registrar in trio.all:
         wait_resolves(registrar.asap, POOL, {RSPLIB_PE, OUR_PE}, timeout=60.0)
     yield trio
@@ -126,20 +139,31 @@ def test_pes_resolve_everywhere_checksums_agree_and_restarts_resynchronise(trio:
 
 
 def test_takeover_in_both_directions(trio: Trio) -> None:
+    # Our PE is back at O1 (after O1's restart), so O1 owns something to take over.
+    wait_for_text(trio.our_pe, r"home registrar is now 10\.231\.0\.1:13863", 30.0, count=2)
+    wait_resolves(trio.o1.asap, POOL, {RSPLIB_PE, OUR_PE})
+    # The first test's restart of O1 may have let R take O1 over already: count anew.
+    r_done = r"Takeover of peer \$00000030 completed"
+    r_owns = r"Taking ownership of pool element \$00000222"
+    o2_ack = r"acknowledging 0x00000020's takeover of 0x00000030"
+    o2_audit = r"ownership checksum of peer 0x00000020 differs"
+    before = {p: occurrences(trio.r.process, p) for p in (r_done, r_owns)}
+    before |= {p: occurrences(trio.o2.process, p) for p in (o2_ack, o2_audit)}
+
     # -- our O1 dies: rsplib's R takes its PE over, acknowledged by our O2
     trio.o1.kill()
-    wait_for_text(trio.r.process, r"Takeover of peer \$00000030 completed", 30.0)
-    assert hsdump(trio.r.enrp).homes()[OUR_PE] == R_ID
+    wait_for_text(trio.r.process, r_done, 30.0, count=before[r_done] + 1)
+    assert occurrences(trio.r.process, r_owns) == before[r_owns] + 1
+    assert occurrences(trio.o2.process, o2_ack) == before[o2_ack] + 1
     # rsplib 3.4.4 fails to send its Takeover Server ("Sending TakeoverServer failed"):
     # O2 learns the new home from R's changed ownership checksum (an audit).
-    wait_for_text(trio.o2.process, r"ownership checksum of peer 0x00000020 differs", 15.0)
+    wait_for_text(trio.o2.process, o2_audit, 15.0, count=before[o2_audit] + 1)
     wait_for_home(trio.o2, OUR_PE, R_ID)
 
     # -- rsplib's R dies: our O2 takes over every PE R owned (rsplib's and the one above)
     trio.r.kill()
-    wait_for_text(
-        trio.o2.process, r"takeover of 0x00000020 complete: [1-9]\d* PE\(s\) now ours", 30.0
-    )
+    ours_done = r"takeover of 0x00000020 complete: [1-9]\d* PE\(s\) now ours"
+    wait_for_text(trio.o2.process, ours_done, 30.0)
     wait_for_home(trio.o2, RSPLIB_PE, O2_ID)
     wait_resolves(trio.o2.asap, POOL, {RSPLIB_PE, OUR_PE})
 
