@@ -34,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rsplib.asap.config import AsapConfig
 from rsplib.asap.service import AsapService
-from rsplib.session.pu_session import FailoverCompleted, PoolUserSession, SessionEvent
+from rsplib.session.pu_machine import FailoverCompleted, SessionEvent
+from rsplib.session.pu_session import PoolUserSession
 from rsplib.transport import HeartbeatConfig
 from tests.integration.processes import EchoPe, Process, Registrar
 

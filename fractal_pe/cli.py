@@ -22,10 +22,10 @@ import sys
 from collections.abc import Sequence
 
 from fractal_pe.kernel import KERNEL_CHOICES, KernelUnavailableError, prepare_kernel
-from fractal_pe.service import CookieGuard, FractalService, FractalServiceConfig
+from fractal_pe.service import FractalService, FractalServiceConfig, fractal_cookie_policy
 from rsplib import cli_options
 from rsplib.handlespace.policy_parser import parse_policy
-from rsplib.session.cookies import CookieKeyError, CookieSealer, load_cookie_key
+from rsplib.session.cookies import CookieKeyError, CookiePolicy, CookieSealer, load_cookie_key
 from rsplib.session.pe_server import PoolElementServer
 from rsplib.wire.constants import PPID
 
@@ -101,12 +101,11 @@ def service_config(args: argparse.Namespace) -> FractalServiceConfig:
         transmit_timeout=args.transmit_timeout / 1000.0,
         test_mode=args.test_mode,
         kernel=args.kernel,
-        accept_unsigned_cookies=args.accept_unsigned_cookies,
         block_delay=args.block_delay / 1000.0,
     )
 
 
-def cookie_guard(args: argparse.Namespace) -> CookieGuard:
+def cookie_policy(args: argparse.Namespace) -> CookiePolicy:
     """The cookie rules; raises CookieKeyError when no key is given and unsigned is not allowed."""
     sealer = None
     try:
@@ -116,18 +115,18 @@ def cookie_guard(args: argparse.Namespace) -> CookieGuard:
             raise
     else:
         sealer = CookieSealer(key, args.poolhandle.encode(), encrypt=args.encrypt_cookies)
-    return CookieGuard(sealer, accept_unsigned=args.accept_unsigned_cookies)
+    return fractal_cookie_policy(sealer, accept_unsigned=args.accept_unsigned_cookies)
 
 
 async def run(args: argparse.Namespace) -> int:
     config = service_config(args)
-    guard = cookie_guard(args)
+    cookies = cookie_policy(args)
     kernel = (
         "test pattern"
         if config.test_mode
         else await asyncio.to_thread(prepare_kernel, config.kernel)
     )
-    service = FractalService(config, cookies=guard)
+    service = FractalService(config)
     host, port = cli_options.listen_address(args.local)
     server = PoolElementServer(
         args.poolhandle,
@@ -135,7 +134,7 @@ async def run(args: argparse.Namespace) -> int:
         policy=parse_policy(args.policy),
         identifier=cli_options.parse_identifier(args.identifier),
         max_sessions=config.max_threads,
-        cookie_sealer=None,  # the fractal service seals and checks its cookies itself
+        cookies=cookies,
         local_address=host,
         port=port,
         advertise=args.advertise,
@@ -181,7 +180,7 @@ async def run(args: argparse.Namespace) -> int:
             counters.handed_over,
             counters.data_messages,
             counters.cookies,
-            counters.rejected_cookies,
+            server.cookies.rejected,
         )
     return 0
 
@@ -193,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cli_options.check_asap_options(args)
         parse_policy(args.policy)
         service_config(args)
-        cookie_guard(args)
+        cookie_policy(args)
         if args.rereginterval < 10:
             raise ValueError("--rereginterval must be at least 10 ms")
     except CookieKeyError as exc:

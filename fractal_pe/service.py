@@ -16,21 +16,16 @@ Two layers:
   runs in a worker thread in blocks of about ``block_time`` (30 ms), so the
   event loop keeps answering keep-alives and heartbeats while computing.
 
-Cookies. The state is rsplib's 76-byte layout (``cookie_state``). With a
-:class:`~rsplib.session.cookies.CookieSealer` it travels inside the signed
-envelope; the service (not the library) seals and opens it, because only the
-application knows whether an unsigned rsplib cookie is acceptable
-(``accept_unsigned_cookies``, off by default).
-
-A Cookie Echo that fails (bad signature, other pool, wrong key, replay into a
-session that is live here, stale counter, not a fractal state, or unsigned
-when that is not allowed) is logged and the session is **closed before any
-data is sent**. That is the protocol signal for "cookie rejected": the pool
-user, seeing a session that started with its Cookie Echo end without a
-single message, drops the cookie and sends its Parameter message again, so
-the rectangle restarts cleanly from its parameters (fractal_pu.engine does
-this). A PE that accepts an echo always answers with a cookie first, so an
-accepted echo is never mistaken for a rejection.
+Cookies. The state is rsplib's 76-byte layout (``cookie_state``). The
+library's cookie policy (:func:`fractal_cookie_policy`, built on
+:class:`~rsplib.session.cookies.CookiePolicy`) seals it into the signed
+envelope and judges every Cookie Echo: signature, pool, replay into a live
+session, freshness, unsigned cookies only with ``--accept-unsigned-cookies``,
+and -- the one fractal-specific check -- that the state is a fractal state.
+A refused echo never reaches this service: the library closes the session
+before anything is sent, the pool user's signal to drop the cookie and send
+its Parameter message again. A PE that accepts an echo always answers with a
+cookie first, so the pool user knows the echo worked.
 """
 
 from __future__ import annotations
@@ -58,15 +53,9 @@ from fractal_pe.fgp import (
     validate_parameter_for_pe,
 )
 from fractal_pe.kernel import compute_span
+from rsplib.errors import SessionClosed
 from rsplib.session.control import DataMessage
-from rsplib.session.cookies import (
-    CookieRejected,
-    CookieSealer,
-    SessionBinding,
-    looks_sealed,
-    new_session_id,
-)
-from rsplib.session.pe_server import SessionClosed
+from rsplib.session.cookies import CookiePolicy, CookieSealer
 from rsplib.wire.errors import ProtocolError
 
 log = logging.getLogger("fractal_pe")
@@ -94,7 +83,6 @@ class FractalServiceConfig:
     kernel: str | None = None
     #: Target compute time of one block in the worker thread.
     block_time: float = 0.03
-    accept_unsigned_cookies: bool = False
     #: Pause after every block, and blocks of at most one Data message (0 = off). For
     #: demos and tests: makes a small image take long enough to watch or to interrupt.
     block_delay: float = 0.0
@@ -329,63 +317,13 @@ class Calculation:
 # --------------------------------------------------------------------------- cookies
 
 
-@dataclass
-class CookieContext:
-    """The envelope identity of one session's cookies (session id and counter)."""
+def fractal_cookie_policy(sealer: CookieSealer | None, accept_unsigned: bool) -> CookiePolicy:
+    """The library's cookie rules with the fractal PE's own state check.
 
-    session_id: bytes = field(default_factory=new_session_id)
-    counter: int = 0
-
-
-class CookieGuard:
-    """Seals outgoing fractal states and checks Cookie Echoes, per the service's rules."""
-
-    def __init__(self, sealer: CookieSealer | None, accept_unsigned: bool) -> None:
-        if sealer is None and not accept_unsigned:
-            raise ValueError("without a cookie key only unsigned cookies are possible")
-        self.sealer = sealer
-        self.accept_unsigned = accept_unsigned
-        self.binding = SessionBinding()
-
-    def start(self, conn: object) -> CookieContext:
-        context = CookieContext()
-        self.binding.start_session(conn, context.session_id)
-        return context
-
-    def seal(self, context: CookieContext, state: bytes) -> bytes:
-        if self.sealer is None:
-            return state
-        context.counter += 1
-        self.binding.issued(context.session_id, context.counter)
-        return self.sealer.seal(state, context.session_id, context.counter)
-
-    def open_echo(self, conn: object, cookie: bytes) -> tuple[FgpParameter, int, CookieContext]:
-        """(parameters, resume offset, context) of an echoed cookie; raises CookieRejected."""
-        opened = None
-        if self.sealer is not None and looks_sealed(cookie):
-            opened = self.sealer.open(cookie)
-            state = opened.state
-            context = CookieContext(opened.session_id, opened.counter)
-        elif looks_sealed(cookie):
-            raise CookieRejected("sealed cookie, but this pool element has no cookie key")
-        elif self.accept_unsigned:
-            state = cookie
-            context = CookieContext()
-        else:
-            raise CookieRejected("unsigned cookie (accepted only with --accept-unsigned-cookies)")
-        try:
-            param, x, y = decode_fgp_state(state)
-        except ProtocolError as exc:
-            raise CookieRejected(f"not a fractal state: {exc}") from None
-        # Bind only a cookie that passed every check (a refused echo leaves no trace).
-        if opened is not None:
-            self.binding.accept_echo(conn, opened)
-        else:
-            self.binding.start_session(conn, context.session_id)
-        return param, resume_offset(param, x, y), context
-
-    def ended(self, conn: object) -> None:
-        self.binding.session_ended(conn)
+    ``accept_unsigned`` also takes rsplib's plain 76-byte cookies (a pool shared with
+    rsplib's ``rspserver -fractal``); without a key only those are possible.
+    """
+    return CookiePolicy(sealer, accept_unsigned, check_state=decode_fgp_state)
 
 
 # --------------------------------------------------------------------------- asyncio side
@@ -395,6 +333,7 @@ class FractalSession(Protocol):
     """What the service needs of a session (rsplib.session.pe_server.PeSession has it)."""
 
     started_with_cookie_echo: bool
+    #: The echoed cookie's state, verified by the server's cookie policy.
     cookie: bytes | None
     status_text: str
     peer_address: tuple[str, int]
@@ -423,7 +362,6 @@ class ServiceCounters:
     completed: int = 0
     data_messages: int = 0
     cookies: int = 0
-    rejected_cookies: int = 0
     deliberate_failures: int = 0
     handed_over: int = 0
 
@@ -431,7 +369,6 @@ class ServiceCounters:
 @dataclass
 class _Runner:
     session: FractalSession
-    context: CookieContext
     calculation: Calculation | None = None
     queue: asyncio.Queue[FgpParameter | None] = field(default_factory=asyncio.Queue)
 
@@ -443,11 +380,9 @@ class FractalService:
         self,
         config: FractalServiceConfig | None = None,
         *,
-        cookies: CookieGuard,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config or FractalServiceConfig()
-        self.cookies = cookies
         self.counters = ServiceCounters()
         self._clock = clock
         self._runners: dict[int, _Runner] = {}
@@ -469,23 +404,12 @@ class FractalService:
         """Serve one session until the pool user leaves, a failure or a clean stop."""
         self.counters.sessions += 1
         if self._stopping:
-            await session.close()
+            # A reset, not a graceful close: right after a Cookie Echo that would read as
+            # a refused cookie, and the pool user would throw its work away.
+            session.abort()
             return
         key = id(session)
-        try:
-            runner = self._open(session)
-        except CookieRejected as exc:
-            self.counters.rejected_cookies += 1
-            log.warning(
-                "Cookie Echo from %s:%d rejected: %s; closing the session so the pool "
-                "user restarts it from its parameters",
-                *session.peer_address,
-                exc.reason,
-            )
-            self.cookies.ended(session)
-            with contextlib.suppress(Exception):
-                await session.close()
-            return
+        runner = self._open(session)
         self._runners[key] = runner
         self._events()[1].clear()
         reader = asyncio.create_task(self._read_loop(runner), name="fractal-reader")
@@ -497,7 +421,6 @@ class FractalService:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
-            self.cookies.ended(session)
             del self._runners[key]
             if not self._runners:
                 self._events()[1].set()
@@ -527,12 +450,12 @@ class FractalService:
         return self._stop_event, self._idle
 
     def _open(self, session: FractalSession) -> _Runner:
-        if not session.started_with_cookie_echo:
-            return _Runner(session, self.cookies.start(session))
-        if session.cookie is None:
-            raise CookieRejected("the Cookie Echo carried no usable cookie")
-        param, offset, context = self.cookies.open_echo(session, session.cookie)
-        runner = _Runner(session, context)
+        runner = _Runner(session)
+        if not session.started_with_cookie_echo or session.cookie is None:
+            return runner
+        # The library verified the cookie and that it decodes (fractal_cookie_policy).
+        param, x, y = decode_fgp_state(session.cookie)
+        offset = resume_offset(param, x, y)
         log.info(
             "session from %s:%d resumes a %dx%d rectangle at pixel %d from its cookie",
             *session.peer_address,
@@ -659,8 +582,7 @@ class FractalService:
                     if out.points:
                         self.counters.data_messages += 1
                 elif isinstance(out, SendCookie):
-                    sealed = self.cookies.seal(runner.context, out.state)
-                    await asyncio.wait_for(session.send_cookie(sealed), timeout)
+                    await asyncio.wait_for(session.send_cookie(out.state), timeout)
                     self.counters.cookies += 1
                 elif isinstance(out, EndSession):
                     if out.reason.startswith("failure mode"):

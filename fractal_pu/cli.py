@@ -173,6 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(gui.main(argv))
     try:
         cli_options.setup_logging(args)
+        cli_options.start_trace(args)
         options = headless_options(args)
     except (ValueError, OSError, CookieKeyError) as exc:
         parser.error(str(exc))

@@ -11,9 +11,10 @@ plain events through a callback, in the event loop's thread:
 * :class:`PixelsArrived` -- cell, cell-local start (x, y), the values, the PE
   that sent them and the cell's failover count at that moment (palette shift);
 * :class:`CellConnected` -- the first PE of a cell;
-* :class:`FailoverStarted` -- the session lost a PE (fault time);
-* :class:`FailoverCompleted` -- the first pixel from the new PE arrived (so it
-  carries the fault time and the first resumed pixel's time);
+* :class:`FailoverStarted` -- the session lost a PE (detection time);
+* :class:`FailoverCompleted` -- the first pixel from the new PE arrived; it
+  carries when the old PE's last message arrived, when the session gave up on
+  it, and the first resumed pixel's time;
 * :class:`CellRestarted` -- a cell starts over from its parameters;
 * :class:`CellDone` and :class:`ImageDone` with the statistics.
 
@@ -21,17 +22,17 @@ Cancelling :meth:`FractalEngine.compute_image` cancels every cell and waits for
 their sessions to close, so no event of that image comes after the
 cancellation has been delivered.
 
-Failover handling follows rsplib's fractal PU (protocol-facts 8.3): no data for
+Failover handling follows rsplib's fractal pool user: no data for
 ``receive_timeout`` -> ``failover()`` without reporting the PE; a failover
-that echoed a cookie continues without resending parameters; one without a
-cookie resends the Parameter message (the cell starts over).
+whose Cookie Echo the new PE accepted continues without resending parameters;
+one without a cookie resends the Parameter message (the cell starts over).
 
-Rejected cookies: a pool element that refuses a Cookie Echo closes the session
-before sending anything, while one that accepts always sends a cookie first
-(fractal_pe.service). So when a session that started with our Cookie Echo is
-lost again and the newest cookie is still the one we echoed, the cookie was
-rejected: we forget it, and the library's next connection goes without a
-Cookie Echo, after which the Parameter message restarts the cell.
+Rejected cookies are the session library's news, not a guess: a pool element
+that refuses a Cookie Echo closes the session before sending anything, the
+library reports :class:`~rsplib.session.pu_machine.CookieRejected`, drops the
+cookie and connects again without it; the cell then restarts from its
+parameters. A PE that is merely silent (hung) is no rejection: the library
+keeps the cookie and tries another PE.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -56,11 +58,12 @@ from fractal_pe.fgp import (
 )
 from fractal_pu.fsf import FractalJob
 from fractal_pu.split import Rect, split_image_covering, sub_parameters
+from rsplib import trace
+from rsplib.core_driver import Listeners
+from rsplib.errors import SessionClosed
+from rsplib.session import pu_machine as lib
 from rsplib.session.control import DataMessage, PoolElementIdentity
-from rsplib.session.pe_server import SessionClosed
-from rsplib.session.pu_session import FailoverCompleted as LibFailoverCompleted
-from rsplib.session.pu_session import FailoverStarted as LibFailoverStarted
-from rsplib.session.pu_session import SessionEvent
+from rsplib.session.pu_machine import SessionEvent
 from rsplib.wire.errors import ProtocolError
 
 log = logging.getLogger("fractal_pu")
@@ -112,20 +115,38 @@ class CellConnected:
 class FailoverStarted:
     cell: int
     old_pe: int | None
-    fault_time: float
+    detected_time: float
     reason: str
 
 
 @dataclass(frozen=True, slots=True)
 class FailoverCompleted:
-    """The new PE's first pixel arrived; ``resumed_time - fault_time`` is the failover time."""
+    """The new PE's first pixel arrived (times are the engine's monotonic clock).
+
+    ``last_rx_time``: the old PE's last message (None if it sent none), the pool
+    user's best knowledge of when it failed; ``detected_time``: when the session gave
+    up on it; ``resumed_time``: the first pixel from the new PE.
+    """
 
     cell: int
     old_pe: int | None
     new_pe: int
     had_cookie: bool
-    fault_time: float
+    last_rx_time: float | None
+    detected_time: float
     resumed_time: float
+    reason: str = ""
+    cookie_rejected: bool = False
+
+    @property
+    def fault_time(self) -> float:
+        """The old PE's last sign of life, else the detection."""
+        return self.detected_time if self.last_rx_time is None else self.last_rx_time
+
+    @property
+    def duration(self) -> float:
+        """Fault (last sign of life) to the first resumed pixel, in seconds."""
+        return self.resumed_time - self.fault_time
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +191,8 @@ class FailoverRecord:
 
     old_pe: int | None
     reason: str
-    fault_time: float
+    detected_time: float
+    last_rx_time: float | None = None
     new_pe: int | None = None
     had_cookie: bool = False
     connected_time: float | None = None
@@ -178,11 +200,23 @@ class FailoverRecord:
     cookie_rejected: bool = False
 
     @property
+    def fault_time(self) -> float:
+        """The old PE's last message, else the detection (the PU's best knowledge)."""
+        return self.detected_time if self.last_rx_time is None else self.last_rx_time
+
+    @property
     def duration(self) -> float | None:
-        """Fault noticed -> first pixel from the new PE (seconds)."""
+        """Fault (old PE's last message) -> first pixel from the new PE (seconds)."""
         if self.resumed_time is None:
             return None
         return self.resumed_time - self.fault_time
+
+    @property
+    def recovery(self) -> float | None:
+        """Detection -> first pixel from the new PE (seconds)."""
+        if self.resumed_time is None:
+            return None
+        return self.resumed_time - self.detected_time
 
 
 @dataclass
@@ -250,16 +284,9 @@ class CellSession(Protocol):
 
     async def close(self) -> None: ...
 
-    def forget_cookie(self) -> None: ...
 
-
-#: Opens a session to the pool, delivering the library's failover events to the callback.
+#: Opens a session to the pool, delivering the library's session events to the callback.
 SessionFactory = Callable[[Callable[[SessionEvent], None]], Awaitable[CellSession]]
-
-
-def forget_cookie(session: CellSession) -> None:
-    """Make the session's next connection go without a Cookie Echo."""
-    session.forget_cookie()
 
 
 @dataclass(frozen=True)
@@ -290,7 +317,6 @@ class _CellWorker:
         self.failovers_completed = 0
         self.current_pe = 0
         self.pending: FailoverRecord | None = None
-        self.echoed_cookie: bytes | None = None
         self.writing_parameters = False
         self.tasks: set[asyncio.Task[None]] = set()
         rect = stats.rect
@@ -300,54 +326,51 @@ class _CellWorker:
     # ------------------------------------------------------------------ library events
 
     def on_session_event(self, event: SessionEvent) -> None:
-        """Runs inside the library's failover, before it connects anywhere (see module doc)."""
-        now = self.loop.time()
-        if isinstance(event, LibFailoverStarted):
+        """The session library's news about this cell's session (see module doc)."""
+        index = self.stats.index
+        if isinstance(event, lib.FailoverStarted):
             old = event.old_pe.identifier if event.old_pe is not None else None
-            record = FailoverRecord(old_pe=old, reason=event.reason, fault_time=now)
-            session = self.session
-            if (
-                session is not None
-                and self.echoed_cookie is not None
-                and session.cookie is self.echoed_cookie
-            ):
-                record.cookie_rejected = True
-                self.stats.cookies_rejected += 1
-                forget_cookie(session)
-                log.warning(
-                    "cell %d: PE %s ended the session right after our Cookie Echo: cookie "
-                    "rejected; restarting the cell from its parameters",
-                    self.stats.index,
-                    _pe_text(old),
-                )
-            self.echoed_cookie = None
+            record = FailoverRecord(old, event.reason.value, event.at, event.last_rx)
             self.stats.failovers.append(record)
             self.pending = record
-            self.engine.emit(FailoverStarted(self.stats.index, old, now, event.reason))
-        elif isinstance(event, LibFailoverCompleted):
-            record = self.pending or FailoverRecord(None, "unknown", now)
+            self.engine.emit(FailoverStarted(index, old, event.at, event.reason.value))
+        elif isinstance(event, lib.CookieEchoed):
+            describe = self.engine.describe_cookie
+            session = self.session
+            if describe is not None and session is not None and session.cookie is not None:
+                log.info(
+                    "cell %d: Cookie Echo to $%08x: %s",
+                    index,
+                    event.pe.identifier,
+                    describe(session.cookie),
+                )
+        elif isinstance(event, lib.CookieRejected):
+            self.stats.cookies_rejected += 1
+            if self.pending is not None:
+                self.pending.cookie_rejected = True
+            log.warning(
+                "cell %d: PE $%08x rejected our cookie; the cell restarts from its parameters",
+                index,
+                event.pe.identifier,
+            )
+        elif isinstance(event, lib.CookieAbandoned):
+            log.warning(
+                "cell %d: our cookie went unanswered %d times; the cell restarts",
+                index,
+                event.attempts,
+            )
+        elif isinstance(event, lib.FailoverCompleted):
+            record = self.pending or FailoverRecord(None, event.reason.value, event.started_at)
             record.new_pe = event.new_pe.identifier
             record.had_cookie = event.had_cookie
-            record.connected_time = now
+            record.connected_time = event.completed_at
             self._use_pe(event.new_pe.identifier, event.new_pe)
             self.failovers_completed += 1
-            session = self.session
-            if event.had_cookie and session is not None:
-                self.echoed_cookie = session.cookie
-                describe = self.engine.describe_cookie
-                if describe is not None and self.echoed_cookie is not None:
-                    log.info(
-                        "cell %d: Cookie Echo to $%08x: %s",
-                        self.stats.index,
-                        event.new_pe.identifier,
-                        describe(self.echoed_cookie),
-                    )
-            elif not self.writing_parameters:
+            if not event.had_cookie and not self.writing_parameters:
                 # No cookie: the new PE knows nothing, so the cell starts over.
                 self.stats.restarts += 1
-                self.engine.emit(
-                    CellRestarted(self.stats.index, event.new_pe.identifier, "no cookie")
-                )
+                reason = "cookie rejected" if record.cookie_rejected else "no cookie"
+                self.engine.emit(CellRestarted(index, event.new_pe.identifier, reason))
                 self._spawn(self._send_parameters())
 
     # ------------------------------------------------------------------ main loop
@@ -449,14 +472,18 @@ class _CellWorker:
         if record is not None and record.connected_time is not None:
             self.pending = None
             record.resumed_time = now
+            self._trace_failover(record, pe_id)
             self.engine.emit(
                 FailoverCompleted(
                     self.stats.index,
                     record.old_pe,
                     record.new_pe if record.new_pe is not None else pe_id,
                     record.had_cookie,
-                    record.fault_time,
+                    record.last_rx_time,
+                    record.detected_time,
                     now,
+                    record.reason,
+                    record.cookie_rejected,
                 )
             )
         self.engine.emit(
@@ -470,6 +497,31 @@ class _CellWorker:
             )
         )
         return False
+
+    def _trace_failover(self, record: FailoverRecord, pe_id: int) -> None:
+        """Tell the trace receiver (the control center) about this failover, from here:
+        the pool user is the one component that knows it happened (docs/trace.md)."""
+        if not trace.TRACER.on:
+            return
+        offset = time.time() - self.loop.time()  # engine clock -> wall clock
+
+        def wall(t: float | None) -> float | None:
+            return None if t is None else round(t + offset, 6)
+
+        trace.emit_event(
+            "failover",
+            session=self.stats.index,
+            reason=record.reason,
+            old_pe=record.old_pe,
+            new_pe=record.new_pe if record.new_pe is not None else pe_id,
+            cookie=record.had_cookie,
+            cookie_rejected=record.cookie_rejected,
+            last_rx=wall(record.last_rx_time),
+            detected=wall(record.detected_time),
+            resumed=wall(record.resumed_time),
+            cells=[self.stats.index],
+            image=self.image.index,
+        )
 
     def _use_pe(self, pe_id: int, identity: PoolElementIdentity | None = None) -> None:
         # Messages are credited to the PE of the newest connection. Data of the old PE
@@ -498,10 +550,6 @@ class _CellWorker:
         task.add_done_callback(self.tasks.discard)
 
 
-def _pe_text(pe_id: int | None) -> str:
-    return "?" if pe_id is None else f"${pe_id:08x}"
-
-
 class FractalEngine:
     """Computes images through a pool; ``listener`` gets every :data:`EngineEvent`."""
 
@@ -517,17 +565,16 @@ class FractalEngine:
         #: Optional: turns a cookie into text for the log (needs the pool's key).
         self.describe_cookie = describe_cookie
         self.config = config or EngineConfig()
-        self._listeners: list[Listener] = [listener] if listener is not None else []
+        self._listeners: Listeners[EngineEvent] = Listeners("engine")
+        if listener is not None:
+            self._listeners.add(listener)
 
-    def add_listener(self, listener: Listener) -> None:
-        self._listeners.append(listener)
+    def add_listener(self, listener: Listener) -> Callable[[], None]:
+        """Subscribe to every engine event; returns the function that unsubscribes."""
+        return self._listeners.add(listener)
 
     def emit(self, event: EngineEvent) -> None:
-        for listener in self._listeners:
-            try:
-                listener(event)
-            except Exception:
-                log.exception("engine listener failed on %s", type(event).__name__)
+        self._listeners.emit(event)
 
     async def compute_image(
         self, job: FractalJob, width: int, height: int, sessions: int, *, index: int = 0
@@ -559,20 +606,13 @@ class FractalEngine:
         )
         self.emit(ImageStarted(index, width, height, tuple(rects)))
         workers = [_CellWorker(self, result, stats, self.factory) for stats in result.cells]
-        tasks = [loop.create_task(w.run(), name=f"fractal-cell-{w.stats.index}") for w in workers]
+        # The cells run as one group: cancelling the image (the viewer was resized, say)
+        # or its timeout stops every cell, and each closes its session before we go on.
         try:
-            _done, pending = await asyncio.wait(tasks, timeout=self.config.image_timeout)
-        except asyncio.CancelledError:
-            # An abandoned image (the viewer was resized, say) must not keep sessions
-            # running: stop every cell and let it close its session before leaving.
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+            async with asyncio.timeout(self.config.image_timeout), asyncio.TaskGroup() as group:
+                for worker in workers:
+                    group.create_task(worker.run(), name=f"fractal-cell-{worker.stats.index}")
+        except TimeoutError:
             for worker in workers:
                 if worker.stats.finished is None or not worker.stats.complete:
                     worker.stats.error = worker.stats.error or "image timeout"

@@ -43,9 +43,11 @@ from fractal_pu.palette import colorize, palette_offsets
 from fractal_pu.png import write_png
 from fractal_pu.report import ImageInfo, build_report, write_report
 from rsplib.asap.config import AsapConfig
-from rsplib.asap.service import AnnounceOptions, AsapService, RegistrarAddress, RserPoolError
-from rsplib.session.cookies import CookieRejected, CookieSealer
-from rsplib.session.pu_session import PoolUserSession, SessionEvent
+from rsplib.asap.service import AnnounceOptions, AsapService, RegistrarAddress
+from rsplib.errors import RserPoolError
+from rsplib.session.cookies import CookieSealer, InvalidCookie
+from rsplib.session.pu_machine import SessionEvent
+from rsplib.session.pu_session import PoolUserSession
 from rsplib.session.reporting import (
     ComponentReporter,
     CspOptions,
@@ -190,7 +192,7 @@ def cookie_describer(sealer: CookieSealer) -> Callable[[bytes], str]:
     def describe(cookie: bytes) -> str:
         try:
             param, x, y = decode_fgp_state(sealer.open(cookie).state)
-        except (CookieRejected, ProtocolError) as exc:
+        except (InvalidCookie, ProtocolError) as exc:
             return f"unreadable cookie ({exc})"
         return f"resumes at ({x}, {y}) of {param.width}x{param.height}"
 
@@ -334,12 +336,15 @@ async def run_headless(options: HeadlessOptions) -> int:
 def _log_event(event: EngineEvent) -> None:
     if isinstance(event, FailoverCompleted):
         log.info(
-            "cell %d: failover %s -> $%08x (cookie=%s) took %.1f ms to the first new pixel",
+            "cell %d: failover %s -> $%08x (%s, cookie=%s): %.1f ms from the old PE's last "
+            "message to the first new pixel (%.1f ms after detection)",
             event.cell,
             "?" if event.old_pe is None else f"${event.old_pe:08x}",
             event.new_pe,
-            "yes" if event.had_cookie else "NO!",
-            (event.resumed_time - event.fault_time) * 1000.0,
+            event.reason,
+            "yes" if event.had_cookie else "rejected" if event.cookie_rejected else "no",
+            event.duration * 1000.0,
+            (event.resumed_time - event.detected_time) * 1000.0,
         )
     elif isinstance(event, CellDone):
         stats = event.stats

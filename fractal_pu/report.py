@@ -13,12 +13,17 @@ Shape (times in milliseconds; PE identifiers as "0x%08x" strings)::
                    "pes_used": ["0x..."], "pixels_per_pe": {...},
                    "pixels_computed_twice": n, "restarts": n, "cookies_rejected": n,
                    "failovers": [{"old_pe", "new_pe", "reason", "had_cookie",
-                                  "cookie_rejected", "fault_at_ms", "failover_ms"}],
+                                  "cookie_rejected", "fault_at_ms", "detected_at_ms",
+                                  "failover_ms", "recovery_ms"}],
                    "time_ms": ..., "complete": bool, "missing_pixels": n, "error": null}]
      }]}
 
-``fault_at_ms`` counts from the image's start; ``failover_ms`` is the time from
-the fault being noticed to the first pixel from the new PE (null if none came).
+Times count from the image's start. ``fault_at_ms`` is when the old PE's last
+message arrived (the pool user's best knowledge of the fault), ``detected_at_ms``
+when the session gave up on it; ``failover_ms`` runs from the fault to the first
+pixel from the new PE, ``recovery_ms`` from the detection to it (null if none
+came). For a crashed PE the two are close; for a hung one the difference is the
+time it took to notice the silence.
 """
 
 from __future__ import annotations
@@ -51,7 +56,9 @@ def _failover_json(record: FailoverRecord, image_start: float) -> JsonObject:
         "had_cookie": record.had_cookie,
         "cookie_rejected": record.cookie_rejected,
         "fault_at_ms": _ms(record.fault_time - image_start),
+        "detected_at_ms": _ms(record.detected_time - image_start),
         "failover_ms": _ms(record.duration),
+        "recovery_ms": _ms(record.recovery),
     }
 
 

@@ -29,32 +29,48 @@ from rsplib.asap.config import AsapConfig
 from rsplib.asap.service import (
     AnnounceOptions,
     AsapService,
-    NoRegistrarError,
     RegistrarAddress,
+    parse_registrar,
+)
+from rsplib.errors import (
+    FailoverError,
+    LocalProtocolError,
+    NoPoolElementError,
+    NoRegistrarError,
     RegistrationError,
+    RemoteProtocolError,
     RequestTimeoutError,
     ResolutionError,
     RserPoolError,
-    parse_registrar,
+    SessionClosed,
 )
 from rsplib.handlespace.policy_parser import parse_policy
 from rsplib.session.control import PoolElementIdentity
-from rsplib.session.cookies import CookieRejected, CookieSealer, load_cookie_key
+from rsplib.session.cookies import (
+    CookiePolicy,
+    CookieRejection,
+    CookieSealer,
+    InvalidCookie,
+    load_cookie_key,
+)
 from rsplib.session.pe_server import (
     PeSession,
     PoolElementServer,
-    SessionClosed,
     policy_has_load,
     policy_with_load,
 )
-from rsplib.session.pu_session import (
+from rsplib.session.pu_machine import (
+    CookieAbandoned,
+    CookieEchoed,
+    CookieRejected,
     FailoverCompleted,
-    FailoverError,
+    FailoverReason,
     FailoverStarted,
-    NoPoolElementError,
-    PoolUserSession,
+    SessionConfig,
     SessionEvent,
+    SessionLost,
 )
+from rsplib.session.pu_session import PoolUserSession
 from rsplib.session.reporting import CspOptions
 from rsplib.transport import AUTO, HeartbeatConfig
 from rsplib.wire.params import PolicyParam, Transport
@@ -211,13 +227,20 @@ __all__ = [
     "AnnounceOptions",
     "AsapConfig",
     "AsapService",
+    "CookieAbandoned",
+    "CookieEchoed",
+    "CookiePolicy",
     "CookieRejected",
+    "CookieRejection",
     "CookieSealer",
     "CspOptions",
     "FailoverCompleted",
     "FailoverError",
+    "FailoverReason",
     "FailoverStarted",
     "HeartbeatConfig",
+    "InvalidCookie",
+    "LocalProtocolError",
     "NoPoolElementError",
     "NoRegistrarError",
     "PeSession",
@@ -226,11 +249,14 @@ __all__ = [
     "PoolUserSession",
     "RegisteredPoolElement",
     "RegistrationError",
+    "RemoteProtocolError",
     "RequestTimeoutError",
     "ResolutionError",
     "RserPoolError",
     "SessionClosed",
+    "SessionConfig",
     "SessionEvent",
+    "SessionLost",
     "as_policy",
     "load_cookie_key",
     "parse_registrar",

@@ -14,10 +14,17 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from tests.vm import pytest_lab
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# Property tests check behaviour, not speed: Hypothesis' per-example deadline (200 ms)
+# measures wall time, which a loaded 2-core machine stretches at random. Speed is the
+# benchmarks' job (bench/).
+settings.register_profile("project", deadline=None)
+settings.load_profile("project")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -30,6 +30,7 @@ def parse(argv: Sequence[str] | None) -> ViewerOptions:
     args = parser.parse_args(argv)
     try:
         cli_options.setup_logging(args)
+        cli_options.start_trace(args)
         options = viewer_options(args)
     except (ValueError, OSError, CookieKeyError) as exc:
         parser.error(str(exc))

@@ -248,7 +248,7 @@ class ViewerModel:
             cell.waiting_since = now
         elif isinstance(event, FailoverCompleted):
             cell.in_failover = False
-            ms = (event.resumed_time - event.fault_time) * 1000.0
+            ms = event.duration * 1000.0
             cell.last_failover_ms = ms
             self.failover_times.append(ms)
             cell.awaiting_resume = True

@@ -41,7 +41,8 @@ from fractal_pu.headless import (
     start_status_reporter,
 )
 from rsplib.asap.actions import NoRegistrar
-from rsplib.asap.service import AsapService, RserPoolError
+from rsplib.asap.service import AsapService
+from rsplib.errors import RserPoolError
 from rsplib.session.reporting import ComponentReporter
 
 log = logging.getLogger("fractal_pu.gui")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from rsplib.addressing import ConnId, PeerAddress
 from rsplib.core_actions import CloseConnection, LogEvent, SendMessage
+from rsplib.errors import TimeoutReason
 from rsplib.wire.params import PoolElementParam
 
 __all__ = [
@@ -106,6 +107,7 @@ class RequestTimedOut:
 
     request_id: int
     what: str
+    reason: TimeoutReason = TimeoutReason.NO_RESPONSE
 
 
 @dataclass(frozen=True, slots=True)

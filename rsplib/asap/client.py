@@ -78,6 +78,7 @@ from rsplib.asap.actions import (
 )
 from rsplib.asap.config import AsapConfig
 from rsplib.asap.registrar_table import RegistrarTable, announce_addresses
+from rsplib.errors import TimeoutReason
 from rsplib.handlespace.cache import PoolUserCache
 from rsplib.wire.asap import (
     AsapError,
@@ -644,17 +645,19 @@ class AsapClient:
             if count_trial:
                 request.trials += 1
                 if request.trials >= self.config.registrar_request_max_trials:
-                    self._fail(request, "no answer from the registrar")
+                    self._fail(request, TimeoutReason.NO_RESPONSE)
                     continue
             requeued.append(request)
         self._queue[:0] = requeued  # older requests stay first
 
-    def _fail(self, request: _Request, why: str) -> None:
-        text = f"{request.describe()}: {why}"
+    def _fail(self, request: _Request, reason: TimeoutReason, detail: str = "") -> None:
+        text = f"{request.describe()}: {detail or reason.value}"
         if request.kind is _Kind.RESOLUTION:
-            self._actions.append(RequestTimedOut(request.request_id, text))
+            self._actions.append(RequestTimedOut(request.request_id, text, reason))
         elif request.kind is _Kind.DEREGISTRATION:
-            self._actions.append(Deregistered(request.pool_handle, request.identifier, why))
+            self._actions.append(
+                Deregistered(request.pool_handle, request.identifier, reason.value)
+            )
         # Unreachable reports are best effort; registrations are retried by the PE table.
 
     # ------------------------------------------------------------------ internals: hunt
@@ -724,7 +727,7 @@ class AsapClient:
         self._actions.append(NoRegistrar(reason))
         queued, self._queue = self._queue, []
         for request in queued:
-            self._fail(request, "no registrar reachable")
+            self._fail(request, TimeoutReason.NO_REGISTRAR, reason)
         if self._pes:
             self._retry_at = now + self.config.registrar_hunt_retry_delay
 

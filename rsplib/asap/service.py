@@ -41,6 +41,16 @@ from rsplib.asap.actions import (
 )
 from rsplib.asap.client import AsapClient
 from rsplib.asap.config import TRANSPORT_SCTP, TRANSPORT_TCP_MAPPING, AsapConfig
+from rsplib.core_driver import ActionPump, DeadlineTimer, Listeners
+from rsplib.errors import (
+    NoRegistrarError,
+    RegistrationError,
+    RequestTimeoutError,
+    ResolutionError,
+    RserPoolError,
+    TimeoutReason,
+)
+from rsplib.trace.tracer import TRACER
 from rsplib.transport import (
     AUTO,
     ChannelClosed,
@@ -52,7 +62,7 @@ from rsplib.transport import (
     connect,
     open_multicast_receiver,
 )
-from rsplib.wire.constants import ErrorCause, cause_name
+from rsplib.wire.constants import PPID, ErrorCause, cause_name
 from rsplib.wire.params import PolicyParam, PoolElementParam, Transport
 
 log = logging.getLogger("rsplib.asap")
@@ -62,37 +72,6 @@ ANNOUNCE_GROUP = "239.0.0.50"
 ANNOUNCE_PORT = 3863
 
 EventListener = Callable[[Event], None]
-
-
-# --------------------------------------------------------------------------- errors
-
-
-class RserPoolError(Exception):
-    """Base of the errors the PE/PU library raises."""
-
-
-class NoRegistrarError(RserPoolError):
-    """No registrar could be reached within the configured hunt timeout and trials."""
-
-
-class RequestTimeoutError(RserPoolError):
-    """A registrar request got no answer within the configured timeouts and trials."""
-
-
-class ResolutionError(RserPoolError):
-    """The registrar answered a Handle Resolution with an error cause."""
-
-    def __init__(self, message: str, cause: int) -> None:
-        super().__init__(message)
-        self.cause = cause
-
-
-class RegistrationError(RserPoolError):
-    """The registrar refused a registration (``cause`` is the Operation Error cause)."""
-
-    def __init__(self, message: str, cause: int) -> None:
-        super().__init__(message)
-        self.cause = cause
 
 
 # --------------------------------------------------------------------------- options
@@ -168,16 +147,17 @@ class AsapService:
         self._connected_at: dict[ConnId, float] = {}
         self._next_conn: ConnId = 1
         self._tasks: set[asyncio.Task[None]] = set()
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: DeadlineTimer | None = None
+        self._pump: ActionPump[Action] | None = None
+        self._drain_scheduled = False
         self._receiver: MulticastReceiver | None = None
         self._resolutions: dict[int, asyncio.Future[tuple[PoolElementParam, ...]]] = {}
         self._registration_waiters: list[tuple[tuple[bytes, int], asyncio.Future[None]]] = []
         self._deregistration_waiters: list[tuple[tuple[bytes, int], asyncio.Future[None]]] = []
         self._registered: set[tuple[bytes, int]] = set()
-        self._listeners: list[EventListener] = []
+        self._listeners: Listeners[Event] = Listeners("ASAP event")
         self._last_no_registrar = ""
         self._closed = False
-        self._draining = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -191,6 +171,10 @@ class AsapService:
         if kind != self._base_config.transport:
             self.config = replace(self._base_config, transport=kind)
         self._client = AsapClient(self.config, self._rng, loop.time())
+        self._timer = DeadlineTimer(loop, self._on_timer)
+        self._pump = ActionPump(
+            self._client.pop_actions, self._perform, self._client.next_deadline, self._timer
+        )
         for address in self._registrars:
             self._client.add_static_registrar(address)
         if self._announce is not None:
@@ -206,7 +190,6 @@ class AsapService:
         self._closed = True
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
         if self._receiver is not None:
             self._receiver.close()
         channels = list(self._channels.values())
@@ -254,13 +237,22 @@ class AsapService:
 
     def add_listener(self, listener: EventListener) -> Callable[[], None]:
         """Call ``listener(event)`` for every core event; returns a function that removes it."""
-        self._listeners.append(listener)
+        return self._listeners.add(listener)
 
-        def remove() -> None:
-            with contextlib.suppress(ValueError):
-                self._listeners.remove(listener)
+    def drain_soon(self) -> None:
+        """Carry out the core's actions in the next loop iteration.
 
-        return remove
+        For layers that call the core directly (the pool-user session machine asks it
+        for resolutions): the answers then come through the listeners, never inside the
+        call that made the request.
+        """
+        if not self._drain_scheduled and self._loop is not None and not self._closed:
+            self._drain_scheduled = True
+            self._loop.call_soon(self._scheduled_drain)
+
+    def _scheduled_drain(self) -> None:
+        self._drain_scheduled = False
+        self._drain()
 
     def add_registrar(self, address: RegistrarAddress) -> None:
         self.client.add_static_registrar(_as_peer(address))
@@ -405,19 +397,8 @@ class AsapService:
 
     def _drain(self) -> None:
         """Carry out the core's actions, then re-arm the timer."""
-        if self._client is None or self._closed or self._draining:
-            return
-        self._draining = True
-        try:
-            while True:
-                actions = self._client.pop_actions()
-                if not actions:
-                    break
-                for action in actions:
-                    self._perform(action)
-        finally:
-            self._draining = False
-        self._rearm()
+        if self._pump is not None and not self._closed:
+            self._pump.pump()
 
     def _perform(self, action: Action) -> None:
         if isinstance(action, SendMessage):
@@ -457,7 +438,7 @@ class AsapService:
         elif isinstance(event, RequestTimedOut):
             fut = self._resolutions.get(event.request_id)
             if fut is not None and not fut.done():
-                fut.set_exception(self._timeout_error(event.what))
+                fut.set_exception(self._timeout_error(event))
         elif isinstance(event, RegistrationSucceeded):
             key = (event.pool_handle, event.identifier)
             self._registered.add(key)
@@ -491,17 +472,12 @@ class AsapService:
                 )
         elif isinstance(event, AsapErrorReceived):
             pass  # the core has logged it
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception:
-                log.exception("ASAP event listener failed")
+        self._listeners.emit(event)
 
-    def _timeout_error(self, what: str) -> RserPoolError:
-        if what.endswith("no registrar reachable"):
-            detail = self._last_no_registrar or what
-            return NoRegistrarError(detail)
-        return RequestTimeoutError(what)
+    def _timeout_error(self, event: RequestTimedOut) -> RserPoolError:
+        if event.reason is TimeoutReason.NO_REGISTRAR:
+            return NoRegistrarError(self._last_no_registrar or event.what)
+        return RequestTimeoutError(event.what)
 
     @staticmethod
     def _settle(
@@ -516,20 +492,7 @@ class AsapService:
                 else:
                     fut.set_exception(error)
 
-    def _rearm(self) -> None:
-        if self._client is None or self._closed:
-            return
-        deadline = self._client.next_deadline()
-        if self._timer is not None:
-            if deadline is not None and self._timer.when() == deadline:
-                return
-            self._timer.cancel()
-            self._timer = None
-        if deadline is not None:
-            self._timer = self._require_loop().call_at(deadline, self._on_timer)
-
     def _on_timer(self) -> None:
-        self._timer = None
         if self._client is None or self._closed:
             return
         try:
@@ -587,6 +550,8 @@ class AsapService:
         async for data, source in receiver:
             if self._closed:
                 return
+            if TRACER.on:
+                TRACER.message("rx", int(PPID.ASAP), data, (receiver.group, receiver.port), source)
             client.receive_announce(data, PeerAddress(source[0], source[1]), self._now())
             self._drain()
 
@@ -596,10 +561,5 @@ __all__ = [
     "ANNOUNCE_PORT",
     "AnnounceOptions",
     "AsapService",
-    "NoRegistrarError",
-    "RegistrationError",
-    "RequestTimeoutError",
-    "ResolutionError",
-    "RserPoolError",
     "parse_registrar",
 ]

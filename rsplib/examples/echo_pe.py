@@ -23,9 +23,16 @@ import sys
 from collections.abc import Sequence
 
 from rsplib import cli_options
+from rsplib.errors import SessionClosed
 from rsplib.handlespace.policy_parser import parse_policy
-from rsplib.session.cookies import CookieKeyError, CookieSealer, load_cookie_key
-from rsplib.session.pe_server import PeSession, PoolElementServer, SessionClosed
+from rsplib.session.cookies import (
+    CookieKeyError,
+    CookiePolicy,
+    CookieRejection,
+    CookieSealer,
+    load_cookie_key,
+)
+from rsplib.session.pe_server import PeSession, PoolElementServer
 
 log = logging.getLogger("rsplib.examples.echo_pe")
 
@@ -94,17 +101,20 @@ async def echo_session(session: PeSession) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     host, port = cli_options.listen_address(args.local)
-    sealer = None
+    # The echo cookie is only a byte count: a session whose cookie is refused is simply
+    # served afresh (START_FRESH) rather than closed, so no line is lost.
+    cookies = CookiePolicy(on_rejection=CookieRejection.START_FRESH)
     if args.cookie_key or args.seal_cookies:
         key = load_cookie_key(args.cookie_key)
         sealer = CookieSealer(key, args.poolhandle.encode(), encrypt=args.encrypt_cookies)
+        cookies = CookiePolicy.signed(sealer, on_rejection=CookieRejection.START_FRESH)
     server = PoolElementServer(
         args.poolhandle,
         echo_session,
         policy=parse_policy(args.policy),
         identifier=cli_options.parse_identifier(args.identifier),
         max_sessions=args.maxsessions,
-        cookie_sealer=sealer,
+        cookies=cookies,
         local_address=host,
         port=port,
         advertise=args.advertise,

@@ -17,13 +17,14 @@ import sys
 from collections.abc import Sequence
 
 from rsplib import cli_options
-from rsplib.asap.service import RserPoolError
-from rsplib.session.pu_session import (
+from rsplib.errors import RserPoolError
+from rsplib.session.pu_machine import (
+    CookieRejected,
     FailoverCompleted,
     FailoverStarted,
-    PoolUserSession,
     SessionEvent,
 )
+from rsplib.session.pu_session import PoolUserSession
 
 log = logging.getLogger("rsplib.examples.terminal_pu")
 
@@ -54,10 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def notice(event: SessionEvent) -> None:
     if isinstance(event, FailoverStarted):
-        text = f"*** failover: lost {event.old_pe or 'no PE'} ({event.reason})"
+        text = f"*** failover: lost {event.old_pe or 'no PE'} ({event.reason.value})"
     elif isinstance(event, FailoverCompleted):
-        cookie = "cookie echoed" if event.had_cookie else "no cookie"
+        cookie = "cookie accepted" if event.had_cookie else "no cookie"
         text = f"*** failover: now using {event.new_pe} ({cookie})"
+    elif isinstance(event, CookieRejected):
+        text = f"*** failover: {event.pe} refused the cookie"
+    else:
+        return
     print(text, flush=True)
 
 

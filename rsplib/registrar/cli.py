@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
+from rsplib import cli_options
 from rsplib.addressing import PeerAddress
 from rsplib.registrar.config import AddressScope, RegistrarConfig
 from rsplib.registrar.service import (
@@ -26,6 +27,8 @@ from rsplib.registrar.service import (
     RegistrarService,
     ServiceOptions,
 )
+from rsplib.status import parse_server
+from rsplib.trace import start_trace
 from rsplib.transport import TransportError
 
 log = logging.getLogger("rsplib.registrar")
@@ -211,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MS",
         help="status report interval; reporting is on when --cspserver or --cspinterval is given",
     )
+    cli_options.add_trace_options(parser)
     add("--loglevel", default="info", help="debug, info, warning, error, critical or a number")
     add("--logfile", metavar="FILE", help="log to FILE instead of stderr")
     return parser
@@ -225,6 +229,8 @@ class Settings:
     options: ServiceOptions
     loglevel: int
     logfile: str | None
+    trace: tuple[str, int] | None = None
+    trace_raw: bool = False
 
 
 def settings_from_args(args: argparse.Namespace, rng: random.Random | None = None) -> Settings:
@@ -334,7 +340,18 @@ def settings_from_args(args: argparse.Namespace, rng: random.Random | None = Non
         options=options,
         loglevel=parse_loglevel(args.loglevel),
         logfile=args.logfile,
+        trace=trace_target(args.trace),
+        trace_raw=args.trace_raw,
     )
+
+
+def trace_target(text: str | None) -> tuple[str, int] | None:
+    if text is None:
+        return None
+    try:
+        return parse_server(text)
+    except ValueError as exc:
+        raise UsageError(f"--trace: {exc}") from None
 
 
 def parse_settings(argv: Sequence[str] | None = None) -> Settings:
@@ -363,6 +380,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"rsp-registrar: error: cannot open log file: {exc}", file=sys.stderr)
         return 2
+    if settings.trace is not None:
+        try:
+            start_trace(settings.trace, raw=settings.trace_raw)
+        except OSError as exc:
+            print(f"rsp-registrar: error: --trace: {exc}", file=sys.stderr)
+            return 2
     service = RegistrarService(settings.config, settings.server_id, settings.options)
     try:
         asyncio.run(service.run())

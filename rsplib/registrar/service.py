@@ -41,6 +41,7 @@ from rsplib.registrar.actions import (
 from rsplib.registrar.config import RegistrarConfig
 from rsplib.registrar.core import RegistrarCore
 from rsplib.status import StatusReporter
+from rsplib.trace.tracer import TRACER
 from rsplib.transport import (
     SCTP,
     TCP_MAPPING,
@@ -163,6 +164,7 @@ class RegistrarService:
         """Serve until stopped. Binding errors (OSError) propagate before anything runs."""
         loop = asyncio.get_running_loop()
         self._loop = loop
+        TRACER.identify(component_id(ComponentGroup.REGISTRAR, self.server_id))
         self.transport_name = _transport_for(self.options.transport)
         await self._bind()
         try:
@@ -397,6 +399,10 @@ class RegistrarService:
         )
         try:
             async for data, (host, port) in receiver:
+                if TRACER.on:
+                    TRACER.message(
+                        "rx", int(PPID.ENRP), data, (receiver.group, receiver.port), (host, port)
+                    )
                 try:
                     core.receive_multicast(
                         int(PPID.ENRP), data, PeerAddress(host, port), self._now()
@@ -467,19 +473,22 @@ class RegistrarService:
             if not self._stopped:
                 self._spawn(self._connect_peer(action.peer), "rsp-connect")
         elif isinstance(action, SendAsapAnnounce):
-            self._multicast(self._asap_sender, action.data)
+            self._multicast(self._asap_sender, int(PPID.ASAP), action.data)
         elif isinstance(action, SendEnrpPresence):
-            self._multicast(self._enrp_sender, action.data)
+            self._multicast(self._enrp_sender, int(PPID.ENRP), action.data)
         elif isinstance(action, LogEvent):
             log.log(action.level, "%s", action.message)
 
-    def _multicast(self, sender: MulticastSender | None, data: bytes) -> None:
+    def _multicast(self, sender: MulticastSender | None, ppid: int, data: bytes) -> None:
         if sender is None:
             return
         try:
             sender.send(data)
         except OSError as exc:
             log.debug("multicast send failed: %s", exc)
+            return
+        if TRACER.on:
+            TRACER.message("tx", ppid, data, sender.local_address, (sender.group, sender.port))
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         if self._tasks is None:

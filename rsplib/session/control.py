@@ -1,28 +1,24 @@
-"""The session layer's control channel and state tables (sans-IO).
+"""The session layer's control channel and the pool element's session table (sans-IO).
 
-Data and control share one connection (protocol-facts 6.5): a message with
-PPID 11 is an ASAP session-layer message (Cookie, Cookie Echo, Business
-Card), anything else is application data. Application data must therefore
-never use PPID 11.
+Data and control share one connection: a message with PPID 11 is an ASAP
+session-layer message (Cookie, Cookie Echo, Business Card; RFC 5352, sections
+2.2.11-2.2.13), anything else is application data. Application data must
+therefore never use PPID 11. This is the "data plus control" transport use a
+pool element announces in its transport parameter (RFC 5354, sections 3.4 and 3.5).
 
-Two small state machines, written as tables (a missing (state, input) pair
-is a protocol error), decide what the asyncio layers do:
-
-* :class:`PeSessionControl` -- a pool element's view of one session. A Cookie
-  Echo is accepted only as the very first message *received*; a later one
-  aborts the session (rsplib's server framework does the same, trap 22).
-* :class:`PuSessionControl` -- a pool user's session: connected, failing
-  over, closed. Failover triggers arriving while a failover runs collapse
-  into it; a failed send is remembered so that the failed PE is reported
-  (only a failed send reports a PE, protocol-facts 8.1 and trap 23).
+:class:`PeSessionControl` is a pool element's view of one session, written as
+a table (a missing (state, input) pair is a protocol error): a Cookie Echo is
+accepted only as the very first message *received*; a later one aborts the
+session, as rsplib's server framework does. The pool user's side is the
+larger machine in :mod:`rsplib.session.pu_machine`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from rsplib.errors import LocalProtocolError, SessionProtocolError
 from rsplib.wire.asap import (
     AsapMessage,
     BusinessCard,
@@ -37,10 +33,6 @@ from rsplib.wire.errors import ProtocolError
 from rsplib.wire.params import PolicyParam, PoolElementParam, Transport
 
 _U32_MAX = 0xFFFFFFFF
-
-
-class SessionProtocolError(Exception):
-    """The peer broke the session layer's rules (the session is aborted)."""
 
 
 # --------------------------------------------------------------------------- identities
@@ -74,21 +66,6 @@ class PoolElementIdentity:
         return f"PE 0x{self.identifier:08x} ({where}:{self.port})"
 
 
-def choose_pool_element(
-    candidates: Sequence[PoolElementIdentity], avoid: Collection[int] = ()
-) -> PoolElementIdentity | None:
-    """The first candidate not in ``avoid``; an avoided one only if nothing else is left.
-
-    The registrar and the cache already ordered the candidates by the pool
-    policy; failed PEs are skipped because the registrar may not have noticed
-    their failure yet (one may also have restarted, hence the fallback).
-    """
-    for candidate in candidates:
-        if candidate.identifier not in avoid:
-            return candidate
-    return candidates[0] if candidates else None
-
-
 # --------------------------------------------------------------------------- messages
 
 
@@ -107,9 +84,9 @@ Incoming = DataMessage | Cookie | CookieEcho | BusinessCard
 def check_data_ppid(ppid: int) -> int:
     """Validate an application PPID: 32 bits and never ASAP's 11."""
     if not 0 <= ppid <= _U32_MAX:
-        raise ValueError(f"PPID must fit 32 bits, not {ppid}")
+        raise LocalProtocolError(f"PPID must fit 32 bits, not {ppid}")
     if ppid == PPID.ASAP:
-        raise ValueError(
+        raise LocalProtocolError(
             "application data must not use PPID 11: it marks ASAP session-layer "
             "messages (Cookie, Cookie Echo, Business Card) on the same connection"
         )
@@ -205,82 +182,3 @@ class PeSessionControl:
     def close(self) -> None:
         """The connection is gone (closing is valid in every state)."""
         self.on_input(PeInput.CLOSE)
-
-
-# --------------------------------------------------------------------------- PU side
-
-
-class PuState(Enum):
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    FAILING_OVER = "failing over"
-    CLOSED = "closed"
-
-
-class PuInput(Enum):
-    CONNECTED = "connected to a PE"
-    PEER_LOST = "EOF, reset or heartbeat timeout"
-    SEND_FAILED = "send failed"
-    FORCE_FAILOVER = "failover requested"
-    CLOSE = "close"
-
-
-class PuVerdict(Enum):
-    START_FAILOVER = "start a failover"
-    JOIN_FAILOVER = "a failover is running already"
-    READY = "the session is usable"
-    NONE = "nothing to do"
-
-
-_P, _Q, _W = PuState, PuInput, PuVerdict
-_PU_TABLE: dict[tuple[PuState, PuInput], tuple[PuState, PuVerdict]] = {
-    (_P.CONNECTING, _Q.CONNECTED): (_P.CONNECTED, _W.READY),
-    (_P.CONNECTING, _Q.PEER_LOST): (_P.CONNECTING, _W.JOIN_FAILOVER),
-    (_P.CONNECTING, _Q.SEND_FAILED): (_P.CONNECTING, _W.JOIN_FAILOVER),
-    (_P.CONNECTING, _Q.FORCE_FAILOVER): (_P.CONNECTING, _W.JOIN_FAILOVER),
-    (_P.CONNECTING, _Q.CLOSE): (_P.CLOSED, _W.NONE),
-    (_P.CONNECTED, _Q.PEER_LOST): (_P.FAILING_OVER, _W.START_FAILOVER),
-    (_P.CONNECTED, _Q.SEND_FAILED): (_P.FAILING_OVER, _W.START_FAILOVER),
-    (_P.CONNECTED, _Q.FORCE_FAILOVER): (_P.FAILING_OVER, _W.START_FAILOVER),
-    (_P.CONNECTED, _Q.CLOSE): (_P.CLOSED, _W.NONE),
-    (_P.FAILING_OVER, _Q.CONNECTED): (_P.CONNECTED, _W.READY),
-    (_P.FAILING_OVER, _Q.PEER_LOST): (_P.FAILING_OVER, _W.JOIN_FAILOVER),
-    (_P.FAILING_OVER, _Q.SEND_FAILED): (_P.FAILING_OVER, _W.JOIN_FAILOVER),
-    (_P.FAILING_OVER, _Q.FORCE_FAILOVER): (_P.FAILING_OVER, _W.JOIN_FAILOVER),
-    (_P.FAILING_OVER, _Q.CLOSE): (_P.CLOSED, _W.NONE),
-    (_P.CLOSED, _Q.CLOSE): (_P.CLOSED, _W.NONE),
-}
-
-
-class PuSessionControl:
-    """A pool user's session: state, the newest cookie, and whether to report the PE."""
-
-    def __init__(self) -> None:
-        self.state = PuState.CONNECTING
-        self.cookie: bytes | None = None
-        self.send_failed = False
-
-    def on_input(self, event: PuInput) -> PuVerdict:
-        try:
-            self.state, verdict = _PU_TABLE[(self.state, event)]
-        except KeyError:
-            raise SessionProtocolError(f"{event.value} in state {self.state.value}") from None
-        # A failed send that starts a failover decides that the PE gets reported; one that
-        # merely joins a running failover comes too late for that decision.
-        if event is PuInput.SEND_FAILED and verdict is PuVerdict.START_FAILOVER:
-            self.send_failed = True
-        return verdict
-
-    def take_report_flag(self) -> bool:
-        """Should the failover report the old PE? (Only after a failed send; resets.)"""
-        flag, self.send_failed = self.send_failed, False
-        return flag
-
-    def store_cookie(self, cookie: bytes) -> None:
-        """The PU keeps only the newest cookie (protocol-facts 8.1)."""
-        self.cookie = bytes(cookie)
-
-    def forget_cookie(self) -> None:
-        """Drop the cookie, so the next connection starts without a Cookie Echo (used when a
-        PE refused the echoed cookie: the application then restarts from its parameters)."""
-        self.cookie = None

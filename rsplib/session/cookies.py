@@ -58,14 +58,17 @@ import hmac
 import os
 import struct
 from collections import OrderedDict
-from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from rsplib.errors import RemoteProtocolError
 
 MAGIC = b"RSCK"
 VERSION = 1
@@ -88,7 +91,7 @@ _COUNTER_MAX = 0xFFFFFFFFFFFFFFFF
 _HKDF_SALT = b"rserpool-cookie-v1"
 
 
-class CookieRejected(Exception):
+class InvalidCookie(RemoteProtocolError):
     """A cookie failed verification; ``reason`` says why (for the caller's log)."""
 
     def __init__(self, reason: str) -> None:
@@ -177,34 +180,34 @@ class CookieSealer:
         return signed + hmac.digest(self._mac_key, signed, "sha256")
 
     def open(self, cookie: bytes) -> OpenedCookie:
-        """Verify and unwrap a cookie; raises :class:`CookieRejected` with a reason."""
+        """Verify and unwrap a cookie; raises :class:`InvalidCookie` with a reason."""
         cookie = bytes(cookie)
         if len(cookie) < HEADER_SIZE + TAG_SIZE or cookie[:4] != MAGIC:
-            raise CookieRejected("not a sealed cookie (no envelope magic)")
+            raise InvalidCookie("not a sealed cookie (no envelope magic)")
         _magic, version, flags, pad, tag, counter, session_id = _HEADER.unpack_from(cookie)
         if version != VERSION:
-            raise CookieRejected(f"unsupported cookie envelope version {version}")
+            raise InvalidCookie(f"unsupported cookie envelope version {version}")
         if len(cookie) % 4:
-            raise CookieRejected("cookie length is not a multiple of 4")
+            raise InvalidCookie("cookie length is not a multiple of 4")
         if tag != self._pool_tag:
-            raise CookieRejected("cookie belongs to another pool")
+            raise InvalidCookie("cookie belongs to another pool")
         signed, mac = cookie[:-TAG_SIZE], cookie[-TAG_SIZE:]
         expected = hmac.digest(self._mac_key, signed, "sha256")
         if not hmac.compare_digest(mac, expected):
-            raise CookieRejected("bad signature (cookie modified or sealed with another key)")
+            raise InvalidCookie("bad signature (cookie modified or sealed with another key)")
         # Past this point the bytes are authentic; the checks below only
         # guard against our own sealer's bugs or a future format.
         if flags & ~FLAG_ENCRYPTED or pad > 3:
-            raise CookieRejected("unknown envelope flags")
+            raise InvalidCookie("unknown envelope flags")
         body = signed[HEADER_SIZE : len(signed) - pad]
         if flags & FLAG_ENCRYPTED:
             if len(body) < NONCE_SIZE + GCM_TAG_SIZE:
-                raise CookieRejected("encrypted cookie too short")
+                raise InvalidCookie("encrypted cookie too short")
             nonce, ciphertext = body[:NONCE_SIZE], body[NONCE_SIZE:]
             try:
                 state = self._aead.decrypt(nonce, ciphertext, signed[:HEADER_SIZE])
             except InvalidTag:
-                raise CookieRejected("decryption failed") from None
+                raise InvalidCookie("decryption failed") from None
         else:
             state = body
         return OpenedCookie(state=state, session_id=session_id, counter=counter)
@@ -274,16 +277,16 @@ class SessionBinding:
     def accept_echo(self, conn: Hashable, opened: OpenedCookie) -> None:
         """Check a verified Cookie Echo on ``conn`` and bind its session there.
 
-        Raises :class:`CookieRejected` if the echo would replay the cookie into
+        Raises :class:`InvalidCookie` if the echo would replay the cookie into
         another session (see the module docstring).
         """
         if conn in self._session_of_conn:
-            raise CookieRejected("connection already carries a session")
+            raise InvalidCookie("connection already carries a session")
         if opened.session_id in self._live_by_session:
-            raise CookieRejected("session is live on another connection")
+            raise InvalidCookie("session is live on another connection")
         newest = self._newest.get(opened.session_id)
         if newest is not None and opened.counter < newest:
-            raise CookieRejected(f"stale cookie (counter {opened.counter} < {newest})")
+            raise InvalidCookie(f"stale cookie (counter {opened.counter} < {newest})")
         self._bind(conn, opened.session_id)
         self._note(opened.session_id, opened.counter)
 
@@ -305,7 +308,7 @@ class SessionBinding:
 
     def _bind(self, conn: Hashable, session_id: bytes) -> None:
         if conn in self._session_of_conn:
-            raise CookieRejected("connection already carries a session")
+            raise InvalidCookie("connection already carries a session")
         self._session_of_conn[conn] = session_id
         self._live_by_session[session_id] = conn
         self._note(session_id, self._newest.get(session_id, 0))
@@ -321,3 +324,120 @@ class SessionBinding:
                 self._newest.move_to_end(oldest)  # never forget a live session
             else:
                 del self._newest[oldest]
+
+
+# --------------------------------------------------------------------------- the policy
+
+
+class CookieRejection(Enum):
+    """What a pool element does with a session whose Cookie Echo it refuses."""
+
+    #: Close the session gracefully before sending anything. This is the explicit
+    #: refusal the pool user understands: it drops the cookie and starts over
+    #: (rsplib.session.pu_machine). The right choice whenever the pool user's next
+    #: step depends on the cookie having worked.
+    CLOSE = "close"
+    #: Serve the session as a new one, as if no cookie had come.
+    START_FRESH = "start fresh"
+
+
+@dataclass(frozen=True)
+class CookiePolicy:
+    """How a pool element's sessions seal and accept cookies.
+
+    ``sealer`` signs (and maybe encrypts) every cookie sent; None sends the
+    application's state as it is (rsplib does that). ``accept_unsigned`` also takes
+    echoes of plain cookies, e.g. from a pool shared with rsplib's pool elements.
+    ``check_state`` is the application's part: it gets a verified cookie's state
+    and raises :class:`InvalidCookie` (or ``ValueError``) when it cannot resume from
+    it. ``on_rejection`` is what happens to a session whose echo is refused.
+    """
+
+    sealer: CookieSealer | None = None
+    accept_unsigned: bool = True
+    check_state: Callable[[bytes], object] | None = None
+    on_rejection: CookieRejection = CookieRejection.CLOSE
+
+    def __post_init__(self) -> None:
+        if self.sealer is None and not self.accept_unsigned:
+            raise ValueError("without a cookie key only unsigned cookies are possible")
+
+    @classmethod
+    def signed(
+        cls,
+        sealer: CookieSealer,
+        *,
+        accept_unsigned: bool = False,
+        check_state: Callable[[bytes], object] | None = None,
+        on_rejection: CookieRejection = CookieRejection.CLOSE,
+    ) -> CookiePolicy:
+        return cls(sealer, accept_unsigned, check_state, on_rejection)
+
+
+@dataclass
+class CookieContext:
+    """The envelope identity of one session's cookies (session id and counter)."""
+
+    session_id: bytes = field(default_factory=new_session_id)
+    counter: int = 0
+
+
+class SessionCookies:
+    """One pool element's cookies: seals outgoing states, judges Cookie Echoes.
+
+    ``conn`` is whatever names a session's connection. Every check lives here; the
+    application only supplies :attr:`CookiePolicy.check_state`.
+    """
+
+    def __init__(self, policy: CookiePolicy, max_sessions: int = 65536) -> None:
+        self.policy = policy
+        self.binding = SessionBinding(max_sessions)
+        self.rejected = 0
+
+    def start(self, conn: Hashable) -> CookieContext:
+        """A session without a Cookie Echo began on ``conn``."""
+        context = CookieContext()
+        self.binding.start_session(conn, context.session_id)
+        return context
+
+    def seal(self, context: CookieContext, state: bytes) -> bytes:
+        """The cookie to send for ``state`` (sealed if the policy has a key)."""
+        sealer = self.policy.sealer
+        if sealer is None:
+            return bytes(state)
+        context.counter += 1
+        self.binding.issued(context.session_id, context.counter)
+        return sealer.seal(bytes(state), context.session_id, context.counter)
+
+    def open_echo(self, conn: Hashable, cookie: bytes) -> tuple[bytes, CookieContext]:
+        """The state of an echoed cookie and its session; raises :class:`InvalidCookie`.
+
+        A refused echo leaves no trace in the binding; the caller counts and logs it.
+        """
+        policy = self.policy
+        opened: OpenedCookie | None = None
+        if looks_sealed(cookie):
+            if policy.sealer is None:
+                raise InvalidCookie("sealed cookie, but this pool element has no cookie key")
+            opened = policy.sealer.open(cookie)
+            state, context = opened.state, CookieContext(opened.session_id, opened.counter)
+        elif policy.accept_unsigned:
+            state, context = bytes(cookie), CookieContext()
+        else:
+            raise InvalidCookie("unsigned cookie (accepted only with --accept-unsigned-cookies)")
+        if policy.check_state is not None:
+            try:
+                policy.check_state(state)
+            except InvalidCookie:
+                raise
+            except (ValueError, RemoteProtocolError) as exc:
+                raise InvalidCookie(f"not a state this pool element can resume: {exc}") from None
+        # Bind only a cookie that passed every check.
+        if opened is not None:
+            self.binding.accept_echo(conn, opened)
+        else:
+            self.binding.start_session(conn, context.session_id)
+        return state, context
+
+    def ended(self, conn: Hashable) -> None:
+        self.binding.session_ended(conn)

@@ -8,11 +8,17 @@ a :class:`PeSession`.
 
 Before the handler runs, the server waits for the session's first message
 (``first_message_timeout`` bounds that wait; 0 hands the session over at
-once): if it is a Cookie Echo, the cookie is opened -- verified with the
-pool's :class:`~rsplib.session.cookies.CookieSealer` when one is configured
--- and the session starts restored (``started_with_cookie_echo``, ``cookie``).
-A cookie that fails verification is logged and the session starts fresh. A
-Cookie Echo later in the session aborts it.
+once): if it is a Cookie Echo, the cookie is judged by the server's
+:class:`~rsplib.session.cookies.CookiePolicy` (signature, binding to one live
+session, freshness, and the application's own state check) and the session
+starts restored (``started_with_cookie_echo``, ``cookie`` holds the verified
+state). A refused echo is logged and, by default, the session is closed
+gracefully before anything is sent: the pool user's signal to drop the cookie
+and start over. A Cookie Echo later in the session aborts it.
+
+A session that cannot be served (the server is closing) is reset, never closed
+gracefully: a graceful close right after a Cookie Echo would read as a refused
+cookie.
 
 Load for adaptive policies follows the session count (sessions /
 ``max_sessions``) and is re-registered whenever it changes.
@@ -31,20 +37,27 @@ from typing import NoReturn
 
 from rsplib.asap.config import AsapConfig
 from rsplib.asap.service import AnnounceOptions, AsapService, RegistrarAddress
+from rsplib.errors import SessionClosed, SessionProtocolError
 from rsplib.handlespace.policy_parser import parse_policy
 from rsplib.session.control import (
     DataMessage,
     PeSessionControl,
     PeVerdict,
-    SessionProtocolError,
     check_data_ppid,
     classify,
     encode_cookie,
     pe_input_for,
 )
-from rsplib.session.cookies import CookieRejected, CookieSealer, SessionBinding, new_session_id
+from rsplib.session.cookies import (
+    CookieContext,
+    CookiePolicy,
+    CookieRejection,
+    InvalidCookie,
+    SessionCookies,
+)
 from rsplib.session.reporting import ComponentReporter, CspOptions, registrar_association
 from rsplib.status import default_location
+from rsplib.trace.tracer import TRACER
 from rsplib.transport import (
     AUTO,
     SCTP,
@@ -63,10 +76,6 @@ from rsplib.wire.params import PolicyParam, SctpTransport, TcpTransport, Transpo
 log = logging.getLogger("rsplib.session")
 
 SessionHandler = Callable[["PeSession"], Awaitable[None]]
-
-
-class SessionClosed(Exception):
-    """The session is over (peer closed, aborted, or closed locally)."""
 
 
 def policy_has_load(policy: PolicyParam) -> bool:
@@ -96,17 +105,16 @@ class PeSession:
         self.started_at = now
         self.peer_address = channel.peer_address
         self.started_with_cookie_echo = False
-        #: The opened cookie state (verified if a sealer is configured); None without one.
+        #: The echoed cookie's state, verified by the server's cookie policy; None without one.
         self.cookie: bytes | None = None
         #: Why the Cookie Echo was refused, if it was.
         self.cookie_rejected: str | None = None
+        self._cookie_context: CookieContext | None = None
         #: Free text for status reports (a PE with exactly one session reports it).
         self.status_text = ""
         self.last_ppid_sent = int(PPID.ASAP)
         self._control = PeSessionControl()
         self._pending: list[DataMessage] = []
-        self._session_id = new_session_id()
-        self._counter = 0
         self._closed_reason: str | None = None
 
     # ------------------------------------------------------------------ application API
@@ -137,14 +145,11 @@ class PeSession:
         await self._send(ppid, bytes(data))
 
     async def send_cookie(self, state: bytes) -> None:
-        """Hand the pool user a state cookie (ASAP Cookie, PPID 11) for a later failover."""
-        sealer = self._server.cookie_sealer
-        if sealer is not None:
-            self._counter += 1
-            cookie = sealer.seal(bytes(state), self._session_id, self._counter)
-            self._server.binding.issued(self._session_id, self._counter)
-        else:
-            cookie = bytes(state)
+        """Hand the pool user a state cookie (ASAP Cookie, PPID 11) for a later failover.
+
+        The server's cookie policy seals it (signed, maybe encrypted) when it has a key.
+        """
+        cookie = self._server.cookies.seal(self._context(), bytes(state))
         await self._send(int(PPID.ASAP), encode_cookie(cookie))
 
     def abort(self) -> None:
@@ -212,31 +217,25 @@ class PeSession:
 
     def _restore(self, cookie: bytes) -> None:
         self.started_with_cookie_echo = True
-        server = self._server
-        sealer = server.cookie_sealer
-        if sealer is None:
-            self.cookie = cookie
-            return
+        cookies = self._server.cookies
         try:
-            opened = sealer.open(cookie)
-            server.binding.accept_echo(self, opened)
-        except CookieRejected as exc:
+            self.cookie, self._cookie_context = cookies.open_echo(self, cookie)
+        except InvalidCookie as exc:
             self.cookie_rejected = exc.reason
+            cookies.rejected += 1
+            refuse = cookies.policy.on_rejection is CookieRejection.CLOSE
             log.warning(
-                "session %d from %s:%d: Cookie Echo rejected: %s; starting a fresh session",
+                "session %d from %s:%d: Cookie Echo rejected: %s; %s",
                 self.number,
                 *self.peer_address,
                 exc.reason,
+                "closing the session" if refuse else "starting a fresh session",
             )
-            server.binding.start_session(self, self._session_id)
-            return
-        self.cookie = opened.state
-        self._session_id = opened.session_id
-        self._counter = opened.counter
 
-    def _bind_fresh(self) -> None:
-        if self._server.binding.session_of(self) is None:
-            self._server.binding.start_session(self, self._session_id)
+    def _context(self) -> CookieContext:
+        if self._cookie_context is None:
+            self._cookie_context = self._server.cookies.start(self)
+        return self._cookie_context
 
 
 class PoolElementServer:
@@ -256,7 +255,7 @@ class PoolElementServer:
         policy: PolicyParam | str | None = None,
         identifier: int | None = None,
         max_sessions: int | None = None,
-        cookie_sealer: CookieSealer | None = None,
+        cookies: CookiePolicy | None = None,
         local_address: str = "127.0.0.1",
         port: int = 0,
         advertise: Sequence[str] = (),
@@ -284,8 +283,7 @@ class PoolElementServer:
         self._rng = rng or random.Random()
         self.identifier = identifier or self._rng.randint(1, 0xFFFFFFFF)
         self.max_sessions = max_sessions
-        self.cookie_sealer = cookie_sealer
-        self.binding = SessionBinding()
+        self.cookies = SessionCookies(cookies or CookiePolicy())
         self.ppid = check_data_ppid(ppid)
         self._local_address = local_address
         self._port = port
@@ -317,6 +315,7 @@ class PoolElementServer:
         """Listen, start the ASAP service if it is ours, and begin registering."""
         if self._server is not None:
             return
+        TRACER.identify(component_id(ComponentGroup.POOL_ELEMENT, self.identifier))
         await self.asap.start()
         self.transport_name = choose_transport(self._transport_request)
         self._server = await start_server(
@@ -445,7 +444,15 @@ class PoolElementServer:
         self._session_count_changed()
         try:
             await session._await_first(self.first_message_timeout)
-            session._bind_fresh()
+            if session.cookie_rejected is not None:
+                if self.cookies.policy.on_rejection is CookieRejection.CLOSE:
+                    await session.close()  # the explicit refusal: EOF before any message
+                    return
+                session.started_with_cookie_echo = False
+            if self._closed:
+                session.abort()  # a reset, so the pool user keeps its cookie
+                return
+            session._context()
             if not session.closed or session._pending:
                 await self._handler(session)
         except SessionClosed:
@@ -454,7 +461,7 @@ class PoolElementServer:
             log.exception("session handler failed for %s:%d", *session.peer_address)
             session.abort()
         finally:
-            self.binding.session_ended(session)
+            self.cookies.ended(session)
             self.sessions.discard(session)
             if task is not None:
                 self._tasks.discard(task)

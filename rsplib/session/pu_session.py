@@ -1,28 +1,17 @@
-"""Enhanced mode, pool-user side: a session to a pool that fails over by itself.
+"""Enhanced mode, pool-user side: the asyncio driver of :class:`PuSessionMachine`.
 
 ``PoolUserSession.connect(pool_handle, ...)`` resolves the pool handle,
-connects to a pool element and then reads and writes like a socket. When the
-pool element goes away -- EOF, reset, heartbeat timeout of the session
-channel, a failed send -- or when the application calls :meth:`failover`, the
-session runs the sequence of protocol-facts 8.1:
+connects to a pool element and then reads and writes like a socket; when the
+pool element goes away the session fails over by itself. Every decision --
+which PE, when to report one, what a closed connection after a Cookie Echo
+means, when to give up -- is the machine's (:mod:`rsplib.session.pu_machine`);
+this driver opens and closes connections, moves bytes, feeds the machine with
+``now=loop.time()`` and keeps its timer armed.
 
-1. the application is told (:class:`FailoverStarted`);
-2. the old PE is reported to the registrar (Endpoint Unreachable) only if a
-   send to it failed (a silent or closed PE is not reported, trap 23);
-3. the old connection is aborted;
-4. another PE is picked -- from the PU cache if it is enabled, else from the
-   registrar; the failed PE is skipped while others exist;
-5. a connection to it is opened; a PE that cannot be reached is reported and
-   the next one tried (after ``retry_delay`` when no PE is left);
-6. if the session holds a cookie, it is sent as a Cookie Echo, the very first
-   message on the new connection (trap 22);
-7. the application is told (:class:`FailoverCompleted`, with the old and new
-   PE and whether a cookie was echoed).
-
-Data and control share the connection: Cookies from the PE arrive with PPID
-11 and are kept (only the newest); everything else is application data.
-Data that was in flight to a PE when it failed is lost; the cookie is the
-application's recovery point. A write whose send fails is repeated on the
+Data and control share the connection: Cookies from the PE arrive with PPID 11
+and are kept by the machine (only the newest); everything else is application
+data. Data that was in flight to a PE when it failed is lost; the cookie is
+the application's recovery point. A write whose send fails is repeated on the
 new PE after the failover.
 """
 
@@ -32,32 +21,39 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from rsplib.asap.actions import Event as AsapEvent
 from rsplib.asap.config import AsapConfig
-from rsplib.asap.service import (
-    AnnounceOptions,
-    AsapService,
+from rsplib.asap.service import AnnounceOptions, AsapService, RegistrarAddress
+from rsplib.core_actions import CloseConnection, LogEvent, SendMessage
+from rsplib.core_driver import ActionPump, DeadlineTimer
+from rsplib.errors import (
+    FailoverError,
+    NoPoolElementError,
     NoRegistrarError,
-    RegistrarAddress,
     RserPoolError,
+    SessionClosed,
+    TransportError,
+    TransportUnavailable,
 )
-from rsplib.session.control import (
-    DataMessage,
-    PoolElementIdentity,
-    PuInput,
-    PuSessionControl,
+from rsplib.session.control import DataMessage, PoolElementIdentity, check_data_ppid
+from rsplib.session.pu_machine import (
+    Action,
+    ConnectFailure,
+    DataReceived,
+    Event,
+    LostReason,
+    OpenConnection,
+    PuSessionMachine,
     PuState,
-    PuVerdict,
-    SessionProtocolError,
-    check_data_ppid,
-    choose_pool_element,
-    classify,
-    encode_cookie_echo,
+    SessionConfig,
+    SessionEvent,
+    SessionLost,
+    describe,
 )
-from rsplib.session.pe_server import SessionClosed
 from rsplib.session.reporting import (
     ComponentReporter,
     CspOptions,
@@ -71,10 +67,8 @@ from rsplib.transport import (
     ChannelClosed,
     HeartbeatConfig,
     MessageChannel,
-    TransportError,
     connect,
 )
-from rsplib.wire.asap import Cookie, CookieEcho
 from rsplib.wire.constants import PPID
 from rsplib.wire.csp import ComponentGroup, CspAssociation, component_id
 from rsplib.wire.params import SctpTransport, TcpTransport
@@ -83,35 +77,11 @@ log = logging.getLogger("rsplib.session")
 
 #: Session heartbeats by default: a stopped PE is noticed within 3 s.
 DEFAULT_SESSION_HEARTBEAT = HeartbeatConfig(interval=1.0, misses=3)
+#: Application messages waiting for ``read``; the reader stops reading the connection
+#: beyond this, so a slow application slows the PE down instead of filling memory.
+_RECEIVE_QUEUE = 256
 _EVENT_QUEUE_SIZE = 1024
 
-
-class NoPoolElementError(RserPoolError):
-    """The pool has no reachable pool element (within the given time)."""
-
-
-class FailoverError(RserPoolError):
-    """The session could not find a new pool element within ``failover_timeout``."""
-
-
-@dataclass(frozen=True, slots=True)
-class FailoverStarted:
-    """The session lost (or left) ``old_pe`` and looks for another one."""
-
-    old_pe: PoolElementIdentity | None
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class FailoverCompleted:
-    """The session continues on ``new_pe``; ``had_cookie``: a Cookie Echo went first."""
-
-    old_pe: PoolElementIdentity | None
-    new_pe: PoolElementIdentity
-    had_cookie: bool
-
-
-SessionEvent = FailoverStarted | FailoverCompleted
 EventCallback = Callable[[SessionEvent], None]
 
 
@@ -127,9 +97,7 @@ class PoolUserSession:
         heartbeat: HeartbeatConfig = DEFAULT_SESSION_HEARTBEAT,
         connect_timeout: float = 5.0,
         ppid: int = int(PPID.DATA),
-        items: int = 3,
-        retry_delay: float = 0.25,
-        failover_timeout: float | None = None,
+        config: SessionConfig | None = None,
         on_event: EventCallback | None = None,
         csp: CspOptions | None = None,
         identifier: int | None = None,
@@ -140,26 +108,29 @@ class PoolUserSession:
         self.heartbeat = heartbeat
         self.connect_timeout = connect_timeout
         self.ppid = check_data_ppid(ppid)
-        self.items = max(1, items)
-        self.retry_delay = retry_delay
-        self.failover_timeout = failover_timeout
         self._on_event = on_event
         self._csp = csp
         self.identifier = identifier or random.getrandbits(56) or 1
-        self._control = PuSessionControl()
-        self._channel: MessageChannel | None = None
-        self._generation = 0
-        self._pe: PoolElementIdentity | None = None
+        self._machine = PuSessionMachine(self.pool_handle, asap.client, config)
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._timer = DeadlineTimer(loop, self._on_timer)
+        self._pump: ActionPump[Action] = ActionPump(
+            self._machine.pop_actions, self._perform, self._machine.next_deadline, self._timer
+        )
+        self._channels: dict[int, MessageChannel] = {}
         self._connected_at = 0.0
-        self._ready = asyncio.Event()
-        self._rx: asyncio.Queue[DataMessage | None] = asyncio.Queue(maxsize=256)
+        self._changed = asyncio.Event()  # set whenever the machine's state may have moved
+        self._rx: deque[DataMessage] = deque()
+        self._rx_ready = asyncio.Event()
+        self._rx_space = asyncio.Event()
+        self._rx_space.set()
         self._events: asyncio.Queue[SessionEvent | None] = asyncio.Queue(_EVENT_QUEUE_SIZE)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._failure: RserPoolError | None = None
+        self._lost: SessionLost | None = None
         self._closing = False
         self._reporter: ComponentReporter | None = None
-        #: Completed failovers.
-        self.failovers = 0
+        self._remove_listener = asap.add_listener(self._on_asap_event)
         self.last_ppid_sent = self.ppid
 
     # ------------------------------------------------------------------ creation
@@ -178,9 +149,7 @@ class PoolUserSession:
         connect_timeout: float = 5.0,
         timeout: float | None = None,
         ppid: int = int(PPID.DATA),
-        items: int = 3,
-        retry_delay: float = 0.25,
-        failover_timeout: float | None = None,
+        config: SessionConfig | None = None,
         on_event: EventCallback | None = None,
         csp: CspOptions | None = None,
         identifier: int | None = None,
@@ -197,6 +166,7 @@ class PoolUserSession:
         service = asap or AsapService(
             asap_config, registrars=registrars, announce=announce, transport=transport
         )
+        await service.start()
         session = cls(
             pool_handle,
             asap=service,
@@ -204,15 +174,12 @@ class PoolUserSession:
             heartbeat=heartbeat,
             connect_timeout=connect_timeout,
             ppid=ppid,
-            items=items,
-            retry_delay=retry_delay,
-            failover_timeout=failover_timeout,
+            config=config,
             on_event=on_event,
             csp=csp,
             identifier=identifier,
         )
         try:
-            await service.start()
             await session._open(timeout)
         except BaseException:
             await session.close()
@@ -220,9 +187,12 @@ class PoolUserSession:
         return session
 
     async def _open(self, timeout: float | None) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + (timeout or 0.0)
-        await self._establish(set(), deadline, initial=True)
+        self._machine.open(self._now(), timeout)
+        self._fed()
+        while self._machine.state is not PuState.CONNECTED:
+            if self._lost is not None:
+                raise self._error_for(self._lost)
+            await self._wait_change()
         if self._csp is not None:
             self._reporter = ComponentReporter(
                 component_id(ComponentGroup.POOL_USER, self.identifier),
@@ -237,20 +207,25 @@ class PoolUserSession:
     @property
     def pool_element(self) -> PoolElementIdentity | None:
         """The PE the session currently uses (None while failing over)."""
-        return self._pe if self._ready.is_set() else None
+        return self._machine.pool_element
 
     @property
     def cookie(self) -> bytes | None:
         """The newest cookie received from a PE."""
-        return self._control.cookie
+        return self._machine.cookie
 
     def forget_cookie(self) -> None:
         """Connect the next PE without a Cookie Echo (the application restarts the work)."""
-        self._control.forget_cookie()
+        self._machine.forget_cookie()
 
     @property
     def state(self) -> PuState:
-        return self._control.state
+        return self._machine.state
+
+    @property
+    def failovers(self) -> int:
+        """Completed failovers."""
+        return self._machine.failovers
 
     @property
     def closed(self) -> bool:
@@ -271,27 +246,26 @@ class PoolUserSession:
         Raises :class:`SessionClosed` after :meth:`close` and :class:`FailoverError` if a
         failover gave up.
         """
-        if self._rx.empty():
+        while not self._rx:
             self._raise_if_over()
-        item = await self._rx.get()
-        if item is None:
-            _put_if_room(self._rx, None)  # wake the next reader too
-            self._raise_if_over()
-            raise SessionClosed("session closed")
-        return item
+            self._rx_ready.clear()
+            await self._rx_ready.wait()
+        message = self._rx.popleft()
+        if len(self._rx) < _RECEIVE_QUEUE:
+            self._rx_space.set()
+        return message
 
     async def write(self, data: bytes, ppid: int | None = None) -> None:
         """Send one application message; a failed send fails over and is repeated."""
         ppid = self.ppid if ppid is None else check_data_ppid(ppid)
         payload = bytes(data)
         while True:
-            await self._wait_ready()
-            channel, generation = self._channel, self._generation
-            assert channel is not None
+            conn, channel = await self._usable_channel()
             try:
                 await channel.send(ppid, payload)
             except ChannelClosed as exc:
-                self._trigger(PuInput.SEND_FAILED, f"send failed: {exc.reason}", generation)
+                self._machine.send_failed(conn, exc.kind, self._now())
+                self._fed()
                 continue
             self.last_ppid_sent = ppid
             return
@@ -302,15 +276,15 @@ class PoolUserSession:
         ``report_unreachable`` also reports the current PE to the registrar.
         Returns once the session is usable again.
         """
-        if report_unreachable:
-            self._control.send_failed = True
-        self._trigger(PuInput.FORCE_FAILOVER, "requested by the application", self._generation)
-        await self._wait_ready()
+        self._raise_if_over()
+        self._machine.request_failover(self._now(), report=report_unreachable)
+        self._fed()
+        await self._usable_channel()
 
     # ------------------------------------------------------------------ events
 
     async def events(self) -> AsyncIterator[SessionEvent]:
-        """Failover events as they happen; ends when the session closes."""
+        """Session events as they happen; ends when the session closes."""
         while True:
             event = await self._events.get()
             if event is None:
@@ -325,21 +299,22 @@ class PoolUserSession:
         if self._closing:
             return
         self._closing = True
-        with contextlib.suppress(SessionProtocolError):
-            self._control.on_input(PuInput.CLOSE)
-        self._ready.set()  # wake writers; they see the session is over
-        channel, self._channel = self._channel, None
+        if self._machine.is_open:
+            self._machine.close(self._now())
+            self._fed()
+        self._timer.cancel()
+        self._remove_listener()
+        self._wake_all()
         current = asyncio.current_task()
         for task in list(self._tasks):
-            if task is not current:
+            if task is not current and not task.get_name().startswith("rsp-session-close"):
                 task.cancel()
-        if channel is not None:
-            with contextlib.suppress(Exception):
-                await channel.close()
         others = [t for t in self._tasks if t is not current]
         if others:
             await asyncio.gather(*others, return_exceptions=True)
-        _put_if_room(self._rx, None)
+        for channel in self._channels.values():
+            channel.abort()
+        self._channels.clear()
         _put_latest(self._events, None)
         if self._reporter is not None:
             await self._reporter.stop(final=True)
@@ -357,42 +332,81 @@ class PoolUserSession:
     def status_text(self) -> str:
         pe = self.pool_element
         if pe is None:
-            return "Failing over" if self.failovers or self._pe else "Connecting"
+            return "Failing over" if self._machine.failing_over else "Connecting"
         return f"Connected to PE ${pe.identifier:08x}"
 
     def csp_associations(self) -> list[CspAssociation]:
         entries = registrar_association(self.asap)
         pe = self.pool_element
         if pe is not None:
-            loop = asyncio.get_running_loop()
             transport = SCTP if isinstance(pe.transport, SctpTransport) else TCP_MAPPING
             entries.append(
                 session_association(
                     pe.identifier,
-                    loop.time() - self._connected_at,
+                    self._now() - self._connected_at,
                     self.last_ppid_sent,
                     transport,
                 )
             )
         return entries
 
-    # ------------------------------------------------------------------ internals
+    # ------------------------------------------------------------------ driving the machine
 
-    def _raise_if_over(self) -> None:
-        if self._failure is not None:
-            raise self._failure
-        if self._closing:
-            raise SessionClosed("session closed")
+    def _now(self) -> float:
+        return self._loop.time()
 
-    async def _wait_ready(self) -> None:
-        while True:
-            self._raise_if_over()
-            if self._ready.is_set() and self._channel is not None:
-                return
-            await self._ready.wait()
+    def _fed(self) -> None:
+        """After every input: carry out the machine's actions, and have the ASAP service
+        send what the machine asked of the ASAP core (resolutions, reports)."""
+        self._pump.pump()
+        self.asap.drain_soon()
 
-    def _emit(self, event: SessionEvent) -> None:
-        log.info("pool %r: %s", self.pool_handle.decode(errors="replace"), _describe(event))
+    def _on_timer(self) -> None:
+        if not self._closing:
+            self._machine.handle_timer(self._now())
+            self._fed()
+
+    def _on_asap_event(self, event: AsapEvent) -> None:
+        if not self._closing:
+            self._machine.asap_event(event, self._now())
+            self._fed()
+
+    def _perform(self, action: Action) -> None:
+        if isinstance(action, OpenConnection):
+            self._spawn(self._open_connection(action), "rsp-session-connect")
+        elif isinstance(action, SendMessage):
+            channel = self._channels.get(action.conn)
+            if channel is not None:
+                try:
+                    channel.send_nowait(action.ppid, action.data)
+                except ChannelClosed as exc:
+                    self._machine.send_failed(action.conn, exc.kind, self._now())
+        elif isinstance(action, CloseConnection):
+            channel = self._channels.pop(action.conn, None)
+            if channel is not None:
+                if action.abort:
+                    channel.abort()
+                else:
+                    self._spawn(channel.close(), "rsp-session-close")
+        elif isinstance(action, LogEvent):
+            log.log(action.level, "%s", action.message)
+        else:
+            self._deliver(action)
+
+    def _deliver(self, event: Event) -> None:
+        if isinstance(event, DataReceived):
+            self._rx.append(event.message)
+            self._rx_ready.set()
+            if len(self._rx) >= _RECEIVE_QUEUE:
+                self._rx_space.clear()
+            return
+        pool = self.pool_handle.decode(errors="replace")
+        log.info("pool %r: %s", pool, describe(event))
+        if isinstance(event, SessionLost):
+            self._lost = event
+            if event.reason is LostReason.FAILOVER_TIMEOUT:
+                log.error("pool %r: %s", pool, event.detail)
+        self._wake_all()
         if self._on_event is not None:
             try:
                 self._on_event(event)
@@ -400,89 +414,35 @@ class PoolUserSession:
                 log.exception("session event callback failed")
         _put_latest(self._events, event)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    def _trigger(self, event: PuInput, reason: str, generation: int) -> None:
-        """A failover trigger observed on connection ``generation``."""
-        if self._closing or generation != self._generation:
-            return  # an old connection's news; the session moved on already
-        verdict = self._control.on_input(event)
-        if verdict is PuVerdict.START_FAILOVER:
-            self._ready.clear()
-            self._spawn(self._failover(reason), "rsp-session-failover")
-
-    async def _failover(self, reason: str) -> None:
-        old = self._pe
-        report = self._control.take_report_flag()
-        self._emit(FailoverStarted(old, reason))
-        if report and old is not None:
-            self.asap.report_unreachable(self.pool_handle, old.identifier)
-        channel, self._channel = self._channel, None
-        if channel is not None:
-            channel.abort()
-        loop = asyncio.get_running_loop()
-        deadline = None if self.failover_timeout is None else loop.time() + self.failover_timeout
-        avoid = {old.identifier} if old is not None else set()
-        try:
-            new_pe, had_cookie = await self._establish(avoid, deadline, initial=False)
-        except RserPoolError as exc:
-            self._failure = FailoverError(f"failover gave up: {exc}")
-            log.error("pool %r: %s", self.pool_handle.decode(errors="replace"), self._failure)
-            self._ready.set()
-            _put_if_room(self._rx, None)
+    async def _open_connection(self, action: OpenConnection) -> None:
+        conn, pe = action.conn, action.pe
+        channel, failure = await self._connect_to(pe)
+        if channel is None:
+            if not self._closing:
+                log.info("cannot reach %s (%s)", pe, failure.value)
+                self._machine.connect_failed(conn, failure, self._now())
+                self._fed()
             return
-        self.failovers += 1
-        self._emit(FailoverCompleted(old, new_pe, had_cookie))
+        if self._closing or not self._machine.owns(conn):
+            channel.abort()  # the session moved on while we connected
+            return
+        self._channels[conn] = channel
+        self._connected_at = self._now()
+        self._machine.connected(conn, self._now())
+        self._fed()
+        if self._channels.get(conn) is channel:
+            await self._read(conn, channel)
 
-    async def _establish(
-        self, avoid: set[int], deadline: float | None, *, initial: bool
-    ) -> tuple[PoolElementIdentity, bool]:
-        """Steps 4-6 of the failover: pick, connect, echo the cookie; install the channel."""
-        loop = asyncio.get_running_loop()
-        while True:
-            if self._closing:
-                raise SessionClosed("session closed")
-            try:
-                found = await self.asap.resolve(self.pool_handle, self.items)
-            except NoRegistrarError:
-                if initial:
-                    raise
-                log.warning("failover: no registrar reachable; retrying")
-                found = ()
-            except RserPoolError as exc:
-                if initial:
-                    raise
-                log.warning("failover: handle resolution failed: %s; retrying", exc)
-                found = ()
-            candidates = [PoolElementIdentity.from_param(p) for p in found]
-            chosen = choose_pool_element(candidates, avoid)
-            if chosen is not None:
-                channel = await self._try_connect(chosen)
-                if channel is not None:
-                    return self._install(channel, chosen)
-                avoid.add(chosen.identifier)
-                if any(c.identifier not in avoid for c in candidates):
-                    continue  # another candidate of this answer is left
-            if deadline is not None and loop.time() >= deadline:
-                what = "no pool element of pool " + repr(self.pool_handle.decode(errors="replace"))
-                error = f"{what} could be reached" if candidates else f"{what} is registered"
-                raise NoPoolElementError(error)
-            await asyncio.sleep(self.retry_delay)
-
-    async def _try_connect(self, pe: PoolElementIdentity) -> MessageChannel | None:
-        """Connect and send the Cookie Echo first; None (PE reported) if that fails."""
+    async def _connect_to(
+        self, pe: PoolElementIdentity
+    ) -> tuple[MessageChannel | None, ConnectFailure]:
         if isinstance(pe.transport, TcpTransport):
             kind = TCP_MAPPING
         elif isinstance(pe.transport, SctpTransport):
             kind = SCTP
         else:
-            log.warning("%s offers an unsupported transport; skipped", pe)
-            return None
-        failure: Exception | None = None
+            return None, ConnectFailure.UNSUPPORTED
+        failure = ConnectFailure.UNREACHABLE
         for address in pe.addresses or ("127.0.0.1",):
             try:
                 channel = await connect(
@@ -492,54 +452,72 @@ class PoolUserSession:
                     heartbeat=self.heartbeat,
                     timeout=self.connect_timeout,
                 )
-            except (OSError, TransportError) as exc:
-                failure = exc
-                continue
-            cookie = self._control.cookie
-            if cookie is not None:
-                try:
-                    channel.send_nowait(int(PPID.ASAP), encode_cookie_echo(cookie))
-                except ChannelClosed as exc:
-                    failure = exc
-                    continue
-            return channel
-        log.info("cannot reach %s (%s); reporting it", pe, failure)
-        self.asap.report_unreachable(self.pool_handle, pe.identifier)
-        return None
+            except TransportUnavailable:
+                failure = ConnectFailure.UNSUPPORTED
+            except ConnectionRefusedError:
+                failure = ConnectFailure.REFUSED
+            except TimeoutError:
+                failure = ConnectFailure.TIMEOUT
+            except (OSError, TransportError):
+                failure = ConnectFailure.UNREACHABLE
+            else:
+                return channel, failure
+        return None, failure
 
-    def _install(
-        self, channel: MessageChannel, pe: PoolElementIdentity
-    ) -> tuple[PoolElementIdentity, bool]:
-        if self._closing:
-            channel.abort()
-            raise SessionClosed("session closed")
-        self._generation += 1
-        self._channel = channel
-        self._pe = pe
-        self._connected_at = asyncio.get_running_loop().time()
-        self._control.on_input(PuInput.CONNECTED)
-        self._spawn(self._reader(channel, self._generation), "rsp-session-reader")
-        self._ready.set()
-        return pe, self._control.cookie is not None
-
-    async def _reader(self, channel: MessageChannel, generation: int) -> None:
+    async def _read(self, conn: int, channel: MessageChannel) -> None:
         try:
             while True:
+                if not self._rx_space.is_set():
+                    await self._rx_space.wait()
                 ppid, payload = await channel.receive()
-                try:
-                    message = classify(ppid, payload)
-                except SessionProtocolError as exc:
-                    log.warning("ignoring a bad control message from the PE: %s", exc)
-                    continue
-                if isinstance(message, DataMessage):
-                    await self._rx.put(message)
-                elif isinstance(message, Cookie):
-                    self._control.store_cookie(message.cookie)
-                elif isinstance(message, CookieEcho):
-                    log.warning("ignoring a Cookie Echo from a PE (only pool users send them)")
-                # Business Cards are ignored, as rsplib does.
+                self._machine.received(conn, ppid, payload, self._now())
+                self._fed()
         except ChannelClosed as exc:
-            self._trigger(PuInput.PEER_LOST, exc.reason, generation)
+            if self._channels.get(conn) is channel:
+                del self._channels[conn]
+            if not self._closing:
+                self._machine.connection_lost(conn, exc.kind, self._now())
+                self._fed()
+
+    async def _usable_channel(self) -> tuple[int, MessageChannel]:
+        while True:
+            self._raise_if_over()
+            conn = self._machine.current_connection
+            if conn is not None:
+                channel = self._channels.get(conn)
+                if channel is not None:
+                    return conn, channel
+            await self._wait_change()
+
+    async def _wait_change(self) -> None:
+        self._changed.clear()
+        await self._changed.wait()
+
+    def _wake_all(self) -> None:
+        self._changed.set()
+        self._rx_ready.set()
+        self._rx_space.set()
+
+    def _raise_if_over(self) -> None:
+        if self._lost is not None and self._lost.reason is not LostReason.CLOSED:
+            raise self._error_for(self._lost)
+        if self._closing or self._lost is not None:
+            raise SessionClosed("session closed")
+
+    def _error_for(self, lost: SessionLost) -> RserPoolError:
+        if lost.reason is LostReason.NO_REGISTRAR:
+            return NoRegistrarError(lost.detail)
+        if lost.reason is LostReason.NO_POOL_ELEMENT:
+            return NoPoolElementError(lost.detail)
+        if lost.reason is LostReason.FAILOVER_TIMEOUT:
+            return FailoverError(f"failover gave up: {lost.detail}")
+        return SessionClosed(lost.detail)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = self._loop.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
 
 def _put_latest(queue: asyncio.Queue[Any], item: object) -> None:
@@ -550,14 +528,9 @@ def _put_latest(queue: asyncio.Queue[Any], item: object) -> None:
     queue.put_nowait(item)
 
 
-def _put_if_room(queue: asyncio.Queue[Any], item: object) -> None:
-    """Queue an end marker unless full (a full data queue is drained before readers wait)."""
-    if not queue.full():
-        queue.put_nowait(item)
-
-
-def _describe(event: SessionEvent) -> str:
-    if isinstance(event, FailoverStarted):
-        return f"failover from {event.old_pe or 'no PE'} started: {event.reason}"
-    cookie = "with Cookie Echo" if event.had_cookie else "without cookie"
-    return f"failover from {event.old_pe or 'no PE'} to {event.new_pe} completed ({cookie})"
+__all__ = [
+    "DEFAULT_SESSION_HEARTBEAT",
+    "EventCallback",
+    "PoolUserSession",
+    "SessionEvent",
+]

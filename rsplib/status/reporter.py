@@ -20,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Final
 
+from rsplib.trace.tracer import TRACER
 from rsplib.wire.csp import CspAssociation, CspReport, encode_csp
 
 log = logging.getLogger("rsplib.status")
@@ -93,6 +94,8 @@ class StatusReporter:
         if interval < MIN_INTERVAL:
             raise ValueError(f"CSP interval must be at least {MIN_INTERVAL} s, not {interval}")
         self.component_id = component_id
+        # The trace records carry the same id, so a receiver joins the two.
+        TRACER.identify(component_id)
         self.server = server
         self.interval = interval
         self._status = status

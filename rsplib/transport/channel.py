@@ -7,14 +7,24 @@ record header. Registrar and PE/PU code see only this interface.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
+
+from rsplib.errors import ChannelClosed, CloseKind, TransportError, TransportUnavailable
 
 TCP_MAPPING = "tcp-mapping"
 SCTP = "sctp"
 AUTO = "auto"
 TRANSPORT_CHOICES = (AUTO, TCP_MAPPING, SCTP)
+
+
+def kind_of_error(exc: BaseException | None) -> CloseKind:
+    """How an OS-level connection error ended the channel (a timeout or a reset)."""
+    if isinstance(exc, TimeoutError) or getattr(exc, "errno", None) == errno.ETIMEDOUT:
+        return CloseKind.TIMEOUT
+    return CloseKind.RESET
 
 
 def host_port(sockname: object) -> tuple[str, int]:
@@ -25,23 +35,6 @@ def host_port(sockname: object) -> tuple[str, int]:
     if isinstance(sockname, tuple) and len(sockname) >= 2:
         return str(sockname[0]), int(sockname[1])
     return ("", 0)
-
-
-class TransportError(Exception):
-    """Base of the errors this package raises on its own."""
-
-
-class ChannelClosed(TransportError):
-    """The channel is gone: EOF, reset, EPIPE, ETIMEDOUT, heartbeat timeout,
-    framing error, or a local close/abort. ``reason`` says which."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class TransportUnavailable(TransportError):
-    """The requested transport cannot be used on this machine."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +107,9 @@ class MessageChannel(Protocol):
     @property
     def close_reason(self) -> str | None: ...
 
+    @property
+    def close_kind(self) -> CloseKind | None: ...
+
     async def send(self, ppid: int, payload: bytes) -> None:
         """Queue one message; wait while the send buffer is above its high-water mark."""
         ...
@@ -158,3 +154,25 @@ class ChannelServer(Protocol):
 DEFAULT_HEARTBEAT = HeartbeatConfig()
 DEFAULT_TCP_OPTIONS = TcpOptions()
 DEFAULT_LIMITS = FlowLimits()
+
+__all__ = [
+    "AUTO",
+    "DEFAULT_HEARTBEAT",
+    "DEFAULT_LIMITS",
+    "DEFAULT_TCP_OPTIONS",
+    "SCTP",
+    "TCP_MAPPING",
+    "TRANSPORT_CHOICES",
+    "ChannelClosed",
+    "ChannelHandler",
+    "ChannelServer",
+    "CloseKind",
+    "FlowLimits",
+    "HeartbeatConfig",
+    "MessageChannel",
+    "TcpOptions",
+    "TransportError",
+    "TransportUnavailable",
+    "host_port",
+    "kind_of_error",
+]

@@ -29,15 +29,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from rsplib.trace.tracer import TRACER
 from rsplib.transport.channel import (
     DEFAULT_HEARTBEAT,
     DEFAULT_LIMITS,
     SCTP,
     ChannelClosed,
     ChannelHandler,
+    CloseKind,
     FlowLimits,
     HeartbeatConfig,
     host_port,
+    kind_of_error,
 )
 from rsplib.transport.sockopts import set_reset_on_close
 from rsplib.transport.supervisor import ChannelSupervisor
@@ -205,6 +208,7 @@ class SctpChannel:
         self.peer_address = host_port(sock.getpeername())
         self.local_address = host_port(sock.getsockname())
         self._reason: str | None = None
+        self._kind: CloseKind | None = None
         self._open = True
         self._rx: deque[tuple[int, bytes]] = deque()
         self._rx_bytes = 0
@@ -230,6 +234,13 @@ class SctpChannel:
     def close_reason(self) -> str | None:
         return self._reason
 
+    @property
+    def close_kind(self) -> CloseKind | None:
+        return self._kind
+
+    def _closed_error(self, fallback: str = "not connected") -> ChannelClosed:
+        return ChannelClosed(self._reason or fallback, self._kind or CloseKind.LOCAL)
+
     async def send(self, ppid: int, payload: bytes) -> None:
         await self._wait_space()
         self.send_nowait(ppid, payload)
@@ -237,7 +248,7 @@ class SctpChannel:
 
     def send_nowait(self, ppid: int, payload: bytes) -> None:
         if self._reason is not None:
-            raise ChannelClosed(self._reason)
+            raise self._closed_error()
         ppid_to_field(ppid)  # validate before queueing
         if not payload:
             raise ValueError("SCTP cannot carry an empty message")
@@ -249,10 +260,12 @@ class SctpChannel:
             )
         self._tx.append((ppid, payload))
         self._tx_bytes += len(payload)
+        if TRACER.on:
+            TRACER.message("tx", ppid, payload, self.local_address, self.peer_address)
         self._tx_empty.clear()
         if self._tx_bytes > self._limits.send_nowait_limit:
-            self._fail("send buffer overflow (peer does not read)")
-            raise ChannelClosed(self._reason or "send buffer overflow")
+            self._fail("send buffer overflow (peer does not read)", CloseKind.OVERFLOW)
+            raise self._closed_error("send buffer overflow")
         if self._tx_bytes > self._limits.write_high:
             self._tx_space.clear()
         if not self._writing:
@@ -261,7 +274,7 @@ class SctpChannel:
     async def receive(self) -> tuple[int, bytes]:
         while not self._rx:
             if self._reason is not None:
-                raise ChannelClosed(self._reason)
+                raise self._closed_error()
             self._rx_ready.clear()
             await self._rx_ready.wait()
         ppid, payload = self._rx.popleft()
@@ -272,14 +285,14 @@ class SctpChannel:
         return ppid, payload
 
     def abort(self) -> None:
-        self._set_reason("aborted locally")
+        self._set_reason("aborted locally", CloseKind.LOCAL)
         if self._open:
             with contextlib.suppress(OSError):
                 set_reset_on_close(self._sock)  # SO_LINGER 0: SCTP sends ABORT
             self._teardown()
 
     async def close(self) -> None:
-        self._set_reason("closed locally")
+        self._set_reason("closed locally", CloseKind.LOCAL)
         if not self._open:
             return
         try:
@@ -294,10 +307,10 @@ class SctpChannel:
     async def _wait_space(self) -> None:
         while not self._tx_space.is_set():
             if self._reason is not None:
-                raise ChannelClosed(self._reason)
+                raise self._closed_error()
             await self._tx_space.wait()
         if self._reason is not None:
-            raise ChannelClosed(self._reason)
+            raise self._closed_error()
 
     def _receive_full(self, divisor: int = 1) -> bool:
         return (
@@ -313,12 +326,12 @@ class SctpChannel:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                self._fail(f"connection lost: {exc}")
+                self._fail(f"connection lost: {exc}", kind_of_error(exc))
                 return
             if flags & MSG_NOTIFICATION:
                 continue  # not subscribed to any; ignore whatever arrives
             if not data:
-                self._fail("connection closed by peer (EOF)")
+                self._fail("connection closed by peer (EOF)", CloseKind.EOF)
                 return
             self._partial += data
             if not flags & socket.MSG_EOR:
@@ -331,6 +344,8 @@ class SctpChannel:
             self._partial.clear()
             self._rx.append((ppid, message))
             self._rx_bytes += len(message)
+            if TRACER.on:
+                TRACER.message("rx", ppid, message, self.local_address, self.peer_address)
             self._rx_ready.set()
         if self._open and self._reading:
             self._reading = False
@@ -345,11 +360,11 @@ class SctpChannel:
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:
-                self._fail(f"connection lost: {exc}")
+                self._fail(f"connection lost: {exc}", kind_of_error(exc))
                 return
             if sent != len(payload):
                 # SCTP sends a message whole or not at all; anything else is a kernel surprise.
-                self._fail(f"partial SCTP send ({sent} of {len(payload)} bytes)")
+                self._fail(f"partial SCTP send ({sent} of {len(payload)} bytes)", CloseKind.RESET)
                 return
             self._tx.popleft()
             self._tx_bytes -= len(payload)
@@ -365,14 +380,15 @@ class SctpChannel:
             else:
                 self._loop.remove_writer(self._sock.fileno())
 
-    def _set_reason(self, reason: str) -> None:
+    def _set_reason(self, reason: str, kind: CloseKind) -> None:
         if self._reason is None:
             self._reason = reason
+            self._kind = kind
             self._rx_ready.set()
             self._tx_space.set()
 
-    def _fail(self, reason: str) -> None:
-        self._set_reason(reason)
+    def _fail(self, reason: str, kind: CloseKind) -> None:
+        self._set_reason(reason, kind)
         self._teardown()
 
     def _teardown(self) -> None:

@@ -14,6 +14,7 @@ import struct
 from collections import deque
 from collections.abc import Callable
 
+from rsplib.trace.tracer import TRACER
 from rsplib.transport.channel import (
     DEFAULT_HEARTBEAT,
     DEFAULT_LIMITS,
@@ -21,10 +22,12 @@ from rsplib.transport.channel import (
     TCP_MAPPING,
     ChannelClosed,
     ChannelHandler,
+    CloseKind,
     FlowLimits,
     HeartbeatConfig,
     TcpOptions,
     host_port,
+    kind_of_error,
 )
 from rsplib.transport.sockopts import apply_tcp_options, set_reset_on_close
 from rsplib.transport.supervisor import ChannelSupervisor
@@ -79,6 +82,7 @@ class TcpMappingChannel(asyncio.Protocol):
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._reason: str | None = None
+        self._kind: CloseKind | None = None
         self._lost = self._loop.create_future()
         self._timer: asyncio.TimerHandle | None = None
         self._last_rx = 0.0
@@ -97,6 +101,13 @@ class TcpMappingChannel(asyncio.Protocol):
     def close_reason(self) -> str | None:
         return self._reason
 
+    @property
+    def close_kind(self) -> CloseKind | None:
+        return self._kind
+
+    def _closed_error(self, fallback: str = "not connected") -> ChannelClosed:
+        return ChannelClosed(self._reason or fallback, self._kind or CloseKind.LOCAL)
+
     async def send(self, ppid: int, payload: bytes) -> None:
         if self._write_paused:
             await self._drain()
@@ -106,11 +117,13 @@ class TcpMappingChannel(asyncio.Protocol):
 
     def send_nowait(self, ppid: int, payload: bytes) -> None:
         self._write(RecordType.DATA, ppid, payload)
+        if TRACER.on:
+            TRACER.message("tx", ppid, payload, self.local_address, self.peer_address)
 
     async def receive(self) -> tuple[int, bytes]:
         while not self._queue:
             if self._reason is not None:
-                raise ChannelClosed(self._reason)
+                raise self._closed_error()
             self._rx_ready.clear()
             await self._rx_ready.wait()
         ppid, payload = self._queue.popleft()
@@ -122,7 +135,7 @@ class TcpMappingChannel(asyncio.Protocol):
         return ppid, payload
 
     def abort(self) -> None:
-        self._set_closed("aborted locally")
+        self._set_closed("aborted locally", CloseKind.LOCAL)
         self._pending.clear()
         self._pending_bytes = 0
         transport = self._transport
@@ -136,7 +149,7 @@ class TcpMappingChannel(asyncio.Protocol):
 
     async def close(self) -> None:
         self._flush()  # what was sent before close() still goes out
-        self._set_closed("closed locally")
+        self._set_closed("closed locally", CloseKind.LOCAL)
         if self._transport is None:
             return
         self._transport.close()
@@ -186,13 +199,17 @@ class TcpMappingChannel(asyncio.Protocol):
                 *self.peer_address,
                 exc,
             )
-            self._set_closed(f"framing error: {exc}")
+            self._set_closed(f"framing error: {exc}", CloseKind.PROTOCOL)
             self.abort()
             return
         for record in records:
             if record.type is RecordType.DATA:
                 self._queue.append((record.ppid, record.payload))
                 self._queued_bytes += len(record.payload)
+                if TRACER.on:
+                    TRACER.message(
+                        "rx", record.ppid, record.payload, self.local_address, self.peer_address
+                    )
             elif record.type is RecordType.HEARTBEAT_REQUEST:
                 ack = heartbeat_ack(record)
                 self._write(ack.type, ack.ppid, ack.payload)
@@ -204,14 +221,14 @@ class TcpMappingChannel(asyncio.Protocol):
                 self._transport.pause_reading()
 
     def eof_received(self) -> bool:
-        self._set_closed("connection closed by peer (EOF)")
+        self._set_closed("connection closed by peer (EOF)", CloseKind.EOF)
         return False  # let the transport close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
         if exc is None:
-            self._set_closed("connection closed by peer (EOF)")
+            self._set_closed("connection closed by peer (EOF)", CloseKind.EOF)
         else:
-            self._set_closed(f"connection lost: {exc}")
+            self._set_closed(f"connection lost: {exc}", kind_of_error(exc))
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -238,17 +255,18 @@ class TcpMappingChannel(asyncio.Protocol):
             or self._queued_bytes >= self._limits.receive_bytes // divisor
         )
 
-    def _set_closed(self, reason: str) -> None:
+    def _set_closed(self, reason: str, kind: CloseKind) -> None:
         # The first reason wins; later ones are consequences of it.
         if self._reason is None:
             self._reason = reason
+            self._kind = kind
             self._rx_ready.set()
             self._wake_drain_waiters()
 
     def _write(self, record_type: RecordType, ppid: int, payload: bytes) -> None:
         transport = self._transport
         if self._reason is not None or transport is None or transport.is_closing():
-            raise ChannelClosed(self._reason or "not connected")
+            raise self._closed_error()
         # Coalesce: a registrar answering a pipelined burst writes many small records in one
         # loop iteration; one write (one send syscall) for all of them instead of one each
         # roughly halves its cost per message on loopback. Flushed at the end of the
@@ -266,9 +284,9 @@ class TcpMappingChannel(asyncio.Protocol):
                 *self.peer_address,
                 transport.get_write_buffer_size(),
             )
-            self._set_closed("send buffer overflow (peer does not read)")
+            self._set_closed("send buffer overflow (peer does not read)", CloseKind.OVERFLOW)
             self.abort()
-            raise ChannelClosed(self._reason or "send buffer overflow")
+            raise self._closed_error("send buffer overflow")
 
     def _flush(self) -> None:
         if not self._pending:
@@ -283,7 +301,7 @@ class TcpMappingChannel(asyncio.Protocol):
     async def _drain(self) -> None:
         while self._write_paused:
             if self._reason is not None:
-                raise ChannelClosed(self._reason)
+                raise self._closed_error()
             waiter: asyncio.Future[None] = self._loop.create_future()
             self._drain_waiters.append(waiter)
             try:
@@ -292,7 +310,7 @@ class TcpMappingChannel(asyncio.Protocol):
                 with contextlib.suppress(ValueError):
                     self._drain_waiters.remove(waiter)
         if self._reason is not None:
-            raise ChannelClosed(self._reason)
+            raise self._closed_error()
 
     def _wake_drain_waiters(self) -> None:
         for waiter in self._drain_waiters:
@@ -323,7 +341,7 @@ class TcpMappingChannel(asyncio.Protocol):
             logger.info(
                 "no record from %s:%d for %.1f s, closing connection", *self.peer_address, silent
             )
-            self._set_closed("heartbeat timeout")
+            self._set_closed("heartbeat timeout", CloseKind.TIMEOUT)
             self.abort()
             return
         if silent >= hb.interval and now - self._last_hb_tx >= hb.interval:

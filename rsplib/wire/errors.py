@@ -7,10 +7,11 @@ Operation Error when it answers, and optionally the offending bytes (for
 
 from __future__ import annotations
 
+from rsplib.errors import RemoteProtocolError
 from rsplib.wire.constants import ErrorCause
 
 
-class ProtocolError(Exception):
+class ProtocolError(RemoteProtocolError):
     """Malformed or unacceptable input. ``cause`` is the code to answer with."""
 
     cause: int = ErrorCause.INVALID_VALUES

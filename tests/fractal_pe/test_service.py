@@ -11,14 +11,14 @@ from fractal_pe.kernel import compute_span
 from fractal_pe.service import (
     Calculation,
     CalculationDone,
-    CookieGuard,
     EndSession,
     FractalServiceConfig,
     Output,
     SendCookie,
     SendData,
+    fractal_cookie_policy,
 )
-from rsplib.session.cookies import CookieRejected, CookieSealer
+from rsplib.session.cookies import CookieSealer, InvalidCookie, SessionCookies
 
 PARAM = FgpParameter(50, 41, 64, Algorithm.MANDELBROT, -2.0, -1.2, 1.0, 1.2, 2.0)
 BIG = FgpParameter(120, 90, 32, Algorithm.MANDELBROT, -2.0, -1.2, 1.0, 1.2, 2.0)
@@ -187,75 +187,83 @@ def _state(x: int = 5, y: int = 2) -> bytes:
     return encode_fgp_state(PARAM, x, y)
 
 
+def guard(sealer: CookieSealer | None = None, accept_unsigned: bool = False) -> SessionCookies:
+    """The library's cookie handling with the fractal PE's policy."""
+    if sealer is None and not accept_unsigned:
+        sealer = CookieSealer(KEY, POOL)
+    return SessionCookies(fractal_cookie_policy(sealer, accept_unsigned))
+
+
 def test_sealed_cookie_round_trip_resumes_at_its_position() -> None:
-    guard = CookieGuard(CookieSealer(KEY, POOL), accept_unsigned=False)
+    cookies = guard()
     issuer = object()
-    context = guard.start(issuer)
-    cookie = guard.seal(context, _state(5, 2))
-    guard.ended(issuer)
-    param, offset, opened = guard.open_echo(object(), cookie)
-    assert param == PARAM and offset == 2 * PARAM.width + 5
+    context = cookies.start(issuer)
+    cookie = cookies.seal(context, _state(5, 2))
+    cookies.ended(issuer)
+    state, opened = cookies.open_echo(object(), cookie)
+    param, x, y = decode_fgp_state(state)
+    assert param == PARAM and (x, y) == (5, 2)
     assert opened.session_id == context.session_id and opened.counter == context.counter
 
 
 def test_tampered_cookie_is_rejected() -> None:
-    guard = CookieGuard(CookieSealer(KEY, POOL), accept_unsigned=False)
+    cookies = guard()
     conn = object()
-    cookie = bytearray(guard.seal(guard.start(conn), _state()))
-    guard.ended(conn)
+    cookie = bytearray(cookies.seal(cookies.start(conn), _state()))
+    cookies.ended(conn)
     cookie[40 + 70] ^= 0x01  # inside the state: CurrentY
-    with pytest.raises(CookieRejected, match="signature"):
-        guard.open_echo(object(), bytes(cookie))
+    with pytest.raises(InvalidCookie, match="signature"):
+        cookies.open_echo(object(), bytes(cookie))
 
 
 def test_forged_cookie_of_another_key_is_rejected() -> None:
-    forger = CookieGuard(CookieSealer(b"f" * 32, POOL), accept_unsigned=False)
-    guard = CookieGuard(CookieSealer(KEY, POOL), accept_unsigned=False)
+    forger = guard(CookieSealer(b"f" * 32, POOL))
+    cookies = guard()
     cookie = forger.seal(forger.start(object()), _state())
-    with pytest.raises(CookieRejected):
-        guard.open_echo(object(), cookie)
+    with pytest.raises(InvalidCookie):
+        cookies.open_echo(object(), cookie)
 
 
 def test_cookie_of_a_live_session_cannot_start_another_one() -> None:
-    guard = CookieGuard(CookieSealer(KEY, POOL), accept_unsigned=False)
+    cookies = guard()
     live = object()
-    cookie = guard.seal(guard.start(live), _state())
-    with pytest.raises(CookieRejected, match="live"):
-        guard.open_echo(object(), cookie)
-    guard.ended(live)
-    guard.open_echo(object(), cookie)  # after the session ended it may move here
+    cookie = cookies.seal(cookies.start(live), _state())
+    with pytest.raises(InvalidCookie, match="live"):
+        cookies.open_echo(object(), cookie)
+    cookies.ended(live)
+    cookies.open_echo(object(), cookie)  # after the session ended it may move here
 
 
 def test_stale_cookie_is_rejected_after_a_newer_one() -> None:
-    guard = CookieGuard(CookieSealer(KEY, POOL), accept_unsigned=False)
+    cookies = guard()
     conn = object()
-    context = guard.start(conn)
-    old = guard.seal(context, _state(1, 0))
-    guard.seal(context, _state(9, 0))
-    guard.ended(conn)
-    with pytest.raises(CookieRejected, match="stale"):
-        guard.open_echo(object(), old)
+    context = cookies.start(conn)
+    old = cookies.seal(context, _state(1, 0))
+    cookies.seal(context, _state(9, 0))
+    cookies.ended(conn)
+    with pytest.raises(InvalidCookie, match="stale"):
+        cookies.open_echo(object(), old)
 
 
 def test_unsigned_rsplib_cookie_needs_the_option() -> None:
-    strict = CookieGuard(CookieSealer(KEY, POOL), accept_unsigned=False)
-    with pytest.raises(CookieRejected, match="unsigned"):
+    strict = guard()
+    with pytest.raises(InvalidCookie, match="unsigned"):
         strict.open_echo(object(), _state())
-    lenient = CookieGuard(CookieSealer(KEY, POOL), accept_unsigned=True)
-    param, offset, _ = lenient.open_echo(object(), _state(3, 1))
-    assert param == PARAM and offset == PARAM.width + 3
+    lenient = guard(CookieSealer(KEY, POOL), accept_unsigned=True)
+    state, _ = lenient.open_echo(object(), _state(3, 1))
+    assert decode_fgp_state(state) == (PARAM, 3, 1)
 
 
 def test_signed_cookie_without_fractal_state_is_rejected() -> None:
     sealer = CookieSealer(KEY, POOL)
-    guard = CookieGuard(sealer, accept_unsigned=False)
+    cookies = guard(sealer)
     cookie = sealer.seal(b"not a fractal state!", b"s" * 16, 1)
-    with pytest.raises(CookieRejected, match="fractal"):
-        guard.open_echo(object(), cookie)
+    with pytest.raises(InvalidCookie, match="resume"):
+        cookies.open_echo(object(), cookie)
 
 
 def test_no_key_means_unsigned_only_when_allowed() -> None:
     with pytest.raises(ValueError):
-        CookieGuard(None, accept_unsigned=False)
-    guard = CookieGuard(None, accept_unsigned=True)
-    assert guard.seal(guard.start(object()), _state()) == _state()
+        fractal_cookie_policy(None, accept_unsigned=False)
+    cookies = guard(None, accept_unsigned=True)
+    assert cookies.seal(cookies.start(object()), _state()) == _state()

@@ -12,7 +12,7 @@ import pytest
 
 from fractal_pe.fgp import Algorithm
 from fractal_pe.kernel import compute_rows
-from fractal_pe.service import CookieGuard, FractalService, FractalServiceConfig
+from fractal_pe.service import FractalService, FractalServiceConfig, fractal_cookie_policy
 from fractal_pu.engine import (
     CellDone,
     CellRestarted,
@@ -32,7 +32,8 @@ from rsplib.asap.service import AsapService
 from rsplib.registrar.service import RegistrarService
 from rsplib.session.cookies import CookieSealer
 from rsplib.session.pe_server import PoolElementServer
-from rsplib.session.pu_session import PoolUserSession, SessionEvent
+from rsplib.session.pu_machine import SessionEvent
+from rsplib.session.pu_session import PoolUserSession
 from rsplib.transport import HeartbeatConfig
 from rsplib.wire.constants import PPID
 from tests.session.loopback import FAST_ASAP, asap_address, registrar, run
@@ -60,13 +61,11 @@ async def fractal_pe(
     key: bytes = KEY,
     config: FractalServiceConfig | None = None,
 ) -> AsyncIterator[tuple[PoolElementServer, FractalService]]:
-    service = FractalService(
-        config or FractalServiceConfig(kernel="numpy"),
-        cookies=CookieGuard(CookieSealer(key, POOL.encode()), accept_unsigned=False),
-    )
+    service = FractalService(config or FractalServiceConfig(kernel="numpy"))
     server = PoolElementServer(
         POOL,
         service.handle,
+        cookies=fractal_cookie_policy(CookieSealer(key, POOL.encode()), accept_unsigned=False),
         identifier=identifier,
         max_sessions=service.config.max_threads,
         registrars=[asap_address(reg)],
@@ -205,14 +204,4 @@ def test_rejected_cookie_restarts_the_cell_from_its_parameters(
 
     with caplog.at_level(logging.WARNING):
         run(scenario(), 40)
-    assert "Cookie Echo from" in caplog.text and "rejected" in caplog.text
-
-
-def test_forget_cookie_drops_the_library_sessions_cookie() -> None:
-    from rsplib.session.control import PuSessionControl
-
-    control = PuSessionControl()
-    control.store_cookie(b"state")
-    assert control.cookie == b"state"
-    control.forget_cookie()
-    assert control.cookie is None
+    assert "Cookie Echo rejected" in caplog.text and "rejected our cookie" in caplog.text

@@ -103,8 +103,17 @@ def _result() -> ImageResult:
     cell.pixels_per_pe = {0x10: 5, 0x20: 5}
     cell.pixels_computed_twice = 2
     cell.failovers = [
-        FailoverRecord(0x10, "EOF", 10.5, 0x20, True, 10.51, 10.525),
-        FailoverRecord(0x20, "EOF", 11.0),
+        FailoverRecord(
+            0x10,
+            "eof",
+            detected_time=10.5,
+            last_rx_time=10.49,
+            new_pe=0x20,
+            had_cookie=True,
+            connected_time=10.51,
+            resumed_time=10.525,
+        ),
+        FailoverRecord(0x20, "eof", detected_time=11.0),
     ]
     cell.started, cell.finished, cell.complete = 10.0, 12.0, True
     computed = np.ones((2, 4), dtype=bool)
@@ -141,9 +150,14 @@ def test_report_contents() -> None:
     assert image["failovers"] == 2
     first, second = image["cells"][0]["failovers"]
     assert first["old_pe"] == "0x00000010" and first["new_pe"] == "0x00000020"
-    assert first["fault_at_ms"] == 500.0 and first["failover_ms"] == pytest.approx(25.0)
+    # The fault is the old PE's last message; the failover time runs from it to the
+    # first resumed pixel, the recovery time from the detection.
+    assert first["fault_at_ms"] == pytest.approx(490.0)
+    assert first["detected_at_ms"] == pytest.approx(500.0)
+    assert first["failover_ms"] == pytest.approx(35.0)
+    assert first["recovery_ms"] == pytest.approx(25.0)
     assert second["failover_ms"] is None  # no new pixel ever came
-    assert image["failover_time_ms"]["median"] == pytest.approx(25.0)
+    assert image["failover_time_ms"]["median"] == pytest.approx(35.0)
     assert image["cells"][0]["pes_used"] == ["0x00000010", "0x00000020"]
 
 

@@ -7,10 +7,12 @@ process is started here and stopped by PID in the fixture's finalizer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,6 +26,8 @@ import pytest
 from fractal_pe.kernel import compute_rows
 from fractal_pu.fsf import read_fsf
 from fractal_pu.split import split_image_covering, sub_parameters
+from rsplib.trace.receiver import TraceParser
+from rsplib.trace.record import EventRecord
 from tests.registrar.service_helpers import RegistrarProcess, registrar_args
 from tests.support import FractalPeProcess
 
@@ -217,6 +221,44 @@ def test_sigkill_of_a_serving_pe_still_completes_with_exact_pixels(demo: Demo) -
     assert (demo.tmp / "out.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_the_pool_user_reports_its_failovers_on_the_trace_channel(demo: Demo) -> None:
+    """Failovers are the pool user's own news: one trace event per cell that moved, with
+    the old PE's last message, the detection and the first resumed pixel (wall clock)."""
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+    receiver.settimeout(0.0)
+    try:
+        for identifier in (0x71, 0x72, 0x73):
+            demo.start_pe(identifier, "--block-delay", "60")
+        demo.wait_pes()
+        began = time.time()
+        pu = demo.start_pu("--trace", f"127.0.0.1:{receiver.getsockname()[1]}")
+        victim = demo.wait_serving([0x71, 0x72, 0x73])
+        time.sleep(0.3)
+        killed_at = time.time()
+        demo.pes[victim].signal(signal.SIGKILL)
+        image = image_of(demo.finish_pu(pu))
+        parser = TraceParser()
+        events = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                events += [
+                    r for r in parser.feed(receiver.recv(2048)) if isinstance(r, EventRecord)
+                ]
+    finally:
+        receiver.close()
+    failovers = [e.fields for e in events if e.type == "failover"]
+    reported = [f for cell in image["cells"] for f in cell["failovers"] if f["new_pe"]]
+    assert len(failovers) == len(reported) >= 1, (failovers, reported)
+    for event in failovers:
+        assert event["old_pe"] == victim and event["cookie"] is True
+        assert event["reason"] in ("reset", "eof", "heartbeat-timeout")
+        assert began <= event["last_rx"] <= killed_at + 0.1
+        assert event["last_rx"] <= event["detected"] <= event["resumed"] <= time.time()
+        assert list(event["cells"]) == [event["session"]] and event["image"] == 1
+
+
 def test_sigint_of_a_serving_pe_hands_over_without_recomputing(demo: Demo) -> None:
     for identifier in (0xB1, 0xB2, 0xB3):
         demo.start_pe(identifier, "--block-delay", "60")
@@ -268,7 +310,43 @@ def test_forged_cookie_is_rejected_and_the_cell_restarts(demo: Demo) -> None:
     (cell,) = report["images"][0]["cells"]
     assert cell["cookies_rejected"] >= 1 and cell["restarts"] >= 1
     rejecting = [demo.pes[i].log_text() for i in (0xD2, 0xD3)]
-    assert any(re.search(r"Cookie Echo from .* rejected: bad signature", t) for t in rejecting)
+    assert any(re.search(r"Cookie Echo rejected: bad signature", t) for t in rejecting)
+    job = read_fsf(FSF)
+    param = sub_parameters(job, split_image_covering(WIDTH, HEIGHT, 1)[0], WIDTH, HEIGHT)
+    values = np.load(demo.tmp / "values.npy")
+    assert np.array_equal(values, compute_rows(param, 0, HEIGHT, kernel="numpy"))
+
+
+def test_a_hung_but_registered_pe_does_not_cost_the_cookie(demo: Demo) -> None:
+    """A PE that is registered but stopped (SIGSTOP) leaves the Cookie Echo unanswered.
+
+    That is no rejection: the cell keeps its cookie, waits out the session heartbeat
+    and resumes at the next PE from where the killed one stopped (this used to throw
+    the cookie away and restart the cell from pixel 0).
+    """
+    demo.start_pe(0x61, "--block-delay", "60")
+    demo.wait_pes()
+    pu = demo.start_pu("--sessions", "1")
+    demo.wait_serving([0x61])
+    demo.start_pe(0x62)
+    demo.wait_pes()
+    demo.pes[0x62].signal(signal.SIGSTOP)
+    try:
+        time.sleep(0.4)  # a few cookies
+        demo.pes[0x61].signal(signal.SIGKILL)
+        time.sleep(0.5)  # the cell's Cookie Echo now waits at the hung PE
+        demo.start_pe(0x63, "--block-delay", "20")
+        report = demo.finish_pu(pu)
+    finally:
+        demo.pes[0x62].signal(signal.SIGCONT)
+    assert report["complete"] is True
+    (cell,) = report["images"][0]["cells"]
+    assert cell["cookies_rejected"] == 0 and cell["restarts"] == 0, demo.pu_log()
+    resumed = [f for f in cell["failovers"] if f["new_pe"] == "0x00000063"]
+    assert resumed and all(f["had_cookie"] for f in resumed), cell["failovers"]
+    # Recomputed: at most what was sent after the last cookie (a cookie every 10 data
+    # messages of 324 pixels), never the cell's whole 16,000 pixels.
+    assert cell["pixels_computed_twice"] <= 10 * 324
     job = read_fsf(FSF)
     param = sub_parameters(job, split_image_covering(WIDTH, HEIGHT, 1)[0], WIDTH, HEIGHT)
     values = np.load(demo.tmp / "values.npy")

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from rsplib.asap.config import AsapConfig
+from rsplib.errors import SessionClosed
 from rsplib.registrar import PeerAddress, RegistrarConfig
 from rsplib.registrar.config import AddressScope
 from rsplib.registrar.service import RegistrarService, ServiceOptions
-from rsplib.session.pe_server import PeSession, PoolElementServer, SessionClosed
+from rsplib.session.pe_server import PeSession, PoolElementServer
 
 T = TypeVar("T")
 POOL = b"EchoPool"

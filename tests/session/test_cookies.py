@@ -12,8 +12,8 @@ from rsplib.session.cookies import (
     MAX_COOKIE_SIZE,
     SESSION_ID_SIZE,
     CookieKeyError,
-    CookieRejected,
     CookieSealer,
+    InvalidCookie,
     OpenedCookie,
     SessionBinding,
     load_cookie_key,
@@ -48,30 +48,30 @@ def test_every_byte_flip_is_rejected(sealer: CookieSealer) -> None:
         for mask in (0x01, 0x80):
             tampered = bytearray(cookie)
             tampered[index] ^= mask
-            with pytest.raises(CookieRejected):
+            with pytest.raises(InvalidCookie):
                 sealer.open(bytes(tampered))
 
 
 def test_truncated_and_extended_cookies_are_rejected(sealer: CookieSealer) -> None:
     cookie = sealer.seal(STATE, new_session_id(), 3)
     for cut in range(len(cookie)):
-        with pytest.raises(CookieRejected):
+        with pytest.raises(InvalidCookie):
             sealer.open(cookie[:cut])
-    with pytest.raises(CookieRejected):
+    with pytest.raises(InvalidCookie):
         sealer.open(cookie + b"\x00\x00\x00\x00")
 
 
 def test_wrong_key_is_rejected_as_bad_signature(sealer: CookieSealer) -> None:
     cookie = sealer.seal(STATE, new_session_id(), 1)
     other = CookieSealer(bytes(reversed(KEY)), POOL, encrypt=sealer.encrypt)
-    with pytest.raises(CookieRejected, match="signature"):
+    with pytest.raises(InvalidCookie, match="signature"):
         other.open(cookie)
 
 
 def test_cookie_of_another_pool_is_rejected(sealer: CookieSealer) -> None:
     cookie = sealer.seal(STATE, new_session_id(), 1)
     other_pool = CookieSealer(KEY, b"EchoPool", encrypt=sealer.encrypt)
-    with pytest.raises(CookieRejected, match="another pool"):
+    with pytest.raises(InvalidCookie, match="another pool"):
         other_pool.open(cookie)
 
 
@@ -80,7 +80,7 @@ def test_pool_tag_forged_to_match_still_fails_signature() -> None:
     cookie = bytearray(CookieSealer(KEY, POOL).seal(STATE, new_session_id(), 1))
     other = CookieSealer(KEY, b"EchoPool")
     cookie[8:12] = other.seal(b"", new_session_id(), 0)[8:12]
-    with pytest.raises(CookieRejected, match="signature"):
+    with pytest.raises(InvalidCookie, match="signature"):
         other.open(bytes(cookie))
 
 
@@ -102,7 +102,7 @@ def test_encryption_hides_the_state() -> None:
 def test_unsealed_legacy_cookie_is_recognised() -> None:
     legacy = b"<FG-TD1>" + bytes(68)  # rsplib's fractal cookie: 76 bytes, no envelope
     assert not looks_sealed(legacy)
-    with pytest.raises(CookieRejected, match="not a sealed cookie"):
+    with pytest.raises(InvalidCookie, match="not a sealed cookie"):
         CookieSealer(KEY, POOL).open(legacy)
 
 
@@ -110,7 +110,7 @@ def test_unsupported_version_is_named() -> None:
     cookie = bytearray(CookieSealer(KEY, POOL).seal(STATE, new_session_id(), 1))
     cookie[4] = 2
     assert not looks_sealed(bytes(cookie))
-    with pytest.raises(CookieRejected, match="version 2"):
+    with pytest.raises(InvalidCookie, match="version 2"):
         CookieSealer(KEY, POOL).open(bytes(cookie))
 
 
@@ -196,7 +196,7 @@ def test_echo_into_a_live_session_is_rejected() -> None:
     binding.start_session("conn-a", session)
     binding.issued(session, 4)
     # A copy of session's cookie echoed on another connection while conn-a lives.
-    with pytest.raises(CookieRejected, match="live on another connection"):
+    with pytest.raises(InvalidCookie, match="live on another connection"):
         binding.accept_echo("conn-b", _echo(sealer, session, 4))
     # Once conn-a is gone, the same cookie resumes the session (a real failover).
     binding.session_ended("conn-a")
@@ -208,7 +208,7 @@ def test_echo_on_a_connection_that_has_a_session_is_rejected() -> None:
     sealer = CookieSealer(KEY, POOL)
     binding = SessionBinding()
     binding.start_session("conn-a", new_session_id())
-    with pytest.raises(CookieRejected, match="already carries a session"):
+    with pytest.raises(InvalidCookie, match="already carries a session"):
         binding.accept_echo("conn-a", _echo(sealer, new_session_id(), 0))
 
 
@@ -219,7 +219,7 @@ def test_stale_counter_is_rejected_and_newer_accepted() -> None:
     binding.accept_echo("c1", _echo(sealer, session, 7))
     binding.issued(session, 9)
     binding.session_ended("c1")
-    with pytest.raises(CookieRejected, match="stale cookie"):
+    with pytest.raises(InvalidCookie, match="stale cookie"):
         binding.accept_echo("c2", _echo(sealer, session, 8))
     assert binding.session_of("c2") is None
     binding.accept_echo("c2", _echo(sealer, session, 9))
@@ -237,5 +237,5 @@ def test_binding_memory_is_bounded_but_keeps_live_sessions() -> None:
         binding.start_session(n, sid)
         binding.session_ended(n)
     assert binding.newest_counter(live) == 5
-    with pytest.raises(CookieRejected, match="live on another"):
+    with pytest.raises(InvalidCookie, match="live on another"):
         binding.accept_echo("x", _echo(sealer, live, 5))

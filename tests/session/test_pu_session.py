@@ -10,17 +10,27 @@ from typing import Any
 import pytest
 
 from rsplib.asap.config import AsapConfig
-from rsplib.asap.service import AsapService, NoRegistrarError
-from rsplib.session.control import PoolElementIdentity, PuInput
-from rsplib.session.cookies import CookieSealer
-from rsplib.session.pe_server import SessionClosed
-from rsplib.session.pu_session import (
-    FailoverCompleted,
-    FailoverStarted,
+from rsplib.asap.service import AsapService
+from rsplib.errors import (
+    CloseKind,
+    LocalProtocolError,
     NoPoolElementError,
-    PoolUserSession,
-    SessionEvent,
+    NoRegistrarError,
+    SessionClosed,
 )
+from rsplib.session.control import PoolElementIdentity
+from rsplib.session.cookies import CookiePolicy, CookieSealer
+from rsplib.session.pu_machine import (
+    Connected,
+    CookieEchoed,
+    FailoverCompleted,
+    FailoverReason,
+    FailoverStarted,
+    SessionConfig,
+    SessionEvent,
+    SessionLost,
+)
+from rsplib.session.pu_session import PoolUserSession
 from rsplib.transport import HeartbeatConfig, start_server
 from rsplib.wire.constants import PPID, PolicyType
 from rsplib.wire.csp import ComponentGroup, component_id
@@ -43,13 +53,14 @@ class Recorder:
     def __init__(self, asap: AsapService) -> None:
         self.events: list[SessionEvent] = []
         self.reports: list[int] = []
-        original = asap.report_unreachable
+        core = asap.client
+        original = core.report_unreachable
 
-        def spy(pool_handle: bytes, identifier: int) -> None:
+        def spy(pool_handle: bytes, identifier: int, now: float) -> None:
             self.reports.append(identifier)
-            original(pool_handle, identifier)
+            original(pool_handle, identifier, now)
 
-        asap.report_unreachable = spy  # type: ignore[method-assign]
+        core.report_unreachable = spy  # type: ignore[method-assign]
 
     def __call__(self, event: SessionEvent) -> None:
         self.events.append(event)
@@ -87,7 +98,7 @@ def test_connect_echo_and_the_newest_cookie_is_kept() -> None:
                 await session.write(b"p", ppid=message_ppid)
                 received = await asyncio.wait_for(session.read_message(), 3.0)
                 assert received.ppid == message_ppid
-                with pytest.raises(ValueError, match="PPID 11"):
+                with pytest.raises(LocalProtocolError, match="PPID 11"):
                     await session.write(b"x", ppid=PPID.ASAP)
             assert await session.read() == b""
 
@@ -111,12 +122,20 @@ def test_forced_failover_echoes_the_cookie_first_and_reports_events_in_order() -
                 await session.failover()
                 new = session.pool_element
                 assert new is not None and new.identifier != start.identifier
-                assert recorder.events == [
-                    FailoverStarted(start, "requested by the application"),
-                    FailoverCompleted(start, new, True),
-                ]
-                assert recorder.reports == []  # no send failed: nobody is reported
+                # The new PE's first answer accepts the echoed cookie.
                 assert await echo(session, b"xy") == b"xy"
+                connected, started, echoed, completed = recorder.events
+                assert connected == Connected(start)
+                assert isinstance(started, FailoverStarted) and started.old_pe == start
+                assert started.reason is FailoverReason.REQUESTED
+                assert echoed == CookieEchoed(new, echoed.at)  # type: ignore[union-attr]
+                assert isinstance(completed, FailoverCompleted)
+                assert (completed.old_pe, completed.new_pe, completed.had_cookie) == (
+                    start,
+                    new,
+                    True,
+                )
+                assert recorder.reports == []  # nothing failed: nobody is reported
                 await asyncio.sleep(0.05)
                 assert session.cookie == COUNT.pack(12)  # the new PE went on counting
                 serving = second if new.identifier == 0x203 else first
@@ -150,9 +169,11 @@ def test_eof_from_the_pe_fails_over_to_another_pe_without_reporting_it() -> None
                 new = session.pool_element
                 assert new is not None and new.identifier != old.identifier
                 kinds = [type(e) for e in recorder.events]
-                assert kinds == [FailoverStarted, FailoverCompleted]
-                assert isinstance(recorder.events[1], FailoverCompleted)
-                assert recorder.events[1].had_cookie
+                assert kinds == [Connected, FailoverStarted, CookieEchoed, FailoverCompleted]
+                assert isinstance(recorder.events[1], FailoverStarted)
+                assert recorder.events[1].reason is FailoverReason.EOF
+                assert isinstance(recorder.events[3], FailoverCompleted)
+                assert recorder.events[3].had_cookie
                 assert recorder.reports == []
                 assert servers[old.identifier].sessions == set()
             await asap.close()
@@ -160,21 +181,23 @@ def test_eof_from_the_pe_fails_over_to_another_pe_without_reporting_it() -> None
     run(scenario())
 
 
-def test_a_failed_send_reports_the_pe_before_failing_over() -> None:
+def test_a_failed_send_fails_over_and_is_repeated_on_the_new_pe() -> None:
     async def scenario() -> None:
         async with registrar() as reg, echo_pe(reg, 0x206), echo_pe(reg, 0x207):
             session, recorder, asap = await session_with_recorder(reg)
             async with session:
                 old = session.pool_element
                 assert old is not None
-                channel = session._channel
-                assert channel is not None
-                channel.abort()  # the next send fails at once
+                conn = session._machine.current_connection
+                assert conn is not None
+                session._channels[conn].abort()  # the next send fails at once
                 assert await echo(session, b"resent") == b"resent"
-                assert recorder.reports[0] == old.identifier
-                started = recorder.events[0]
+                started = recorder.events[1]
                 assert isinstance(started, FailoverStarted)
-                assert started.reason.startswith("send failed")
+                assert started.reason is FailoverReason.SEND_FAILED
+                # A send that failed without a transport timeout says nothing about the
+                # PE's reachability: it is not reported.
+                assert recorder.reports == []
             await asap.close()
 
     run(scenario())
@@ -232,9 +255,10 @@ def test_a_silent_pe_is_left_after_the_session_heartbeat_timeout() -> None:
                 assert completed is not None, recorder.events
                 assert completed.new_pe.identifier == 0x208
                 assert elapsed < heartbeat.timeout + 1.0
-                started = recorder.events[0]
+                started = recorder.events[1]
                 assert isinstance(started, FailoverStarted)
-                assert started.reason == "heartbeat timeout"
+                assert started.reason is FailoverReason.TIMEOUT
+                assert recorder.reports == [0x2FF]  # a heartbeat timeout is worth a report
                 assert await echo(session, b"again") == b"again"
                 await session.close()
             frozen.close()
@@ -270,7 +294,7 @@ def test_an_empty_pool_is_reported_after_the_connect_timeout() -> None:
                     registrars=[asap_address(reg)],
                     asap_config=FAST_ASAP,
                     timeout=0.5,
-                    retry_delay=0.1,
+                    config=SessionConfig(retry_delay=0.1),
                 )
             assert 0.5 <= time.monotonic() - began < 2.0
 
@@ -283,8 +307,8 @@ def test_a_cookie_sealed_by_one_pe_restores_the_session_at_another() -> None:
         records = [EchoRecord(), EchoRecord()]
         async with (
             registrar() as reg,
-            echo_pe(reg, 0x209, records[0], cookie_sealer=sealer),
-            echo_pe(reg, 0x20A, records[1], cookie_sealer=sealer),
+            echo_pe(reg, 0x209, records[0], cookies=CookiePolicy.signed(sealer)),
+            echo_pe(reg, 0x20A, records[1], cookies=CookiePolicy.signed(sealer)),
         ):
             session = await PoolUserSession.connect(
                 POOL, registrars=[asap_address(reg)], asap_config=FAST_ASAP
@@ -316,6 +340,7 @@ def test_events_iterator_and_status_associations() -> None:
             collector = asyncio.create_task(collect())
             await echo(session, b"z")
             await session.failover()
+            await echo(session, b"y")
             pe = session.pool_element
             assert isinstance(pe, PoolElementIdentity)
             links = session.csp_associations()
@@ -327,7 +352,14 @@ def test_events_iterator_and_status_associations() -> None:
             assert session.status_text() == f"Connected to PE ${pe.identifier:08x}"
             await session.close()
             await asyncio.wait_for(collector, 2.0)
-            assert [type(e) for e in seen] == [FailoverStarted, FailoverCompleted]
+            kinds = [type(e) for e in seen]
+            assert kinds == [
+                Connected,
+                FailoverStarted,
+                CookieEchoed,
+                FailoverCompleted,
+                SessionLost,
+            ]
             with pytest.raises(SessionClosed):
                 await session.read_message()
 
@@ -339,12 +371,17 @@ def test_triggers_from_an_old_connection_are_ignored() -> None:
         async with registrar() as reg, echo_pe(reg, 0x20D), echo_pe(reg, 0x20E):
             session, recorder, asap = await session_with_recorder(reg)
             async with session:
-                old_generation = session._generation
+                old = session._machine.current_connection
+                assert old is not None
+                await echo(session, b"a")
                 await session.failover()
-                session._trigger(PuInput.PEER_LOST, "late news", old_generation)
+                await echo(session, b"b")
+                now = asyncio.get_running_loop().time()
+                session._machine.connection_lost(old, CloseKind.RESET, now)
+                session._machine.send_failed(old, CloseKind.TIMEOUT, now)
                 await asyncio.sleep(0.05)
-                assert len(recorder.events) == 2
-                assert session.failovers == 1
+                assert len(recorder.events) == 4  # connected, started, echoed, completed
+                assert session.failovers == 1 and recorder.reports == []
             await asap.close()
 
     run(scenario())

@@ -96,7 +96,7 @@ def test_failover_marks_the_resume_point_and_counts_recomputed_pixels() -> None:
     assert image is not None
     cell = image.cells[0]
     assert cell.failovers == 1 and cell.in_failover and cell.current_pe is None
-    model.apply(Tagged(1, FailoverCompleted(0, 0xA1, 0xA2, True, 10.0, 10.0425)), now=0.3)
+    model.apply(Tagged(1, FailoverCompleted(0, 0xA1, 0xA2, True, None, 10.0, 10.0425)), now=0.3)
     # The new PE resumes at the cookie's (0, 1): pixels 4 and 5 come a second time.
     model.apply(pixels(0, 0, 1, [1, 1, 1, 1], pe=0xA2, failovers=1), now=0.4)
     assert cell.last_failover_ms == pytest.approx(42.5)
