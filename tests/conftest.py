@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import settings
 
+from tests.transports import TCP_MAPPING
 from tests.vm import pytest_lab
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -76,6 +77,13 @@ def _restore_root_logging() -> Iterator[None]:
 def _is_pytest_handler(handler: logging.Handler) -> bool:
     # pytest adds and removes its capture handlers around each test phase itself.
     return type(handler).__module__.startswith("_pytest")
+
+
+@pytest.fixture
+def transport() -> str:
+    """The transport of a real-socket test: the TCP mapping unless the test is
+    parametrized over both (tests.transports.both_transports)."""
+    return TCP_MAPPING
 
 
 def _have(*tools: str) -> bool:

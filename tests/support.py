@@ -20,6 +20,18 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
+#: Factor for waits on process start-up and completion (a registrar becoming ready, a PE
+#: registering, a PU finishing its image). The lab VM sets it: code there runs 10-25
+#: times slower, and a Python process takes seconds to start. Bounds on protocol timing
+#: (failover within the heartbeat timeout, ...) are never scaled.
+SLOWDOWN = float(os.environ.get("RSERPOOL_TEST_SLOWDOWN", "1"))
+
+
+def patience(seconds: float) -> float:
+    """``seconds`` of waiting for a process, scaled by :data:`SLOWDOWN`."""
+    return seconds * SLOWDOWN
+
+
 #: Registrar options for a test or benchmark: loopback, ephemeral ASAP and ENRP ports,
 #: no announces, the TCP mapping, and pool-element addresses on loopback accepted.
 LOOPBACK_REGISTRAR_ARGS: tuple[str, ...] = (
@@ -58,12 +70,15 @@ class LoggedProcess:
         log_path: Path,
         env: Mapping[str, str] | None = None,
         *,
+        prefix: Sequence[str] = (),
         argv: Sequence[str] | None = None,
     ) -> None:
+        """``prefix`` goes before the interpreter (``ip netns exec NAME``, ...); ``argv``
+        replaces the whole command line (see :meth:`program`)."""
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            list(argv) if argv is not None else [sys.executable, "-m", module, *args],
+            list(argv) if argv is not None else [*prefix, sys.executable, "-m", module, *args],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -91,9 +106,10 @@ class LoggedProcess:
     def wait_for(
         self, pattern: re.Pattern[str] | str, timeout: float = 15.0, *, poll: float = 0.02
     ) -> re.Match[str]:
-        """The first match of ``pattern`` in the log; fails after ``timeout`` seconds."""
+        """The first match of ``pattern`` in the log; fails after ``timeout`` seconds
+        (scaled by :data:`SLOWDOWN`)."""
         regex = re.compile(pattern) if isinstance(pattern, str) else pattern
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + patience(timeout)
         while True:
             match = regex.search(self.log_text())
             if match:
@@ -140,7 +156,7 @@ class FractalPeProcess(LoggedProcess):
         super().__init__("fractal_pe.cli", args, log_path, env)
 
     def wait_registered(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + patience(timeout)
         while "registered (registrar" not in self.log_text():
             if self.proc.poll() is not None:
                 raise AssertionError(f"fractal-pe exited early:\n{self.log_text()}")

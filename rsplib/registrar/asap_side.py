@@ -9,7 +9,7 @@ passed to the ENRP side through ``on_pe_added`` / ``on_pe_removed``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from rsplib.addressing import ConnId, PeerAddress
@@ -48,6 +48,8 @@ class AsapConnection:
     peer: PeerAddress
     peer_ip: IPAddress | None
     transport: str
+    #: The other addresses of a multi-homed SCTP peer (its association's other paths).
+    other_peer_ips: tuple[IPAddress, ...] = ()
     #: PEs whose entry names this connection (kept in step with the handlespace).
     pe_count: int = 0
     #: PEs that identified themselves on this connection (registration or keep-alive ack);
@@ -85,8 +87,16 @@ class AsapSide:
 
     # --- connections -------------------------------------------------------------------
 
-    def opened(self, conn: ConnId, peer: PeerAddress, transport: str) -> bool:
-        """Accept a new connection; False (and a close action) when over the limit."""
+    def opened(
+        self,
+        conn: ConnId,
+        peer: PeerAddress,
+        transport: str,
+        other_peer_hosts: Sequence[str] = (),
+    ) -> bool:
+        """Accept a new connection; False (and a close action) when over the limit.
+
+        ``other_peer_hosts``: the other addresses of a multi-homed SCTP peer."""
         ctx = self.ctx
         if len(self.connections) >= ctx.config.max_asap_connections:
             ctx.outbox.close(conn, "too many ASAP connections", abort=True)
@@ -98,7 +108,10 @@ class AsapSide:
                 f"(first refused: {peer})",
             )
             return False
-        self.connections[conn] = AsapConnection(conn, peer, parse_host(peer.host), transport)
+        others = tuple(ip for ip in map(parse_host, other_peer_hosts) if ip is not None)
+        self.connections[conn] = AsapConnection(
+            conn, peer, parse_host(peer.host), transport, other_peer_ips=others
+        )
         if transport == "tcp-mapping":
             # Greet with our identifier: a PU never gets a keep-alive, and a PE only after
             # the first interval, yet both name their registrar in status reports. (Only on
@@ -251,7 +264,9 @@ class AsapSide:
             return
         asap_transport = c.asap_transport
         user = (
-            usable_user_transport(pe.user_transport, c.peer_ip, cfg.min_address_scope)
+            usable_user_transport(
+                pe.user_transport, c.peer_ip, cfg.min_address_scope, c.other_peer_ips
+            )
             if c.peer_ip is not None
             else None
         )

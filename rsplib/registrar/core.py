@@ -57,6 +57,7 @@ import logging
 import random
 import struct
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rsplib.addressing import PeerAddress
@@ -151,10 +152,17 @@ class RegistrarCore:
     # --- connections -------------------------------------------------------------------
 
     def asap_connection_opened(
-        self, conn: ConnId, peer: PeerAddress, transport: str, now: float
+        self,
+        conn: ConnId,
+        peer: PeerAddress,
+        transport: str,
+        now: float,
+        other_peer_hosts: Sequence[str] = (),
     ) -> None:
+        """A PE or PU connected; ``other_peer_hosts`` are the further addresses of a
+        multi-homed SCTP peer (the association's other paths)."""
         if not self.stopped:
-            self.asap.opened(conn, peer, transport)
+            self.asap.opened(conn, peer, transport, other_peer_hosts)
 
     def enrp_connection_opened(
         self,

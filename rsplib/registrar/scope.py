@@ -9,6 +9,7 @@ transport must name the address it connects from, with a scope at least the conf
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import replace
 
 from rsplib.registrar.config import AddressScope
@@ -61,23 +62,30 @@ def scope_rank(address: IPAddress) -> int:
 
 
 def usable_user_transport(
-    transport: Transport, peer_ip: IPAddress, min_scope: AddressScope
+    transport: Transport,
+    peer_ip: IPAddress,
+    min_scope: AddressScope,
+    other_peer_ips: Sequence[IPAddress] = (),
 ) -> Transport | None:
     """The PE's user transport reduced to the addresses it may register, or None.
 
-    Kept: addresses equal to the connection's peer address whose scope is at least
-    ``min_scope``. A wildcard address (0.0.0.0 or ::) stands for "the address I connect
-    from" and is replaced by the peer address. None means: reject with 0xF008.
+    Kept: the connection's peer addresses whose scope is at least ``min_scope``: its
+    one address over TCP; over SCTP also ``other_peer_ips``, the association's other
+    paths (a multi-homed PE registers every address it is reachable on). A wildcard
+    address (0.0.0.0 or ::) stands for "the address I connect from" and is replaced by
+    the peer address. None means: reject with 0xF008.
     """
     peer_ip = normalise(peer_ip)
     if scope_rank(peer_ip) < min_scope.rank:
         return None
+    allowed = {peer_ip}
+    allowed.update(a for a in map(normalise, other_peer_ips) if scope_rank(a) >= min_scope.rank)
     kept: list[IPAddress] = []
     for raw in transport.addresses:
         address = normalise(raw)
         if address.is_unspecified and address.version == peer_ip.version:
             address = peer_ip
-        if address == peer_ip and address not in kept:
+        if address in allowed and address not in kept:
             kept.append(address)
     if not kept:
         return None

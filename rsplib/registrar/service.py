@@ -318,7 +318,9 @@ class RegistrarService:
             return
         conn = self._new_conn(channel)
         peer = PeerAddress(*channel.peer_address[:2])
-        core.asap_connection_opened(conn, peer, channel.transport_name, self._now())
+        core.asap_connection_opened(
+            conn, peer, channel.transport_name, self._now(), _other_peer_hosts(channel)
+        )
         self._drain()
         await self._read_loop(conn, channel)
 
@@ -627,3 +629,9 @@ __all__ = [
     "RegistrarService",
     "ServiceOptions",
 ]
+
+
+def _other_peer_hosts(channel: MessageChannel) -> list[str]:
+    """The further addresses of a multi-homed SCTP peer (the TCP mapping has none)."""
+    primary = channel.peer_address[0]
+    return [host for host, _port in channel.peer_addresses() if host != primary]

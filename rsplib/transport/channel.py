@@ -123,6 +123,11 @@ class MessageChannel(Protocol):
         closed are still delivered; after them ChannelClosed is raised."""
         ...
 
+    def peer_addresses(self) -> list[tuple[str, int]]:
+        """Every address the peer is reachable on: a multi-homed SCTP peer's paths,
+        else just ``peer_address``; empty once closed."""
+        ...
+
     def abort(self) -> None:
         """Drop the connection at once (reset), discarding queued data."""
         ...

@@ -12,8 +12,14 @@ received messages is the raw field; code mixing both would have to know that.)
 
 Heartbeats come from SCTP itself; :func:`peer_addr_params` asks the kernel to
 use the channel's heartbeat interval and ``misses`` as path retransmission
-limit (best effort: an older kernel that refuses the option keeps its
-defaults).
+limit, and retransmission timeouts stay within one interval (best effort: an
+older kernel that refuses an option keeps its defaults). The peer's *kernel*
+answers SCTP heartbeats, so they find a lost host or association, never a
+stopped (SIGSTOP) process: that is the application's receive timeout's job.
+
+The channel subscribes to association, path and shutdown notifications: a lost
+or shut-down association closes it with the kernel's reason, and path changes
+of a multi-homed peer are logged and kept in :attr:`SctpChannel.path_events`.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import logging
 import socket
 import struct
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +47,23 @@ from rsplib.transport.channel import (
     HeartbeatConfig,
     host_port,
     kind_of_error,
+)
+from rsplib.transport.sctp_events import (
+    SCTP_ASSOCINFO,
+    SCTP_EVENT,
+    SCTP_GET_PEER_ADDRS,
+    SCTP_RTOINFO,
+    SCTP_SOCKOPT_BINDX_ADD,
+    SUBSCRIBED_EVENTS,
+    AssocChange,
+    PathChange,
+    PeerShutdown,
+    assoc_params,
+    decode_address_list,
+    decode_notification,
+    encode_sockaddr,
+    event_subscription,
+    rto_info,
 )
 from rsplib.transport.sockopts import set_reset_on_close
 from rsplib.transport.supervisor import ChannelSupervisor
@@ -71,6 +94,7 @@ RCVINFO = struct.Struct("=HHH2x4sIIIi")  # sid, ssn, flags, ppid, tsn, cumtsn, c
 PADDRPARAMS = struct.Struct("=i128sIHIII2x")
 
 SOCKET_BUFFER = 4 * 1024 * 1024  # room for the largest messages (1 MB) several times
+PATH_EVENTS_KEPT = 64
 RECV_CHUNK = 256 * 1024
 CLOSE_FLUSH_TIMEOUT = 2.0
 
@@ -167,11 +191,33 @@ def configure_sctp_socket(sock: socket.socket, heartbeat: HeartbeatConfig) -> No
     sock.setsockopt(SOL_SCTP, SCTP_RECVRCVINFO, 1)
     sock.setsockopt(SOL_SCTP, SCTP_NODELAY, 1)
     set_buffer_sizes(sock)
+    options = [(SCTP_EVENT, event_subscription(kind)) for kind in SUBSCRIBED_EVENTS]
     if heartbeat.enabled:
+        options += [
+            (SCTP_PEER_ADDR_PARAMS, peer_addr_params(heartbeat)),
+            (SCTP_RTOINFO, rto_info(heartbeat)),
+            (SCTP_ASSOCINFO, assoc_params(heartbeat)),
+        ]
+    for option, value in options:
         try:
-            sock.setsockopt(SOL_SCTP, SCTP_PEER_ADDR_PARAMS, peer_addr_params(heartbeat))
+            sock.setsockopt(SOL_SCTP, option, value)
         except OSError as exc:
-            logger.debug("kernel refused SCTP heartbeat parameters: %s", exc)
+            logger.debug("kernel refused SCTP option %d: %s", option, exc)
+
+
+def bind_addresses(sock: socket.socket, hosts: list[str], port: int) -> None:
+    """Bind to every address of ``hosts`` (sctp_bindx): the first with bind(), the
+    others added to the same endpoint, so peers get them all as paths."""
+    sock.bind((hosts[0], port))
+    port = sock.getsockname()[1]  # an ephemeral port is the same for every address
+    if hosts[1:]:
+        packed = b"".join(encode_sockaddr(host, port) for host in hosts[1:])
+        sock.setsockopt(SOL_SCTP, SCTP_SOCKOPT_BINDX_ADD, packed)
+
+
+def peer_addresses(sock: socket.socket) -> list[tuple[str, int]]:
+    """Every address of the peer (its paths), as the kernel knows them."""
+    return decode_address_list(sock.getsockopt(SOL_SCTP, SCTP_GET_PEER_ADDRS, 8 + 28 * 16))
 
 
 def set_buffer_sizes(sock: socket.socket, size: int = SOCKET_BUFFER) -> None:
@@ -210,6 +256,8 @@ class SctpChannel:
         self._reason: str | None = None
         self._kind: CloseKind | None = None
         self._open = True
+        #: Path changes the kernel reported (multi-homed peers), newest last.
+        self.path_events: deque[PathChange] = deque(maxlen=PATH_EVENTS_KEPT)
         self._rx: deque[tuple[int, bytes]] = deque()
         self._rx_bytes = 0
         self._rx_ready = asyncio.Event()
@@ -329,7 +377,8 @@ class SctpChannel:
                 self._fail(f"connection lost: {exc}", kind_of_error(exc))
                 return
             if flags & MSG_NOTIFICATION:
-                continue  # not subscribed to any; ignore whatever arrives
+                self._on_notification(data)
+                continue
             if not data:
                 self._fail("connection closed by peer (EOF)", CloseKind.EOF)
                 return
@@ -350,6 +399,39 @@ class SctpChannel:
         if self._open and self._reading:
             self._reading = False
             self._loop.remove_reader(self._sock.fileno())
+
+    def peer_addresses(self) -> list[tuple[str, int]]:
+        """Every address (path) of the peer; empty once the channel is closed."""
+        if not self._open:
+            return []
+        try:
+            return peer_addresses(self._sock)
+        except OSError:
+            return []
+
+    def _on_notification(self, data: bytes) -> None:
+        try:
+            event = decode_notification(data)
+        except (ValueError, struct.error) as exc:
+            logger.warning("undecodable SCTP notification from %s:%d: %s", *self.peer_address, exc)
+            return
+        if isinstance(event, PathChange):
+            self.path_events.append(event)
+            logger.info(
+                "SCTP path %s:%d of %s:%d: %s",
+                *event.address,
+                *self.peer_address,
+                event.state.lower().replace("_", " "),
+            )
+        elif isinstance(event, AssocChange) and event.state != "COMM_UP":
+            # COMM_LOST, SHUTDOWN_COMP, CANT_STR_ASSOC and RESTART (a new incarnation
+            # of the peer: whatever this channel knew of it is gone) all end the channel.
+            kind = CloseKind.EOF if event.state == "SHUTDOWN_COMP" else CloseKind.RESET
+            self._fail(f"SCTP association ended ({event.state}, error {event.error})", kind)
+        elif isinstance(event, PeerShutdown):
+            # A graceful close, like EOF on TCP (the session layer tells them apart
+            # from resets: a close right after a Cookie Echo refuses the cookie).
+            self._set_reason("connection closed by peer (SCTP SHUTDOWN)", CloseKind.EOF)
 
     def _flush(self) -> None:
         while self._tx and self._open:
@@ -463,26 +545,32 @@ class SctpServer:
         self._listeners: list[socket.socket] = []
         self._accept_tasks: list[asyncio.Task[None]] = []
 
-    async def start(self, host: str | None, port: int) -> None:
+    async def start(self, host: str | Sequence[str] | None, port: int) -> None:
+        """Listen on ``host`` (None: every address), or on every address of a list
+        (one SCTP endpoint: associations get each of them as a path)."""
         loop = asyncio.get_running_loop()
+        hosts = [host] if host is None or isinstance(host, str) else list(host)
         infos = await loop.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, proto=IPPROTO_SCTP, flags=socket.AI_PASSIVE
+            hosts[0], port, type=socket.SOCK_STREAM, proto=IPPROTO_SCTP, flags=socket.AI_PASSIVE
         )
-        for family, _type, _proto, _canon, address in infos[:1]:
-            if self._shared_port and port != 0:
-                ensure_port_free(family, address)
-            sock = open_sctp_socket(family, self._heartbeat)
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                if self._shared_port:
-                    share_port(sock)
+        family, _type, _proto, _canon, address = infos[0]
+        if self._shared_port and port != 0:
+            ensure_port_free(family, address)
+        sock = open_sctp_socket(family, self._heartbeat)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if self._shared_port:
+                share_port(sock)
+            if len(hosts) > 1:
+                bind_addresses(sock, [str(h) for h in hosts], port)
+            else:
                 sock.bind(address)
-                sock.listen(128)
-            except BaseException:
-                sock.close()
-                raise
-            self._listeners.append(sock)
-            self._accept_tasks.append(loop.create_task(self._accept_loop(sock)))
+            sock.listen(128)
+        except BaseException:
+            sock.close()
+            raise
+        self._listeners.append(sock)
+        self._accept_tasks.append(loop.create_task(self._accept_loop(sock)))
 
     @property
     def addresses(self) -> list[tuple[str, int]]:

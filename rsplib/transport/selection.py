@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from rsplib.transport import sctp_kernel
 from rsplib.transport.channel import (
@@ -103,7 +104,7 @@ async def connect(
 
 
 async def start_server(
-    host: str | None,
+    host: str | Sequence[str] | None,
     port: int,
     handler: ChannelHandler,
     *,
@@ -115,6 +116,10 @@ async def start_server(
     shared_port: bool = False,
 ) -> ChannelServer:
     """Listen on ``host:port`` (port 0: ephemeral) and run ``handler`` per channel.
+
+    ``host`` may list several addresses: over SCTP they form one multi-homed endpoint
+    (the port is shared; peers get every address as a path); the TCP mapping listens
+    on each of them and needs a fixed port for that.
 
     The handler's channel is closed when the handler returns. Connections
     beyond ``max_connections`` are reset right after being accepted.

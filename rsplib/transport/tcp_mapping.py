@@ -12,7 +12,7 @@ import contextlib
 import logging
 import struct
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from rsplib.trace.tracer import TRACER
 from rsplib.transport.channel import (
@@ -133,6 +133,9 @@ class TcpMappingChannel(asyncio.Protocol):
             if self._transport is not None and not self._transport.is_closing():
                 self._transport.resume_reading()
         return ppid, payload
+
+    def peer_addresses(self) -> list[tuple[str, int]]:
+        return [] if self.closed else [self.peer_address]
 
     def abort(self) -> None:
         self._set_closed("aborted locally", CloseKind.LOCAL)
@@ -375,7 +378,9 @@ class TcpMappingServer:
         self._supervisor = ChannelSupervisor(handler, max_connections)
         self._server: asyncio.Server | None = None
 
-    async def start(self, host: str | None, port: int) -> None:
+    async def start(self, host: str | Sequence[str] | None, port: int) -> None:
+        if not (host is None or isinstance(host, str)) and len(host) > 1 and port == 0:
+            raise ValueError("the TCP mapping listens on several addresses only with a fixed port")
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(self._make_channel, host, port)
 

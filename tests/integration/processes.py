@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tests.support import REPO, LoggedProcess, free_udp_port, split_address
+from tests.transports import TCP_MAPPING, cli_transport
 
 __all__ = [
     "REPO",
@@ -39,13 +40,19 @@ class Process(LoggedProcess):
 
 
 class Registrar(Process):
-    def __init__(self, identifier: int, log_dir: Path, extra: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        identifier: int,
+        log_dir: Path,
+        extra: Sequence[str] = (),
+        transport: str = TCP_MAPPING,
+    ) -> None:
         args = [
             "--identifier", f"0x{identifier:x}",
             "--asap", "127.0.0.1:0",
             "--enrp", "127.0.0.1:0",
             "--enrp-announce", "off",
-            "--transport", "tcp",
+            "--transport", cli_transport(transport),
             "--min-address-scope", "loopback",
             "--endpoint-keepalive-interval", "300",
             "--endpoint-keepalive-timeout", "300",
@@ -79,10 +86,11 @@ class EchoPe(Process):
         log_dir: Path,
         registrars: Sequence[Registrar] = (),
         extra: Sequence[str] = (),
+        transport: str = TCP_MAPPING,
     ) -> None:
         args = [
             "--identifier", f"0x{identifier:x}",
-            "--transport", "tcp",
+            "--transport", cli_transport(transport),
             "--rereginterval", "1000",
             "--registrar-connect-timeout", "1000",
             "--registrar-response-timeout", "1000",

@@ -1,6 +1,7 @@
 """The fractal demo with real processes: 2 registrars, 3 fractal PEs, the headless PU.
 
-Everything runs on loopback with ephemeral ports and the TCP mapping. PEs use
+Everything runs on loopback with ephemeral ports, over the TCP mapping and, for the
+failover tests, over kernel SCTP too (tests.transports.both_transports). PEs use
 ``--block-delay`` so a 160x100 image takes long enough to interrupt. Every
 process is started here and stopped by PID in the fixture's finalizer.
 """
@@ -29,7 +30,8 @@ from fractal_pu.split import split_image_covering, sub_parameters
 from rsplib.trace.receiver import TraceParser
 from rsplib.trace.record import EventRecord
 from tests.registrar.service_helpers import RegistrarProcess, registrar_args
-from tests.support import FractalPeProcess
+from tests.support import FractalPeProcess, patience
+from tests.transports import both_transports, cli_transport
 
 REPO = Path(__file__).resolve().parents[2]
 FSF = REPO / "assets" / "fsf" / "02-seahorse-valley.fsf"
@@ -50,9 +52,10 @@ class PeProcess(FractalPeProcess):
 class Demo:
     """Two peered registrars and the fractal processes of one test."""
 
-    def __init__(self, tmp: Path, registrars: list[RegistrarProcess]) -> None:
+    def __init__(self, tmp: Path, registrars: list[RegistrarProcess], transport: str) -> None:
         self.tmp = tmp
         self.registrars = registrars
+        self.transport = transport
         self.pes: dict[int, PeProcess] = {}
         self.env = dict(os.environ, RSERPOOL_COOKIE_KEY=KEY, FRACTAL_KERNEL="numpy")
 
@@ -65,7 +68,7 @@ class Demo:
             "--registrar",
             f"{home.asap[0]}:{home.asap[1]}",
             "--transport",
-            "tcp",
+            cli_transport(self.transport),
             "--identifier",
             f"0x{identifier:x}",
             "--poolhandle",
@@ -93,7 +96,7 @@ class Demo:
             "--registrar",
             ",".join(self.registrar_option()),
             "--transport",
-            "tcp",
+            cli_transport(self.transport),
             "--poolhandle",
             "FractalTestPool",
             "--sessions",
@@ -110,12 +113,14 @@ class Demo:
             str(self.tmp / "report.json"),
             "--values-output",
             str(self.tmp / "values.npy"),
+            # A healthy PE sends more often than this; in the emulated lab VM it is
+            # many times slower, so the silence that means "hung" is scaled too.
             "--recvtimeout",
-            "3000",
+            str(round(patience(3000))),
             "--heartbeat-interval",
             "250",
             "--image-timeout",
-            "60000",
+            str(round(patience(60000))),
             *extra,
         ]
         log = open(self.tmp / "pu.log", "ab")  # noqa: SIM115 - the child keeps it
@@ -128,7 +133,7 @@ class Demo:
 
     def finish_pu(self, pu: subprocess.Popen[bytes], timeout: float = 60.0) -> dict[str, Any]:
         try:
-            code = pu.wait(timeout=timeout)
+            code = pu.wait(timeout=patience(timeout))
         except subprocess.TimeoutExpired:
             pu.kill()
             pu.wait()
@@ -142,7 +147,7 @@ class Demo:
 
     def wait_serving(self, pes: Sequence[int], timeout: float = 20.0) -> int:
         """A PE among ``pes`` that is computing a job (polls the PE logs)."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + patience(timeout)
         while time.monotonic() < deadline:
             for identifier in pes:
                 if self.pes[identifier].jobs_started():
@@ -150,30 +155,65 @@ class Demo:
             time.sleep(0.02)
         raise AssertionError(f"no PE started a job:\n{self.pu_log()}")
 
+    def start_serving(
+        self, identifiers: Sequence[int], *pu_args: str
+    ) -> tuple[subprocess.Popen[bytes], int]:
+        """Three slowed-down PEs and a PU computing through them; returns the PU and a PE
+        that is serving it (a little while into its job, so a fault interrupts it)."""
+        for identifier in identifiers:
+            self.start_pe(identifier, "--block-delay", "60")
+        self.wait_pes()
+        pu = self.start_pu(*pu_args)
+        victim = self.wait_serving(identifiers)
+        time.sleep(0.3)
+        return pu, victim
+
     def close(self) -> None:
         for pe in self.pes.values():
             pe.stop()
 
 
-@pytest.fixture(scope="module")
-def registrars(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[RegistrarProcess]]:
-    tmp = tmp_path_factory.mktemp("fractal-registrars")
-    first = RegistrarProcess(registrar_args(0xF1), tmp / "pr1.log")
-    started = [first]
-    try:
-        first.wait_ready()
-        second = RegistrarProcess(registrar_args(0xF2, peers=[first.enrp]), tmp / "pr2.log")
-        started.append(second)
-        second.wait_ready()
-        yield started
-    finally:
-        for registrar in started:
+class RegistrarPairs:
+    """Two peered registrars per transport, started on first use, shared by a module."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.pairs: dict[str, list[RegistrarProcess]] = {}
+        self.started: list[RegistrarProcess] = []
+
+    def get(self, transport: str) -> list[RegistrarProcess]:
+        if transport not in self.pairs:
+            first = self._start(0xF1, transport, [])
+            second = self._start(0xF2, transport, [first.enrp])
+            self.pairs[transport] = [first, second]
+        return self.pairs[transport]
+
+    def _start(
+        self, identifier: int, transport: str, peers: list[tuple[str, int]]
+    ) -> RegistrarProcess:
+        args = registrar_args(identifier, peers=peers, transport=transport)
+        log = self.tmp / f"pr{identifier:x}-{transport}.log"
+        registrar = RegistrarProcess(args, log)
+        self.started.append(registrar)
+        return registrar.wait_ready()
+
+    def stop_all(self) -> None:
+        for registrar in self.started:
             registrar.stop()
 
 
+@pytest.fixture(scope="module")
+def registrar_pairs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistrarPairs]:
+    pairs = RegistrarPairs(tmp_path_factory.mktemp("fractal-registrars"))
+    try:
+        yield pairs
+    finally:
+        pairs.stop_all()
+
+
 @pytest.fixture
-def demo(tmp_path: Path, registrars: list[RegistrarProcess]) -> Iterator[Demo]:
-    scenario = Demo(tmp_path, registrars)
+def demo(tmp_path: Path, registrar_pairs: RegistrarPairs, transport: str) -> Iterator[Demo]:
+    scenario = Demo(tmp_path, registrar_pairs.get(transport), transport)
     try:
         yield scenario
     finally:
@@ -204,13 +244,9 @@ def failovers_from(image: dict[str, Any], pe: int) -> list[dict[str, Any]]:
     return [f for cell in image["cells"] for f in cell["failovers"] if f["old_pe"] == name]
 
 
+@both_transports
 def test_sigkill_of_a_serving_pe_still_completes_with_exact_pixels(demo: Demo) -> None:
-    for identifier in (0xA1, 0xA2, 0xA3):
-        demo.start_pe(identifier, "--block-delay", "60")
-    demo.wait_pes()
-    pu = demo.start_pu()
-    victim = demo.wait_serving([0xA1, 0xA2, 0xA3])
-    time.sleep(0.3)
+    pu, victim = demo.start_serving([0xA1, 0xA2, 0xA3])
     demo.pes[victim].signal(signal.SIGKILL)
     image = image_of(demo.finish_pu(pu))
     values = np.load(demo.tmp / "values.npy")
@@ -221,6 +257,22 @@ def test_sigkill_of_a_serving_pe_still_completes_with_exact_pixels(demo: Demo) -
     assert (demo.tmp / "out.png").read_bytes().startswith(b"\x89PNG")
 
 
+@both_transports
+def test_sigstop_of_a_serving_pe_is_left_when_it_falls_silent(demo: Demo) -> None:
+    # Found by the session heartbeat over the TCP mapping; over SCTP the stopped PE's
+    # kernel still answers heartbeats, and the PU's receive timeout finds it.
+    pu, victim = demo.start_serving([0x91, 0x92, 0x93])
+    demo.pes[victim].signal(signal.SIGSTOP)
+    try:
+        image = image_of(demo.finish_pu(pu))
+    finally:
+        demo.pes[victim].signal(signal.SIGCONT)
+    assert np.array_equal(np.load(demo.tmp / "values.npy"), offline_reference())
+    moved = failovers_from(image, victim)
+    assert moved, f"no failover away from the stopped PE:\n{demo.pu_log()}"
+    assert all(f["had_cookie"] for f in moved)
+
+
 def test_the_pool_user_reports_its_failovers_on_the_trace_channel(demo: Demo) -> None:
     """Failovers are the pool user's own news: one trace event per cell that moved, with
     the old PE's last message, the detection and the first resumed pixel (wall clock)."""
@@ -229,13 +281,9 @@ def test_the_pool_user_reports_its_failovers_on_the_trace_channel(demo: Demo) ->
     receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
     receiver.settimeout(0.0)
     try:
-        for identifier in (0x71, 0x72, 0x73):
-            demo.start_pe(identifier, "--block-delay", "60")
-        demo.wait_pes()
         began = time.time()
-        pu = demo.start_pu("--trace", f"127.0.0.1:{receiver.getsockname()[1]}")
-        victim = demo.wait_serving([0x71, 0x72, 0x73])
-        time.sleep(0.3)
+        trace = f"127.0.0.1:{receiver.getsockname()[1]}"
+        pu, victim = demo.start_serving([0x71, 0x72, 0x73], "--trace", trace)
         killed_at = time.time()
         demo.pes[victim].signal(signal.SIGKILL)
         image = image_of(demo.finish_pu(pu))
@@ -259,13 +307,9 @@ def test_the_pool_user_reports_its_failovers_on_the_trace_channel(demo: Demo) ->
         assert list(event["cells"]) == [event["session"]] and event["image"] == 1
 
 
+@both_transports
 def test_sigint_of_a_serving_pe_hands_over_without_recomputing(demo: Demo) -> None:
-    for identifier in (0xB1, 0xB2, 0xB3):
-        demo.start_pe(identifier, "--block-delay", "60")
-    demo.wait_pes()
-    pu = demo.start_pu()
-    victim = demo.wait_serving([0xB1, 0xB2, 0xB3])
-    time.sleep(0.3)
+    pu, victim = demo.start_serving([0xB1, 0xB2, 0xB3])
     demo.pes[victim].signal(signal.SIGINT)
     image = image_of(demo.finish_pu(pu))
     assert image["pixels_computed_twice"] == 0

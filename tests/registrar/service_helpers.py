@@ -40,7 +40,14 @@ from rsplib.wire.asap import (
 from rsplib.wire.constants import PPID, PolicyType
 from rsplib.wire.csp import ComponentGroup, CspReport, component_id, decode_csp
 from rsplib.wire.params import PolicyParam, PoolElementParam, TcpTransport
-from tests.support import LOOPBACK_REGISTRAR_ARGS, REPO, LoggedProcess, split_address
+from tests.support import (
+    LOOPBACK_REGISTRAR_ARGS,
+    REPO,
+    LoggedProcess,
+    patience,
+    split_address,
+)
+from tests.transports import TCP_MAPPING, cli_transport
 
 READY_RE = re.compile(
     r"rsp-registrar 0x(?P<id>[0-9a-f]+) ready: ASAP on (?P<asap>[^ ,]+)[^(]*\((?P<tr>[\w-]+)\), "
@@ -60,6 +67,7 @@ class RegistrarProcess(LoggedProcess):
         self.transport = ""
 
     def wait_ready(self, timeout: float = 15.0) -> RegistrarProcess:
+        timeout = patience(timeout)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             match = READY_RE.search(self.log_text())
@@ -89,9 +97,12 @@ def registrar_args(
     *,
     peers: Sequence[tuple[str, int]] = (),
     extra: Sequence[str] = (),
+    transport: str = TCP_MAPPING,
 ) -> list[str]:
-    """Loopback, ephemeral ports, no multicast, the TCP mapping, PE addresses on loopback."""
+    """Loopback, ephemeral ports, no multicast, PE addresses on loopback; the TCP mapping
+    unless ``transport`` says otherwise."""
     args = ["--identifier", f"0x{identifier:x}", *LOOPBACK_REGISTRAR_ARGS, "--loglevel", "debug"]
+    args += ["--transport", cli_transport(transport)]  # the last --transport counts
     for host, port in peers:
         args += ["--peer", f"{host}:{port}"]
     return args + list(extra)
@@ -167,7 +178,7 @@ def make_pe(
 
 
 class AsapClient:
-    """A PE and/or PU connection to a registrar over the TCP mapping.
+    """A PE and/or PU connection to a registrar (over the TCP mapping unless told).
 
     A background reader answers Endpoint Keep-Alives for the PEs it registered
     (unless ``answer_keepalives`` is False) and queues everything else.
@@ -183,11 +194,13 @@ class AsapClient:
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def open(cls, address: tuple[str, int], *, heartbeat: float = 1.0) -> AsapClient:
+    async def open(
+        cls, address: tuple[str, int], *, heartbeat: float = 1.0, transport: str = TCP_MAPPING
+    ) -> AsapClient:
         channel = await connect(
             address[0],
             address[1],
-            transport="tcp-mapping",
+            transport=transport,
             heartbeat=HeartbeatConfig(interval=heartbeat, misses=3),
             timeout=5.0,
         )
@@ -263,9 +276,11 @@ class AsapClient:
         await self.channel.close()
 
 
-async def resolved_ids(address: tuple[str, int], pool: bytes) -> set[int]:
+async def resolved_ids(
+    address: tuple[str, int], pool: bytes, transport: str = TCP_MAPPING
+) -> set[int]:
     """PE ids a registrar returns for ``pool`` (all of them); empty on error/unknown pool."""
-    client = await AsapClient.open(address)
+    client = await AsapClient.open(address, transport=transport)
     try:
         response = await client.resolve(pool, 0xFFFF_FFFF)
     finally:

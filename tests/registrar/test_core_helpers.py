@@ -52,6 +52,14 @@ def test_user_transport_keeps_only_the_peer_address_of_sufficient_scope() -> Non
     assert usable_user_transport(tcp, ip("127.0.0.2"), AddressScope.LOOPBACK) is None
 
 
+def test_a_multi_homed_sctp_peer_keeps_every_path_address_of_sufficient_scope() -> None:
+    sctp = SctpTransport(1, (ip("10.0.0.1"), ip("10.0.1.1"), ip("127.0.0.1"), ip("10.0.2.1")))
+    paths = (ip("10.0.1.1"), ip("127.0.0.1"))  # the association's other addresses
+    kept = usable_user_transport(sctp, ip("10.0.0.1"), AddressScope.SITE_LOCAL, paths)
+    # Loopback is below the scope; 10.0.2.1 is no address of the association.
+    assert kept is not None and kept.addresses == (ip("10.0.0.1"), ip("10.0.1.1"))
+
+
 def test_scope_parsing() -> None:
     assert AddressScope.parse("sitelocal") is AddressScope.SITE_LOCAL
     assert AddressScope.parse("Global") is AddressScope.GLOBAL

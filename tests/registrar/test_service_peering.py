@@ -1,4 +1,5 @@
-"""Real rsp-registrar processes on loopback peering over ENRP (TCP mapping, --peer lists).
+"""Real rsp-registrar processes on loopback peering over ENRP (--peer lists), over the
+TCP mapping and over kernel SCTP (tests.transports.both_transports).
 
 Three registrars: PEs registered at the first are resolvable at the others within 1 s;
 after SIGKILL of the first the others take its PEs over (seen in their status reports:
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,8 @@ from tests.registrar.service_helpers import (
     resolved_ids,
     wait_until,
 )
+from tests.support import patience
+from tests.transports import both_transports
 
 POOL = b"PeeringPool"
 # Short ENRP timers (ms) so the group stays fast.
@@ -41,8 +45,10 @@ TIMERS = [
     str(NO_RESPONSE_MS),
     "--takeover-expiry",
     str(TAKEOVER_MS),
+    # How long a starting registrar waits for a peer's Presence before it serves
+    # without a mentor: stretched in the slow lab VM, where connecting takes longer.
     "--mentor-discovery-timeout",
-    "500",
+    str(round(patience(500))),
     "--endpoint-keepalive-interval",
     "1000",
     "--endpoint-keepalive-timeout",
@@ -56,33 +62,41 @@ TAKEOVER_BOUND = (LAST_HEARD_MS + NO_RESPONSE_MS + TAKEOVER_MS) / 1000 + 2.0
 PE_IDS = [0x1001, 0x1002, 0x1003]
 
 
+@dataclass
+class Peering:
+    procs: ProcessPool
+    transport: str
+
+
 @pytest.fixture
-def procs(tmp_path: Path) -> Iterator[ProcessPool]:
+def procs(tmp_path: Path, transport: str) -> Iterator[Peering]:
     pool = ProcessPool(tmp_path)
-    yield pool
+    yield Peering(pool, transport)
     pool.close()
 
 
 def start(
-    procs: ProcessPool,
+    procs: Peering,
     identifier: int,
     csp: tuple[str, int],
     peers: list[RegistrarProcess] | None = None,
 ) -> RegistrarProcess:
     extra = [*TIMERS, "--cspserver", f"{csp[0]}:{csp[1]}"]
-    args = registrar_args(identifier, peers=[p.enrp for p in peers or []], extra=extra)
-    return procs.registrar(args, name=f"pr{identifier:x}").wait_ready()
+    peer_addresses = [p.enrp for p in peers or []]
+    args = registrar_args(identifier, peers=peer_addresses, extra=extra, transport=procs.transport)
+    return procs.procs.registrar(args, name=f"pr{identifier:x}").wait_ready()
 
 
-async def register_pes(registrar: RegistrarProcess) -> AsapClient:
-    client = await AsapClient.open(registrar.asap)
+async def register_pes(procs: Peering, registrar: RegistrarProcess) -> AsapClient:
+    client = await AsapClient.open(registrar.asap, transport=procs.transport)
     for identifier in PE_IDS:
         response = await client.register(POOL, make_pe(identifier, port=30000 + identifier))
         assert not response.rejected, response
     return client
 
 
-def test_three_registrars_share_take_over_and_resync(procs: ProcessPool) -> None:
+@both_transports
+def test_three_registrars_share_take_over_and_resync(procs: Peering) -> None:
     async def scenario() -> None:
         csp = await CspCollector.start()
         try:
@@ -94,10 +108,10 @@ def test_three_registrars_share_take_over_and_resync(procs: ProcessPool) -> None
                 lambda: all((csp.counts(r.server_id) or {}).get("peers") == 2 for r in (a, b, c)),
                 timeout=10,
             )
-            client = await register_pes(a)
+            client = await register_pes(procs, a)
             expected = set(PE_IDS)
             took = await wait_until(
-                lambda: _all_resolve([b, c], expected), timeout=1.0, interval=0.02
+                lambda: _all_resolve([b, c], expected, procs.transport), timeout=1.0, interval=0.02
             )
             assert took <= 1.0
             # A owns them; B and C hold them as peer-owned.
@@ -123,17 +137,17 @@ def test_three_registrars_share_take_over_and_resync(procs: ProcessPool) -> None
             winners = [r for r in (b, c) if csp.counts(r.server_id)["owned"]]  # type: ignore[index]
             assert len(winners) == 1
             assert "complete: 3 PE(s) now ours" in winners[0].log_text()
-            assert await _all_resolve([b, c], expected)
+            assert await _all_resolve([b, c], expected, procs.transport)
 
             # Restart A (same id, new ports): it takes B as mentor and resyncs. Its old
             # reports (same component id) must not stand in for the new process's.
             csp.latest.pop(component_id(ComponentGroup.REGISTRAR, 0xA1), None)
             a2 = start(procs, 0xA1, csp.address, [b, c])
-            await wait_until(lambda: _all_resolve([a2], expected), timeout=5)
+            await wait_until(lambda: _all_resolve([a2], expected, procs.transport), timeout=5)
             assert "mentor: peer 0x" in a2.log_text()
             # Same handlespace at all three, and A no longer owns the PEs.
             for r in (a2, b, c):
-                assert await resolved_ids(r.asap, POOL) == expected
+                assert await resolved_ids(r.asap, POOL, procs.transport) == expected
             await wait_until(lambda: (csp.counts(a2.server_id) or {}).get("peers") == 2, 5)
             assert csp.counts(a2.server_id)["owned"] == 0  # type: ignore[index]
         finally:
@@ -142,15 +156,16 @@ def test_three_registrars_share_take_over_and_resync(procs: ProcessPool) -> None
     asyncio.run(scenario())
 
 
-def test_two_registrars_takeover_completes(procs: ProcessPool) -> None:
+@both_transports
+def test_two_registrars_takeover_completes(procs: Peering) -> None:
     async def scenario() -> None:
         csp = await CspCollector.start()
         try:
             a = start(procs, 0x2A, csp.address)
             b = start(procs, 0x2B, csp.address, [a])
             await wait_until(lambda: (csp.counts(b.server_id) or {}).get("peers") == 1, 10)
-            client = await register_pes(a)
-            await wait_until(lambda: _all_resolve([b], set(PE_IDS)), timeout=1.0)
+            client = await register_pes(procs, a)
+            await wait_until(lambda: _all_resolve([b], set(PE_IDS), procs.transport), timeout=1.0)
             a.signal(signal.SIGKILL)
             a.proc.wait(timeout=5)
             await client.close()
@@ -161,15 +176,17 @@ def test_two_registrars_takeover_completes(procs: ProcessPool) -> None:
             assert took <= TAKEOVER_BOUND
             assert "takeover of 0x0000002a complete" in b.log_text()
             assert (csp.counts(b.server_id) or {}).get("peers") == 0
-            assert await resolved_ids(b.asap, POOL) == set(PE_IDS)
+            assert await resolved_ids(b.asap, POOL, procs.transport) == set(PE_IDS)
         finally:
             csp.close()
 
     asyncio.run(scenario())
 
 
-async def _all_resolve(registrars: list[RegistrarProcess], expected: set[int]) -> bool:
+async def _all_resolve(
+    registrars: list[RegistrarProcess], expected: set[int], transport: str
+) -> bool:
     for registrar in registrars:
-        if await resolved_ids(registrar.asap, POOL) != expected:
+        if await resolved_ids(registrar.asap, POOL, transport) != expected:
             return False
     return True

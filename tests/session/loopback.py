@@ -1,6 +1,6 @@
 """In-process components on loopback for the session tests.
 
-A real registrar service (ephemeral ports, TCP mapping, no multicast,
+A real registrar service (ephemeral ports, the TCP mapping unless told, no multicast,
 loopback PE addresses allowed, short keep-alive timers) runs in the test's
 event loop; pool elements and users connect to it through real sockets.
 """
@@ -20,6 +20,7 @@ from rsplib.registrar import PeerAddress, RegistrarConfig
 from rsplib.registrar.config import AddressScope
 from rsplib.registrar.service import RegistrarService, ServiceOptions
 from rsplib.session.pe_server import PeSession, PoolElementServer
+from tests.transports import TCP_MAPPING, cli_transport
 
 T = TypeVar("T")
 POOL = b"EchoPool"
@@ -37,7 +38,9 @@ def run(coro: Coroutine[Any, Any, T], limit: float = 20.0) -> T:
 
 
 @contextlib.asynccontextmanager
-async def registrar(server_id: int = 0x51, **config: Any) -> AsyncIterator[RegistrarService]:
+async def registrar(
+    server_id: int = 0x51, *, transport: str = TCP_MAPPING, **config: Any
+) -> AsyncIterator[RegistrarService]:
     values: dict[str, Any] = {
         "min_address_scope": AddressScope.LOOPBACK,
         "endpoint_keepalive_interval": 0.5,
@@ -50,7 +53,7 @@ async def registrar(server_id: int = 0x51, **config: Any) -> AsyncIterator[Regis
         ServiceOptions(
             asap=(PeerAddress("127.0.0.1", 0),),
             enrp=PeerAddress("127.0.0.1", 0),
-            transport="tcp",
+            transport=cli_transport(transport),
             asap_announce=None,
             enrp_announce=None,
         ),
@@ -101,7 +104,12 @@ def echo_handler(record: EchoRecord) -> Any:
 
 @contextlib.asynccontextmanager
 async def echo_pe(
-    reg: RegistrarService, identifier: int, record: EchoRecord | None = None, **options: Any
+    reg: RegistrarService,
+    identifier: int,
+    record: EchoRecord | None = None,
+    *,
+    transport: str = TCP_MAPPING,
+    **options: Any,
 ) -> AsyncIterator[PoolElementServer]:
     server = PoolElementServer(
         POOL,
@@ -109,7 +117,7 @@ async def echo_pe(
         identifier=identifier,
         registrars=[asap_address(reg)],
         asap_config=FAST_ASAP,
-        transport="tcp-mapping",
+        transport=transport,
         **options,
     )
     await server.start()

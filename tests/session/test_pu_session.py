@@ -45,6 +45,7 @@ from tests.session.loopback import (
     registrar,
     run,
 )
+from tests.transports import TCP_MAPPING, both_transports
 
 
 class Recorder:
@@ -71,21 +72,33 @@ async def echo(session: PoolUserSession, data: bytes) -> bytes:
     return await asyncio.wait_for(session.read(), 3.0)
 
 
+async def until(condition: Any, timeout: float = 5.0) -> None:
+    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
 async def session_with_recorder(
-    reg: Any, **options: Any
+    reg: Any, transport: str = TCP_MAPPING, **options: Any
 ) -> tuple[PoolUserSession, Recorder, AsapService]:
-    asap = AsapService(FAST_ASAP, registrars=[asap_address(reg)], transport="tcp-mapping")
+    asap = AsapService(FAST_ASAP, registrars=[asap_address(reg)], transport=transport)
     await asap.start()
     recorder = Recorder(asap)
     session = await PoolUserSession.connect(POOL, asap=asap, on_event=recorder, **options)
     return session, recorder, asap
 
 
-def test_connect_echo_and_the_newest_cookie_is_kept() -> None:
+@both_transports
+def test_connect_echo_and_the_newest_cookie_is_kept(transport: str) -> None:
     async def scenario() -> None:
-        async with registrar() as reg, echo_pe(reg, 0x201):
+        async with (
+            registrar(transport=transport) as reg,
+            echo_pe(reg, 0x201, transport=transport),
+        ):
             session = await PoolUserSession.connect(
-                POOL, registrars=[asap_address(reg)], asap_config=FAST_ASAP
+                POOL, registrars=[asap_address(reg)], asap_config=FAST_ASAP, transport=transport
             )
             async with session:
                 assert session.pool_element is not None
@@ -105,15 +118,18 @@ def test_connect_echo_and_the_newest_cookie_is_kept() -> None:
     run(scenario())
 
 
-def test_forced_failover_echoes_the_cookie_first_and_reports_events_in_order() -> None:
+@both_transports
+def test_forced_failover_echoes_the_cookie_first_and_reports_events_in_order(
+    transport: str,
+) -> None:
     async def scenario() -> None:
         first, second = EchoRecord(), EchoRecord()
         async with (
-            registrar() as reg,
-            echo_pe(reg, 0x202, first),
-            echo_pe(reg, 0x203, second),
+            registrar(transport=transport) as reg,
+            echo_pe(reg, 0x202, first, transport=transport),
+            echo_pe(reg, 0x203, second, transport=transport),
         ):
-            session, recorder, asap = await session_with_recorder(reg)
+            session, recorder, asap = await session_with_recorder(reg, transport)
             async with session:
                 start = session.pool_element
                 assert start is not None
@@ -148,23 +164,27 @@ def test_forced_failover_echoes_the_cookie_first_and_reports_events_in_order() -
     run(scenario())
 
 
-def test_eof_from_the_pe_fails_over_to_another_pe_without_reporting_it() -> None:
+@both_transports
+def test_eof_from_the_pe_fails_over_to_another_pe_without_reporting_it(transport: str) -> None:
     async def scenario() -> None:
         records = {0x204: EchoRecord(), 0x205: EchoRecord()}
         async with (
-            registrar() as reg,
-            echo_pe(reg, 0x204, records[0x204]) as pe_a,
-            echo_pe(reg, 0x205, records[0x205]) as pe_b,
+            registrar(transport=transport) as reg,
+            echo_pe(reg, 0x204, records[0x204], transport=transport) as pe_a,
+            echo_pe(reg, 0x205, records[0x205], transport=transport) as pe_b,
         ):
             servers = {0x204: pe_a, 0x205: pe_b}
-            session, recorder, asap = await session_with_recorder(reg)
+            session, recorder, asap = await session_with_recorder(reg, transport)
             async with session:
                 old = session.pool_element
                 assert old is not None
                 await echo(session, b"abcd")
                 await asyncio.sleep(0.05)
-                # The serving PE ends the session: the PU sees EOF.
+                # The serving PE ends the session: the PU sees EOF. (Written before the
+                # PU has seen it, a message could still go to the closing PE and be lost
+                # with it; the cookie, not the transport, carries the state across.)
                 await records[old.identifier].sessions[0].close()
+                await until(lambda: any(isinstance(e, FailoverStarted) for e in recorder.events))
                 assert await echo(session, b"efgh") == b"efgh"
                 new = session.pool_element
                 assert new is not None and new.identifier != old.identifier

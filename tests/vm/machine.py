@@ -170,9 +170,11 @@ def run_in_vm(
     else:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
     reader = None
+    live_log = open(control / "console.log", "wb")  # noqa: SIM115 - closed below
     if proc.stdout is not None:
+        sinks = [live_log] if echo is None else [live_log, echo]
         reader = threading.Thread(
-            target=_pump, args=(proc.stdout, console, echo, marks), daemon=True
+            target=_pump, args=(proc.stdout, console, sinks, marks), daemon=True
         )
         reader.start()
     try:
@@ -187,8 +189,8 @@ def run_in_vm(
             reader.join(timeout=5)
         if proc.stdout is not None:
             proc.stdout.close()
+        live_log.close()
     text = console.decode(errors="replace")
-    (control / "console.log").write_text(text)
     return LabRun(
         status=_read_status(control / "status"),
         console=text,
@@ -199,15 +201,16 @@ def run_in_vm(
     )
 
 
-def _pump(stream: BinaryIO, sink: bytearray, echo: BinaryIO | None, marks: list[float]) -> None:
-    """Copy the console to ``sink`` (and ``echo``); note when the command starts."""
+def _pump(stream: BinaryIO, console: bytearray, sinks: list[BinaryIO], marks: list[float]) -> None:
+    """Copy the console to ``console`` and ``sinks`` as it arrives (``.lab/console.log``
+    can be followed during a run); note when the command starts."""
     for line in iter(stream.readline, b""):
         if not marks and COMMAND_START_MARK in line:
             marks.append(time.monotonic())
-        sink += line
-        if echo is not None:
-            echo.write(line)
-            echo.flush()
+        console += line
+        for sink in sinks:
+            sink.write(line)
+            sink.flush()
 
 
 def _read_status(path: Path) -> int:
