@@ -48,6 +48,7 @@ import selectors
 import shutil
 import signal
 import socket
+import statistics
 import struct
 import subprocess
 import sys
@@ -794,6 +795,21 @@ def compare(ours: dict[str, Any], rsplib: dict[str, Any]) -> dict[str, float]:
     return ratios
 
 
+def _median_report(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per key: the median of the numbers (the value itself for anything else)."""
+    merged: dict[str, Any] = {}
+    for key in reports[0]:
+        values = [r[key] for r in reports if key in r]
+        numbers = [v for v in values if isinstance(v, float | int) and not isinstance(v, bool)]
+        if len(numbers) != len(values):
+            merged[key] = values[0]
+            continue
+        median = statistics.median(numbers)
+        integral = all(isinstance(v, int) for v in numbers) and median == int(median)
+        merged[key] = int(median) if integral else median
+    return merged
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -823,6 +839,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", metavar="FILE", help="cProfile our registrar into FILE")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
     parser.add_argument("--phases", default="keepalive,hr,rereg,mixed", help="comma list of phases")
+    parser.add_argument(
+        "--repeat", type=int, default=1,
+        help="runs per registrar, alternating which goes first; medians are printed",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     args.phases = set(args.phases.split(","))
     if args.registrar != "ours" and args.transport != "sctp":
@@ -830,16 +850,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.registrar != "ours" and shutil.which("rspregistrar") is None:
         parser.error("rspregistrar is not installed (Debian package rsplib-registrar)")
     kinds = ["ours", "rsplib"] if args.registrar == "both" else [args.registrar]
-    reports = {kind: run(args, kind) for kind in kinds}
+    runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
+    ratios: list[dict[str, float]] = []
+    for round_index in range(max(1, args.repeat)):
+        # Alternate the order, so a machine getting busier or quieter favours neither.
+        order = kinds if round_index % 2 == 0 else kinds[::-1]
+        round_reports = {kind: run(args, kind) for kind in order}
+        for kind, report in round_reports.items():
+            runs[kind].append(report)
+        if len(kinds) == 2:
+            ratios.append(compare(round_reports["ours"], round_reports["rsplib"]))
+    reports = {kind: _median_report(kind_runs) for kind, kind_runs in runs.items()}
+    ratio = _median_report(ratios) if ratios else None
     if args.json:
         result: dict[str, Any] = reports[kinds[0]] if len(kinds) == 1 else dict(reports)
-        if len(kinds) == 2:
-            result["ours_to_rsplib"] = compare(reports["ours"], reports["rsplib"])
+        if ratio is not None:
+            result["ours_to_rsplib"] = ratio
+        result["runs"] = max(1, args.repeat)
         print(json.dumps(result, indent=2, sort_keys=True))
-    elif len(kinds) == 1:
-        _print_table({kinds[0]: reports[kinds[0]]})
     else:
-        _print_table(reports, compare(reports["ours"], reports["rsplib"]))
+        _print_table(reports, ratio)
     with contextlib.suppress(Exception):
         sys.stdout.flush()
     return 0

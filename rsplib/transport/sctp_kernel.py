@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import logging
 import socket
@@ -97,6 +98,15 @@ SOCKET_BUFFER = 4 * 1024 * 1024  # room for the largest messages (1 MB) several 
 PATH_EVENTS_KEPT = 64
 RECV_CHUNK = 256 * 1024
 CLOSE_FLUSH_TIMEOUT = 2.0
+#: Messages queued in one event-loop iteration go out together (see ``_flush``), up to
+#: this many bytes; more is sent at once.
+COALESCE_LIMIT = 64 * 1024
+# Plain ints: ``flags & socket.MSG_EOR`` would build an enum member per message.
+_MSG_EOR = int(socket.MSG_EOR)
+_MSG_MORE = int(getattr(socket, "MSG_MORE", 0x8000))
+#: Where sctp_rcvinfo holds the PPID (after sid, ssn, flags and padding), network order.
+_RCVINFO_PPID = struct.Struct("!I")
+_RCVINFO_PPID_OFFSET = 8
 
 
 def ppid_to_field(ppid: int) -> bytes:
@@ -109,6 +119,12 @@ def ppid_to_field(ppid: int) -> bytes:
 def ppid_from_field(field: bytes) -> int:
     """Protocol number from the 4 raw bytes of rcv_ppid."""
     return int.from_bytes(field, "big")
+
+
+@functools.cache
+def sndinfo_cmsg(ppid: int) -> list[tuple[int, int, bytes]]:
+    """The ancillary data of a message with this PPID on stream 0 (built once per PPID)."""
+    return [(IPPROTO_SCTP, SCTP_SNDINFO, pack_sndinfo(ppid))]
 
 
 def pack_sndinfo(ppid: int, stream: int = 0, flags: int = 0, context: int = 0) -> bytes:
@@ -270,6 +286,9 @@ class SctpChannel:
         self._tx_empty.set()
         self._reading = True
         self._writing = False
+        self._flush_scheduled = False
+        #: MSG_MORE for all but the last message of a burst (0 where the kernel refuses it).
+        self._more = _MSG_MORE
         # The kernel reports twice the requested size and refuses larger messages.
         self._largest_message = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
         self._loop.add_reader(sock.fileno(), self._on_readable)
@@ -316,8 +335,15 @@ class SctpChannel:
             raise self._closed_error("send buffer overflow")
         if self._tx_bytes > self._limits.write_high:
             self._tx_space.clear()
-        if not self._writing:
+        if self._writing:
+            return  # the writer callback sends it when the socket has room
+        if self._tx_bytes >= COALESCE_LIMIT:
             self._flush()
+        elif not self._flush_scheduled:
+            # Whatever else is sent in this loop iteration goes out with it (one
+            # packet for a burst of small answers instead of one each).
+            self._flush_scheduled = True
+            self._loop.call_soon(self._scheduled_flush)
 
     async def receive(self) -> tuple[int, bytes]:
         while not self._rx:
@@ -382,15 +408,19 @@ class SctpChannel:
             if not data:
                 self._fail("connection closed by peer (EOF)", CloseKind.EOF)
                 return
-            self._partial += data
-            if not flags & socket.MSG_EOR:
+            if not flags & _MSG_EOR:
+                self._partial += data
                 continue  # partial delivery of a large message
             ppid = 0
             for level, kind, value in ancdata:
                 if level == IPPROTO_SCTP and kind == SCTP_RCVINFO:
-                    ppid = unpack_rcvinfo(value).ppid
-            message = bytes(self._partial)
-            self._partial.clear()
+                    ppid = _RCVINFO_PPID.unpack_from(value, _RCVINFO_PPID_OFFSET)[0]
+            if self._partial:
+                self._partial += data
+                message = bytes(self._partial)
+                self._partial.clear()
+            else:
+                message = data
             self._rx.append((ppid, message))
             self._rx_bytes += len(message)
             if TRACER.on:
@@ -433,22 +463,33 @@ class SctpChannel:
             # from resets: a close right after a Cookie Echo refuses the cookie).
             self._set_reason("connection closed by peer (SCTP SHUTDOWN)", CloseKind.EOF)
 
+    def _scheduled_flush(self) -> None:
+        self._flush_scheduled = False
+        if not self._writing:
+            self._flush()
+
     def _flush(self) -> None:
-        while self._tx and self._open:
-            ppid, payload = self._tx[0]
-            cmsg = [(IPPROTO_SCTP, SCTP_SNDINFO, pack_sndinfo(ppid))]
+        tx = self._tx
+        while tx and self._open:
+            ppid, payload = tx[0]
+            # MSG_MORE lets the kernel bundle a burst into few packets; the last
+            # message of the burst goes without it, which sends everything held.
+            more = self._more if len(tx) > 1 else 0
             try:
-                sent = self._sock.sendmsg([payload], cmsg)
+                sent = self._sock.sendmsg([payload], sndinfo_cmsg(ppid), more)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:
+                if more and exc.errno == errno.EINVAL:
+                    self._more = 0  # a kernel without MSG_MORE for SCTP
+                    continue
                 self._fail(f"connection lost: {exc}", kind_of_error(exc))
                 return
             if sent != len(payload):
                 # SCTP sends a message whole or not at all; anything else is a kernel surprise.
                 self._fail(f"partial SCTP send ({sent} of {len(payload)} bytes)", CloseKind.RESET)
                 return
-            self._tx.popleft()
+            tx.popleft()
             self._tx_bytes -= len(payload)
         if self._tx_bytes <= self._limits.write_low:
             self._tx_space.set()
