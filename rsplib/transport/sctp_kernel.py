@@ -31,6 +31,7 @@ import functools
 import logging
 import socket
 import struct
+import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -104,6 +105,21 @@ COALESCE_LIMIT = 64 * 1024
 # Plain ints: ``flags & socket.MSG_EOR`` would build an enum member per message.
 _MSG_EOR = int(socket.MSG_EOR)
 _MSG_MORE = int(getattr(socket, "MSG_MORE", 0x8000))
+_RCVINFO_SPACE = socket.CMSG_SPACE(RCVINFO.size)
+_buffers = threading.local()
+
+
+def _receive_buffer() -> tuple[bytearray, memoryview]:
+    """This thread's receive buffer: ``recvmsg`` would allocate (and for this size, map
+    and unmap) a fresh RECV_CHUNK bytes object per message."""
+    found: tuple[bytearray, memoryview] | None = getattr(_buffers, "pair", None)
+    if found is None:
+        buffer = bytearray(RECV_CHUNK)
+        found = (buffer, memoryview(buffer))
+        _buffers.pair = found
+    return found
+
+
 #: Where sctp_rcvinfo holds the PPID (after sid, ssn, flags and padding), network order.
 _RCVINFO_PPID = struct.Struct("!I")
 _RCVINFO_PPID_OFFSET = 8
@@ -393,15 +409,18 @@ class SctpChannel:
         )
 
     def _on_readable(self) -> None:
-        ancillary = socket.CMSG_SPACE(RCVINFO.size)
+        ancillary = _RCVINFO_SPACE
+        buffer, view = _receive_buffer()
+        received = False
         while self._open and not self._receive_full():
             try:
-                data, ancdata, flags, _addr = self._sock.recvmsg(RECV_CHUNK, ancillary)
+                size, ancdata, flags, _addr = self._sock.recvmsg_into([buffer], ancillary)
             except (BlockingIOError, InterruptedError):
-                return
+                break
             except OSError as exc:
                 self._fail(f"connection lost: {exc}", kind_of_error(exc))
                 return
+            data = bytes(view[:size])
             if flags & MSG_NOTIFICATION:
                 self._on_notification(data)
                 continue
@@ -423,10 +442,12 @@ class SctpChannel:
                 message = data
             self._rx.append((ppid, message))
             self._rx_bytes += len(message)
+            received = True
             if TRACER.on:
                 TRACER.message("rx", ppid, message, self.local_address, self.peer_address)
+        if received:
             self._rx_ready.set()
-        if self._open and self._reading:
+        if self._open and self._reading and self._receive_full():
             self._reading = False
             self._loop.remove_reader(self._sock.fileno())
 
