@@ -54,6 +54,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -572,7 +573,24 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 
 def _collect(results: Any, count: int) -> list[tuple[str, dict[str, Any]]]:
-    return [results.get(timeout=120) for _ in range(count)]
+    collected = [results.get(timeout=120) for _ in range(count)]
+    failures = [r["traceback"] for kind, r in collected if kind == "error"]
+    if failures:
+        raise RuntimeError("a load generator failed:\n" + "\n".join(failures))
+    return collected
+
+
+def _reporting(worker: Any) -> Any:
+    """Run ``worker``; if it fails, put its traceback where the results go."""
+
+    def run(*args: Any) -> None:
+        try:
+            worker(*args)
+        except BaseException:
+            args[-1].put(("error", {"traceback": traceback.format_exc()}))
+            raise
+
+    return run
 
 
 def _summarise(
@@ -627,7 +645,7 @@ def run(args: argparse.Namespace, kind: str) -> dict[str, Any]:
         for start in range(0, len(ids), per):
             ready = ctx.Event()
             proc = ctx.Process(
-                target=holder_worker,
+                target=_reporting(holder_worker),
                 args=(
                     registrar.address,
                     transport,
@@ -657,7 +675,7 @@ def run(args: argparse.Namespace, kind: str) -> dict[str, Any]:
             window = Window(time.time() + 2.0, time.time() + 2.0 + args.duration)
             procs = [
                 ctx.Process(
-                    target=pu_worker,
+                    target=_reporting(pu_worker),
                     args=(
                         registrar.address,
                         transport,
@@ -689,7 +707,7 @@ def run(args: argparse.Namespace, kind: str) -> dict[str, Any]:
             window = Window(time.time() + 3.0, time.time() + 3.0 + args.duration)
             procs = [
                 ctx.Process(
-                    target=rereg_worker,
+                    target=_reporting(rereg_worker),
                     args=(
                         registrar.address,
                         transport,
@@ -720,7 +738,7 @@ def run(args: argparse.Namespace, kind: str) -> dict[str, Any]:
             window = Window(time.time() + 3.0, time.time() + 3.0 + args.duration)
             procs = [
                 ctx.Process(
-                    target=pu_worker,
+                    target=_reporting(pu_worker),
                     args=(
                         registrar.address,
                         transport,
@@ -735,7 +753,7 @@ def run(args: argparse.Namespace, kind: str) -> dict[str, Any]:
             ]
             procs += [
                 ctx.Process(
-                    target=rereg_worker,
+                    target=_reporting(rereg_worker),
                     args=(
                         registrar.address,
                         transport,
