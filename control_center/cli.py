@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import TextIO
 
 from control_center.monitor import CspMonitor, StatusModel, expected_from
-from control_center.scenario import Scenario, load_scenario
+from control_center.scenario import Scenario
+from control_center.scenario_file import load_scenario
 from control_center.storyboard import (
     Action,
     Step,
@@ -80,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--loglevel",
         default="error",
-        help="debug, info, warning or error (default; the timeline shows what happens)",
+        metavar="LEVEL",
+        help="debug, info, warning or error (default error: the timeline shows what happens)",
     )
     return parser
 
@@ -108,7 +110,8 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
     gui.add_argument(
         "--viewers",
         action="store_true",
-        help="start the pool users as fractal-pu viewer windows instead of headless",
+        help="start every pool user as a fractal-pu viewer window (a scenario asks for it per "
+        'pool user with display = "window"); the window shows their pictures either way',
     )
     gui.add_argument("--present", action="store_true", help="start in presentation mode")
     gui.add_argument("--size", type=parse_size, metavar="WxH", help="window size (1400x860)")
@@ -189,6 +192,7 @@ async def run_headless(
     scenario: Scenario, story: Storyboard, args: argparse.Namespace, out: TextIO | None
 ) -> int:
     from control_center.orchestrator import Orchestrator
+    from control_center.registration import registration_wait
     from control_center.story_runner import (
         OrchestratorControl,
         StoryRunner,
@@ -212,7 +216,7 @@ async def run_headless(
             orchestrator.csp_port = monitor.address[1]
             runner = StoryRunner(
                 story,
-                OrchestratorControl(orchestrator),
+                OrchestratorControl(orchestrator, before_pool_users=registration_wait(monitor)),
                 monitor,
                 out=out,
                 # A plain headless run (no storyboard) ends with Ctrl-C.

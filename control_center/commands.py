@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from control_center.scenario import (
     Component,
     ComponentKind,
+    DemoRhythm,
     Host,
     LocalHost,
     OptionValue,
@@ -75,6 +76,9 @@ class RunContext:
     registrar_ports: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     #: Python interpreter for hosts that do not name their own.
     python: str = sys.executable
+    #: Port of the control center's trace receiver (same addresses as the status
+    #: monitor); None: no trace.
+    trace_port: int | None = None
     #: Pool cookie key (``hex:...``) for the fractal components when the scenario
     #: names no key file; every PE of the pool must share it for failover.
     cookie_key: str | None = None
@@ -163,6 +167,30 @@ def shares_pool_with_rsplib_pes(scenario: Scenario, comp: Component) -> bool:
     )
 
 
+def _pu_rhythm(demo: DemoRhythm) -> list[tuple[str, str]]:
+    """The scenario's ``[demo]`` settings as pool-user options."""
+    values = (
+        ("width", demo.width),
+        ("height", demo.height),
+        ("sessions", demo.sessions),
+        ("images", demo.images),
+        ("interimagetime", demo.pause_s),
+    )
+    return [(option, f"{value:g}") for option, value in values if value is not None]
+
+
+def _pool_elements_of(scenario: Scenario, user: Component) -> list[Component]:
+    """The scenario's PEs of the pool ``user`` uses (those with a known identifier)."""
+    handle = user.pool_handle or scenario.pool_handle
+    return [
+        c
+        for c in scenario.components
+        if c.kind in (ComponentKind.FRACTAL_PE, ComponentKind.ECHO_PE, ComponentKind.RSP_FRACTAL_PE)
+        and (c.pool_handle or scenario.pool_handle) == handle
+        and c.identifier is not None
+    ]
+
+
 def build_command(scenario: Scenario, comp: Component, ctx: RunContext) -> CommandLine:
     """The full command line of ``comp`` in ``scenario``."""
     if comp.kind.from_rsplib:
@@ -191,6 +219,9 @@ def build_command(scenario: Scenario, comp: Component, ctx: RunContext) -> Comma
             add("identifier", f"{comp.identifier:#x}")
         add("cspserver", f"{ctx.csp_addresses[host.name]}:{ctx.csp_port}")
         add("cspinterval", str(scenario.report_interval_ms))
+        if ctx.trace_port is not None:
+            # Component events (a pool user's failovers) and protocol messages.
+            add("trace", f"{ctx.csp_addresses[host.name]}:{ctx.trace_port}")
         add("loglevel", "info")
 
     if comp.kind is ComponentKind.REGISTRAR:
@@ -224,10 +255,21 @@ def build_command(scenario: Scenario, comp: Component, ctx: RunContext) -> Comma
         if comp.kind is ComponentKind.FRACTAL_PU:
             files["image"] = posixpath.join(run_dir, f"{stem}.png")
             files["report"] = posixpath.join(run_dir, f"{stem}-report.json")
+            files["live"] = posixpath.join(run_dir, f"{stem}-live.png")
             add("output", files["image"])
             add("report", files["report"])
+            add("live-image", files["live"])
+            for rhythm_option, rhythm_value in _pu_rhythm(scenario.demo):
+                add(rhythm_option, rhythm_value)
+            # The viewer and the log name PEs as the map does.
+            for pe in _pool_elements_of(scenario, comp):
+                derived.append(("pe-name", f"{pe.identifier:#x}={pe.name}"))
         else:
             add("local", f"{address}:0")
+            if comp.kind is ComponentKind.FRACTAL_PE and scenario.demo.block_delay_ms is not None:
+                add("block-delay", f"{scenario.demo.block_delay_ms:g}")
+    if "live_image" in comp.options and comp.kind is ComponentKind.FRACTAL_PU:
+        files["live"] = str(comp.options["live_image"])
     if "output" in comp.options and comp.kind is ComponentKind.FRACTAL_PU:
         files["image"] = str(comp.options["output"])
     if "report" in comp.options and comp.kind is ComponentKind.FRACTAL_PU:

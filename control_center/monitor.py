@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import errno
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
@@ -642,6 +643,20 @@ class _CspProtocol(asyncio.DatagramProtocol):
         log.debug("CSP socket error: %s", exc)
 
 
+def listen_error(what: str, host: str, port: int, exc: OSError) -> OSError:
+    """An OSError naming what could not listen where, with the reason said once.
+
+    ``str(OSError(errno, text))`` starts with ``[Errno N]``; the original error's
+    text has it too, so it is built from ``strerror`` and keeps ``errno`` for callers.
+    """
+    reason = exc.strerror or str(exc)
+    hint = " (is another control center running? --csp-port 0 picks a free port)"
+    message = f"cannot listen for {what} on {host}:{port}: {reason}"
+    error = OSError(message + (hint if exc.errno == errno.EADDRINUSE else ""))
+    error.errno = exc.errno
+    return error
+
+
 class CspMonitor:
     """Receives CSP reports on UDP ``host:port`` and keeps ``model`` current.
 
@@ -689,9 +704,7 @@ class CspMonitor:
                 lambda: _CspProtocol(self), local_addr=(self.host, self.port)
             )
         except OSError as exc:
-            raise OSError(
-                exc.errno, f"cannot listen for CSP reports on {self.host}:{self.port}: {exc}"
-            ) from exc
+            raise listen_error("CSP reports", self.host, self.port, exc) from exc
         self._transport = transport
         self._rearm()
 

@@ -33,7 +33,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -66,12 +66,17 @@ from control_center.scenario import (
     Scenario,
     SshHost,
 )
-from rsplib.transport import SCTP, ChannelClosed, connect, sctp_available
+from rsplib.transport import SCTP, TransportError, connect, sctp_available
+from rsplib.wire.csp import ComponentGroup
 
 log = logging.getLogger(__name__)
 
 LAB_KEY = "<lab>"
 SSH_RUN_SUBDIR = ".rsp-run"
+
+
+#: Called by ``start_all`` before the pool users start; returns a note for the user.
+BeforePoolUsers = Callable[["Orchestrator"], Awaitable[str | None]]
 
 
 class OrchestratorError(RuntimeError):
@@ -149,6 +154,8 @@ class Orchestrator:
         self.run_dir = Path(run_dir) if run_dir is not None else default_run_dir(scenario)
         #: Port the components report to; set it to the monitor's port before start_all.
         self.csp_port = csp_port if csp_port is not None else scenario.csp_port
+        #: Where the components send their trace (set once the receiver listens).
+        self.trace_port: int | None = None
         self.python = python
         self.ready_timeout = ready_timeout
         self.ssh_poll_interval = ssh_poll_interval
@@ -326,6 +333,7 @@ class Orchestrator:
             csp_addresses={h: self.csp_address_of(h) for h in self.scenario.hosts},
             registrar_ports=dict(self.registrar_ports),
             python=self.python,
+            trace_port=self.trace_port,
             cookie_key=self.cookie_key,
             local_display=self.local_display,
         )
@@ -444,8 +452,11 @@ class Orchestrator:
                 tail = "; ".join(await launcher.log_tail(name, 3)) if info else ""
                 raise LauncherError(f"{name} exited during start-up ({status}): {tail}")
             try:
+                # The transport the registrar listens on: kernel SCTP for rsplib's, and
+                # for ours with --transport auto where this kernel has it (a TCP probe
+                # would never connect there).
                 await _probe_connection(address, port, sctp=_speaks_sctp(comp))
-            except (OSError, TimeoutError, ChannelClosed):
+            except (OSError, TimeoutError, TransportError):
                 if time.monotonic() > deadline:
                     raise LauncherError(
                         f"{name} does not accept connections on {address}:{port} "
@@ -456,10 +467,20 @@ class Orchestrator:
             return
 
     # -- whole scenario --------------------------------------------------------------------
-    async def start_all(self) -> None:
-        """Start every component that is not running, wave by wave (registrars first)."""
+    async def start_all(self, *, before_pool_users: BeforePoolUsers | None = None) -> str | None:
+        """Start every component that is not running, wave by wave (registrars first).
+
+        ``before_pool_users`` runs before the first wave with a pool user (it waits
+        for the pool elements' registration); what it returns is returned here.
+        """
+        note: str | None = None
+        waited = before_pool_users is None
         for wave in self.scenario.start_waves():
             pending = [c.name for c in wave if not self.is_running(c.name)]
+            if not waited and any(c.group == ComponentGroup.POOL_USER for c in wave):
+                waited = True
+                assert before_pool_users is not None
+                note = await before_pool_users(self)
             results = await asyncio.gather(
                 *(self.start(name) for name in pending), return_exceptions=True
             )
@@ -470,6 +491,7 @@ class Orchestrator:
             }
             if failures:
                 raise OrchestratorError("start failed", failures)
+        return note
 
     async def stop_all(self, *, kill: bool = False, grace: float | None = None) -> None:
         """Stop (or kill) every running component: pool users first, registrars last."""

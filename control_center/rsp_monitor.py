@@ -298,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load_expected(path: str, timeout_multiplier: float) -> StatusModel:
-    from control_center.scenario import load_scenario
+    from control_center.scenario_file import load_scenario
 
     scenario = load_scenario(path)
     return StatusModel(

@@ -682,9 +682,12 @@ class StoryRunner:
 class OrchestratorControl:
     """Adapts :class:`control_center.orchestrator.Orchestrator` to :class:`StoryController`."""
 
-    def __init__(self, orchestrator: Any) -> None:
+    def __init__(self, orchestrator: Any, *, before_pool_users: Any = None) -> None:
         # Typed loosely so this module does not import the launchers' host tooling.
         self.orch = orchestrator
+        #: What ``start-all`` does between pool elements and pool users (see
+        #: control_center.registration): wait for the pool elements' registration.
+        self.before_pool_users = before_pool_users
 
     def components(self) -> list[str]:
         return [c.name for c in self.orch.scenario.components]
@@ -727,7 +730,9 @@ class OrchestratorControl:
             return None
 
     async def start_all(self) -> None:
-        await self.orch.start_all()
+        note = await self.orch.start_all(before_pool_users=self.before_pool_users)
+        if note:
+            log.info("%s", note)
 
     async def stop_all(self, *, grace: float | None = None) -> None:
         await self.orch.stop_all(grace=grace)

@@ -28,9 +28,8 @@ from control_center.scenario import (
     ComponentKind,
     LocalHost,
     Scenario,
-    ScenarioError,
-    load_scenario,
 )
+from control_center.scenario_file import ScenarioError, load_scenario
 from rsplib.wire.csp import ComponentGroup, split_component_id
 
 PPID_COLOR_NAMES = {0: "data", 11: "asap", 12: "enrp", 32: "application"}

@@ -43,12 +43,39 @@ def build_parser() -> argparse.ArgumentParser:
         pool_handle=DEFAULT_POOL_HANDLE,
     )
     add = parser.add_argument
-    add("--identifier", metavar="ID", help="PE identifier, hex (0x...) or decimal; random")
+    add(
+        "--identifier",
+        metavar="ID",
+        help="PE identifier, hex (0x...) or decimal (default: random)",
+    )
     add("--policy", default="RoundRobin", help="pool policy, rsplib syntax (default RoundRobin)")
-    add("--local", metavar="ADDR:PORT", default="127.0.0.1:0", help="listen here (port 0: any)")
-    add("--advertise", metavar="ADDR", action="append", default=[], help="address to register")
-    add("--rereginterval", metavar="MS", type=float, default=30000.0)
-    add("--max-threads", metavar="N", type=int, default=4, help="concurrent sessions (4)")
+    add(
+        "--local",
+        metavar="ADDR:PORT",
+        default="127.0.0.1:0",
+        help="listen here, port 0: any (default %(default)s)",
+    )
+    add(
+        "--advertise",
+        metavar="ADDR",
+        action="append",
+        default=[],
+        help="address to register, repeatable (default: the --local address)",
+    )
+    add(
+        "--rereginterval",
+        metavar="MS",
+        type=float,
+        default=30000.0,
+        help="re-register this often (default 30000)",
+    )
+    add(
+        "--max-threads",
+        metavar="N",
+        type=int,
+        default=4,
+        help="concurrent sessions (default 4)",
+    )
     add(
         "--failure-after",
         metavar="N",
@@ -56,10 +83,34 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="after N data messages send a cookie and drop the session (0 = off)",
     )
-    add("--cookie-max-packets", metavar="N", type=int, default=10)
-    add("--cookie-max-time", metavar="MS", type=float, default=1000.0)
-    add("--data-max-time", metavar="MS", type=float, default=1000.0)
-    add("--transmit-timeout", metavar="MS", type=float, default=2500.0)
+    add(
+        "--cookie-max-packets",
+        metavar="N",
+        type=int,
+        default=10,
+        help="send a state cookie after at most N data messages (default 10)",
+    )
+    add(
+        "--cookie-max-time",
+        metavar="MS",
+        type=float,
+        default=1000.0,
+        help="send a state cookie at least this often (default 1000)",
+    )
+    add(
+        "--data-max-time",
+        metavar="MS",
+        type=float,
+        default=1000.0,
+        help="send the pixels computed so far at least this often (default 1000)",
+    )
+    add(
+        "--transmit-timeout",
+        metavar="MS",
+        type=float,
+        default=2500.0,
+        help="give up a session when sending to its pool user takes this long (default 2500)",
+    )
     add("--test-mode", action="store_true", help="draw a cheap test pattern, no fractal maths")
     add(
         "--block-delay",
@@ -68,7 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="pause after each block of at most 324 pixels (demos/tests; default 0 = off)",
     )
-    add("--kernel", choices=KERNEL_CHOICES, help="numpy, numba or auto ($FRACTAL_KERNEL)")
+    add(
+        "--kernel",
+        choices=KERNEL_CHOICES,
+        help="numpy, numba or auto (default: $FRACTAL_KERNEL, else auto)",
+    )
     add("--cookie-key-file", metavar="FILE", help="pool cookie key (else $RSERPOOL_COOKIE_KEY)")
     add("--encrypt-cookies", action="store_true", help="also encrypt the cookies (AES-GCM)")
     add(

@@ -3,10 +3,12 @@
 For a pixel with iteration count ``v`` the viewer adds optional offsets and
 picks a fully saturated, fully bright hue in 5-degree steps:
 
-* "show failovers" (colour marks): ``v += 2*run + 5*failovers`` where ``run`` is
-  the image number and ``failovers`` counts the PE changes of the pixel's
+* "show failovers" (colour marks): ``v += 2*run + 18*failovers`` where ``run``
+  is the image number and ``failovers`` counts the PE changes of the pixel's
   session when the pixel arrived -- so every failover rotates the palette of
-  the rest of that cell, which is what makes a failover visible;
+  the rest of that cell, which is what makes a failover visible. rsplib
+  rotates by 5 steps (25 degrees), which on images with smooth colour bands
+  is hard to see; 18 steps turn the hue by a quarter circle;
 * "show sessions": ``v += 3*session_index``;
 * hue = ((v mod 72) * 5) mod 360, colour = HSV(hue, 255, 255).
 
@@ -25,6 +27,8 @@ import numpy.typing as npt
 
 BACKGROUND_RGB = (200, 200, 200)
 HUE_STEPS = 72
+#: Palette steps a failover rotates the rest of its cell by (rsplib: 5).
+FAILOVER_SHIFT = 18
 
 RgbImage = npt.NDArray[np.uint8]
 
@@ -79,7 +83,7 @@ def palette_offsets(
     """The value offset per pixel (or a scalar array) from the viewer's two options."""
     offset = np.zeros(np.shape(failovers), dtype=np.int64)
     if show_failovers:
-        offset = offset + 2 * run + 5 * np.asarray(failovers, dtype=np.int64)
+        offset = offset + 2 * run + FAILOVER_SHIFT * np.asarray(failovers, dtype=np.int64)
     if show_sessions:
         offset = offset + 3 * np.asarray(session_index, dtype=np.int64)
     return offset
@@ -99,3 +103,35 @@ def colorize(
     if computed is not None:
         rgb[~computed] = BACKGROUND_RGB
     return rgb
+
+
+#: Pixels per stripe pair of the "computed twice" hatching, and how dark its stripes are.
+HATCH_PERIOD = 6
+HATCH_DARKEN = 0.3
+
+
+def hatch_stripes(
+    xs: npt.NDArray[np.integer], ys: npt.NDArray[np.integer]
+) -> npt.NDArray[np.bool_]:
+    """Which of the pixels at (xs, ys) lie on a dark diagonal stripe of the hatching."""
+    stripes: npt.NDArray[np.bool_] = ((xs + ys) % HATCH_PERIOD) < (HATCH_PERIOD // 2)
+    return stripes
+
+
+def hatch_pixels(
+    rgb: RgbImage,
+    twice: npt.NDArray[np.bool_],
+    xs: npt.NDArray[np.integer],
+    ys: npt.NDArray[np.integer],
+) -> RgbImage:
+    """Colours of the pixels at (xs, ys), those computed twice hatched by dark diagonals."""
+    dark = twice & hatch_stripes(xs, ys)
+    out = rgb.copy()
+    out[dark] = (out[dark].astype(np.float32) * HATCH_DARKEN).astype(np.uint8)
+    return out
+
+
+def hatch(rgb: RgbImage, twice: npt.NDArray[np.bool_]) -> RgbImage:
+    """A whole picture (H x W x 3) with the pixels computed twice hatched."""
+    grid = np.indices(twice.shape)
+    return hatch_pixels(rgb, twice, grid[1], grid[0])

@@ -3,6 +3,8 @@
 Shape (times in milliseconds; PE identifiers as "0x%08x" strings)::
 
     {"pool_handle": ..., "sessions": N, "width": W, "height": H, "complete": bool,
+     "in_progress": bool (written after an image, more to come; an endless run keeps
+                          only its newest images),
      "images": [{
         "index": 1, "config": "02-seahorse-valley.fsf", "output": "out.png",
         "complete": bool, "missing_pixels": 0, "total_time_ms": ...,
@@ -131,13 +133,17 @@ def build_report(
     height: int,
     images: Sequence[tuple[ImageResult, ImageInfo]],
     error: str | None = None,
+    in_progress: bool = False,
 ) -> JsonObject:
+    """The report; ``in_progress``: written between images (never "complete" then)."""
+    done = error is None and bool(images) and all(result.complete for result, _ in images)
     return {
         "pool_handle": pool_handle,
         "sessions": sessions,
         "width": width,
         "height": height,
-        "complete": error is None and bool(images) and all(result.complete for result, _ in images),
+        "complete": done and not in_progress,
+        "in_progress": in_progress,
         "error": error,
         "images": [image_json(result, info) for result, info in images],
     }

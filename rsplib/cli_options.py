@@ -34,16 +34,21 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def new_parser(prog: str, description: str, *, pool_handle: str | None = None) -> ArgumentParser:
-    """A parser with the ASAP options; ``pool_handle`` replaces the default pool handle."""
+DEFAULT_POOL_HANDLE = "EchoPool"
+
+
+def new_parser(
+    prog: str, description: str, *, pool_handle: str = DEFAULT_POOL_HANDLE
+) -> ArgumentParser:
+    """A parser with the ASAP options; ``pool_handle`` is the tool's default pool handle."""
     parser = ArgumentParser(prog=prog, description=description)
-    add_asap_options(parser)
-    if pool_handle is not None:
-        parser.set_defaults(poolhandle=pool_handle)
+    add_asap_options(parser, pool_handle=pool_handle)
     return parser
 
 
-def add_asap_options(parser: argparse.ArgumentParser) -> None:
+def add_asap_options(
+    parser: argparse.ArgumentParser, *, pool_handle: str = DEFAULT_POOL_HANDLE
+) -> None:
     add = parser.add_argument
     add(
         "--registrar",
@@ -52,7 +57,7 @@ def add_asap_options(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="static registrar, repeatable or comma-separated",
     )
-    add("--poolhandle", default="EchoPool", help="pool handle (default EchoPool)")
+    add("--poolhandle", default=pool_handle, help="pool handle (default %(default)s)")
     add(
         "--announce-interface",
         metavar="ADDR",
@@ -64,11 +69,41 @@ def add_asap_options(parser: argparse.ArgumentParser) -> None:
         default=f"{ANNOUNCE_GROUP}:{ANNOUNCE_PORT}",
         help="Server Announce group (default %(default)s)",
     )
-    add("--transport", choices=("auto", "tcp", "sctp"), default="auto")
-    add("--registrar-connect-timeout", metavar="MS", type=float)
-    add("--registrar-response-timeout", metavar="MS", type=float)
-    add("--registrar-connect-max-trials", metavar="N", type=int)
-    add("--registrar-announce-timeout", metavar="MS", type=float)
+    add(
+        "--transport",
+        choices=("auto", "tcp", "sctp"),
+        default="auto",
+        help="auto: kernel SCTP where the kernel has it, else the TCP mapping (default auto)",
+    )
+    defaults = AsapConfig()
+    add(
+        "--registrar-connect-timeout",
+        metavar="MS",
+        type=float,
+        help=f"give up connecting to a registrar after (default "
+        f"{defaults.registrar_connect_timeout * 1000:g})",
+    )
+    add(
+        "--registrar-response-timeout",
+        metavar="MS",
+        type=float,
+        help=f"wait this long for a registrar's answer (default "
+        f"{defaults.registrar_response_timeout * 1000:g})",
+    )
+    add(
+        "--registrar-connect-max-trials",
+        metavar="N",
+        type=int,
+        help=f"registrar hunt attempts before a request fails (default "
+        f"{defaults.registrar_connect_max_trials})",
+    )
+    add(
+        "--registrar-announce-timeout",
+        metavar="MS",
+        type=float,
+        help=f"forget an announced registrar after (default "
+        f"{defaults.registrar_announce_timeout * 1000:g})",
+    )
     add(
         "--heartbeat-interval",
         metavar="MS",
@@ -86,8 +121,13 @@ def add_asap_options(parser: argparse.ArgumentParser) -> None:
     add("--cspserver", metavar="ADDR:PORT", help="status monitor (enables reporting)")
     add("--cspinterval", metavar="MS", type=float, help="status report interval (default 1000)")
     add_trace_options(parser)
-    add("--loglevel", default="info", help="debug, info, warning, error")
-    add("--logfile", metavar="FILE")
+    add(
+        "--loglevel",
+        default="info",
+        metavar="LEVEL",
+        help="debug, info, warning or error (default info)",
+    )
+    add("--logfile", metavar="FILE", help="log to FILE instead of stderr")
 
 
 def add_trace_options(parser: argparse.ArgumentParser) -> None:

@@ -1,19 +1,31 @@
 #!/usr/bin/env bash
-# The README demo in one command: sets everything up, then
-#  - with a display: opens the control center on scenarios/local.toml
-#    with the pool user as a viewer window of its own (extra arguments go to
-#    rsp-control-center, e.g. --start-all or --present);
+# The README demo in one command: sets everything up (only when something
+# changed since the last setup; its output goes to .venv/setup.log), then
+#  - with a display: opens the control center on scenarios/local.toml, which
+#    shows the pool user's picture in its own window (extra arguments go to
+#    rsp-control-center, e.g. --start-all, --present or --viewers);
 #  - without one: plays the failover storyboard in the window offscreen and writes
 #    the map screenshots, a window screenshot and the JSON report to out/demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+if [ -x .venv/bin/python ] && [ -f .venv/setup-stamp ] \
+  && [ "$(bash scripts/setup_stamp.sh)" = "$(cat .venv/setup-stamp)" ]; then
+  : # up to date: nothing to install
+else
+  echo "demo: setting up (system packages, .venv; this takes a while the first time)"
+  mkdir -p .venv
+  if ! bash scripts/setup.sh > .venv/setup.log 2>&1; then
+    echo "demo: the setup failed; the end of .venv/setup.log:" >&2
+    tail -n 20 .venv/setup.log >&2
+    exit 1
+  fi
+fi
 source .venv/bin/activate
 
 if [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]; then
   echo "demo: opening the control center on scenarios/local.toml"
-  echo "demo: Start all, then right-click a pool element and Kill it; F11 = presentation mode"
-  exec rsp-control-center scenarios/local.toml --viewers "$@"
+  echo "demo: Start all (A), then X kills a pool element that is working; F11 presents"
+  exec rsp-control-center scenarios/local.toml "$@"
 fi
 
 OUT=${DEMO_OUT:-out/demo}

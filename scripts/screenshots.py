@@ -4,10 +4,11 @@
     python scripts/screenshots.py [--out docs/img] [--keep DIR]
 
 1. The control center during a failover: the shipped failover storyboard
-   (scenarios/failover-story.toml) plays in the window on a copy of
+   (scenarios/failover-story.toml) plays in a 1600x1000 window on a copy of
    scenarios/local.toml with free ports and the map background of
-   assets/maps; the map and the window are saved when the first failover
-   shows up in the timeline.
+   assets/maps; the window (map and the pool user's picture side by side)
+   and the map alone are saved when the pool user fails over after the
+   story's kill.
 2. The fractal viewer after a failover: the same scenario with the pool user
    started as its viewer window (``--viewers``); a pool element serving it is
    killed mid-image and the viewer saves its window once the image is done.
@@ -128,14 +129,14 @@ def main() -> int:
             str(shots),
             "--close-when-done",
             "--size",
-            "1440x880",
+            "1600x1000",
             "--run-dir",
             str(story_dir / "run"),
         ],
         env,
     )
-    copy_image(shots / "map-failover.png", out / "control-center-map-failover.png")
     copy_image(shots / "window-failover.png", out / "control-center-window.png")
+    copy_image(shots / "map-failover.png", out / "control-center-map-failover.png")
 
     # 2. the viewer after a failover
     if not args.skip_viewer:

@@ -52,4 +52,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e ".[test,fast]"
+# What this installation was made from; scripts/demo.sh skips the setup while it matches.
+bash scripts/setup_stamp.sh > .venv/setup-stamp
 echo "setup: ready (.venv)"

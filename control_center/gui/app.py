@@ -28,6 +28,7 @@ from control_center.gui.engine import EngineBridge
 from control_center.gui.main_window import MainWindow
 from control_center.gui.screenshot import MAX_BYTES, save_image, save_widget
 from control_center.gui.view_model import TimelineEntry
+from control_center.registration import registration_wait
 from control_center.scenario import Scenario
 from control_center.story_runner import (
     OrchestratorControl,
@@ -44,6 +45,10 @@ EXIT_USAGE = 2
 DEFAULT_SCREENSHOT_AFTER_S = 10.0
 #: Map images written by ``--screenshot-dir`` (pixels wide).
 MAP_IMAGE_WIDTH = 1400
+#: After a failover report the map and window are saved this much later (ms); after a
+#: fault, later still: the pool user's lines move within half a second.
+FAILOVER_SHOT_DELAY_MS = 300
+AFTER_FAULT_SHOT_DELAY_MS = 1500
 
 
 class GuiStoryRunner(StoryRunner):
@@ -73,7 +78,12 @@ class GuiRun:
         self.exit_code = EXIT_OK
         self.story_result: StoryResult | None = None
         self.bridge = EngineBridge(
-            scenario, run_dir=args.run_dir, csp_port=args.csp_port, viewers=args.viewers
+            scenario,
+            run_dir=args.run_dir,
+            csp_port=args.csp_port,
+            viewers=args.viewers,
+            # --viewers asks for the windows even offscreen (screenshots of them).
+            display=args.viewers or has_real_display(),
         )
         self.window = MainWindow(self.bridge)
         if args.size:
@@ -138,7 +148,9 @@ class GuiRun:
             assert bridge.orchestrator is not None and bridge.monitor is not None
             runner = GuiStoryRunner(
                 story,
-                OrchestratorControl(bridge.orchestrator),
+                OrchestratorControl(
+                    bridge.orchestrator, before_pool_users=registration_wait(bridge.monitor)
+                ),
                 bridge.monitor,
                 out=sys.stdout,
                 forward=bridge.signals.story_note.emit,
@@ -161,9 +173,18 @@ class GuiRun:
             QTimer.singleShot(150, lambda: self._map_shot(text))
 
     def _timeline_entry(self, entry: TimelineEntry) -> None:
-        if entry.kind == "failover" and self.screenshot_dir is not None and not self.failover_shot:
-            self.failover_shot = True
-            QTimer.singleShot(300, self._failover_shots)
+        """The failover screenshots: at the pool user's first failover report, or once
+        the lines had time to move after the story's first fault (kill, hang, unplug)."""
+        if self.screenshot_dir is None or self.failover_shot:
+            return
+        if entry.kind == "failover":
+            delay = FAILOVER_SHOT_DELAY_MS
+        elif entry.kind == "fault" or "killed by SIGKILL" in entry.text:
+            delay = AFTER_FAULT_SHOT_DELAY_MS
+        else:
+            return
+        self.failover_shot = True
+        QTimer.singleShot(delay, self._failover_shots)
 
     def _failover_shots(self) -> None:
         assert self.screenshot_dir is not None
@@ -218,6 +239,13 @@ def _install_sigint(window: MainWindow) -> QTimer:
     timer.start(200)
     timer.timeout.connect(lambda: None)
     return timer
+
+
+def has_real_display() -> bool:
+    """A display a viewer window can appear on (offscreen rendering is none)."""
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) and (
+        os.environ.get("QT_QPA_PLATFORM", "") not in ("offscreen", "minimal")
+    )
 
 
 def has_display() -> bool:

@@ -15,9 +15,10 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import re
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,10 @@ from control_center.launchers.base import Action
 from control_center.launchers.local import LocalLauncher
 from control_center.monitor import CspMonitor, StatusModel, expected_from
 from control_center.orchestrator import Orchestrator
-from control_center.scenario import ComponentKind, Scenario
+from control_center.scenario import Component, ComponentKind, PictureDisplay, Scenario
+from control_center.trace_events import TraceFormatError, failover_of
+from rsplib.trace.receiver import TraceParser, TraceReceiver, open_trace_receiver
+from rsplib.trace.record import EventRecord, TraceRecord
 
 log = logging.getLogger("control_center.gui")
 
@@ -37,6 +41,10 @@ log = logging.getLogger("control_center.gui")
 LOG_POLL_S = 0.3
 #: Bytes of an existing log shown when following starts.
 LOG_BACKLOG_BYTES = 64 * 1024
+#: How often the pool users' live images are checked for changes.
+PICTURE_POLL_S = 0.2
+#: A live image larger than this is not read (a 1000 x 1000 picture is a few MB at most).
+MAX_PICTURE_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +83,8 @@ def viewer_command(command: CommandLine, caption: str) -> CommandLine:
         if arg == "--headless":
             continue
         if arg in ("--output", "--report", "--values-output", "--images"):
+            # Headless outputs: the viewer keeps its images on screen (and still
+            # writes --live-image, so the control center's pane shows it too).
             skip_value = True
             continue
         argv.append(arg)
@@ -84,20 +94,65 @@ def viewer_command(command: CommandLine, caption: str) -> CommandLine:
         env=command.env,
         cwd=command.cwd,
         log_file=command.log_file,
-        files={},
+        files={k: v for k, v in command.files.items() if k == "live"},
     )
 
 
-class ViewerOrchestrator(Orchestrator):
-    """Starts the scenario's pool users as viewer windows instead of headless."""
+def shows_window(comp: Component, host_kind: str, *, all_windows: bool, display: bool) -> bool:
+    """Whether pool user ``comp`` runs as a viewer window (else headless, shown in a pane).
+
+    A window needs a display, and this machine's display reaches only components on
+    this machine or its virtual hosts.
+    """
+    wanted = all_windows or comp.display is PictureDisplay.WINDOW
+    return (
+        comp.kind is ComponentKind.FRACTAL_PU
+        and wanted
+        and display
+        and host_kind in ("local", "netns")
+    )
+
+
+class WindowOrchestrator(Orchestrator):
+    """Starts the pool users that :func:`shows_window` picks as viewer windows."""
+
+    def __init__(
+        self, scenario: Scenario, *, all_windows: bool, display: bool, **kwargs: Any
+    ) -> None:
+        super().__init__(scenario, **kwargs)
+        self.all_windows = all_windows
+        self.display = display
 
     def command(self, name: str) -> CommandLine:
         cmd = super().command(name)
         comp = self.scenario.component(name)
         host = self.scenario.host_of(comp)
-        if comp.kind is ComponentKind.FRACTAL_PU and host.kind == "local":
+        if shows_window(comp, host.kind, all_windows=self.all_windows, display=self.display):
             return viewer_command(cmd, comp.display_name)
         return cmd
+
+
+class EventLinesParser(TraceParser):
+    """Decodes only the event lines of a trace datagram (a pool user's failover...).
+
+    The window shows no protocol messages, which are most of the trace: skipping
+    them unread keeps their decoding off the engine thread (and off the GIL the
+    window needs).
+    """
+
+    def feed(self, datagram: bytes, source: str = "?") -> list[TraceRecord]:
+        if not _EVENT_KIND.search(datagram):
+            return []
+        records = []
+        for line in datagram.split(b"\n"):
+            if _EVENT_KIND.search(line):
+                record = self.feed_line(line, source)
+                if record is not None:
+                    records.append(record)
+        return records
+
+
+_EVENT_KIND = re.compile(rb'"k"\s*:\s*"ev"')
 
 
 class _Forwarder(QObject):
@@ -110,6 +165,8 @@ class _Forwarder(QObject):
     failed = Signal(str)
     stopped = Signal()
     log_text = Signal(str, str, bool)  # component, text, replace the pane's content
+    picture = Signal(str, bytes)  # pool user, PNG of its image in progress
+    failover = Signal(object)  # PuFailover: a pool user's own failover report
     story_note = Signal(str, str)  # kind, text
     story_done = Signal(object)  # StoryResult
 
@@ -124,12 +181,16 @@ class EngineBridge(QObject):
         run_dir: str | Path | None = None,
         csp_port: int | None = None,
         viewers: bool = False,
+        display: bool = False,
     ) -> None:
         super().__init__()
         self.scenario = scenario
         self.run_dir = run_dir
         self.csp_port = csp_port if csp_port is not None else scenario.csp_port
+        #: Every pool user as a viewer window (``--viewers``), not only ``display = "window"``.
         self.viewers = viewers
+        #: A display exists for viewer windows (without one every pool user runs headless).
+        self.display = display
         self.signals = _Forwarder()
         self.orchestrator: Orchestrator | None = None
         self.monitor: CspMonitor | None = None
@@ -140,6 +201,10 @@ class EngineBridge(QObject):
         self._stop: asyncio.Event | None = None
         self._log_task: asyncio.Task[None] | None = None
         self._pending: set[concurrent.futures.Future[Any]] = set()
+        #: The trace channel's receiver (components' events and messages).
+        self.trace: TraceReceiver | None = None
+        #: Trace events dropped as malformed.
+        self.malformed_events = 0
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -184,15 +249,22 @@ class EngineBridge(QObject):
             timeout_multiplier=sc.timeout_multiplier,
         )
         self.model.events.connect(self.signals.monitor_event.emit)
-        factory = ViewerOrchestrator if self.viewers else Orchestrator
-        orch = factory(sc, run_dir=self.run_dir)
+        orch = WindowOrchestrator(
+            sc, all_windows=self.viewers, display=self.display, run_dir=self.run_dir
+        )
         self.orchestrator = orch
         orch.subscribe(self.signals.launcher_event.emit)
         try:
             await orch.open(require_all_hosts=False)
             self.monitor = CspMonitor(self.model, host=orch.csp_listen_address, port=self.csp_port)
             await self.monitor.start()
+            self.trace = await open_trace_receiver(
+                orch.csp_listen_address, 0, self._on_trace_records, EventLinesParser()
+            )
+            orch.trace_port = self.trace.address[1]
         except BaseException as exc:
+            if self.monitor is not None:
+                self.monitor.close()
             await orch.close()
             if isinstance(exc, Exception):
                 self.signals.failed.emit(f"cannot run the scenario: {exc}")
@@ -212,7 +284,11 @@ class EngineBridge(QObject):
                     host_errors=dict(orch.host_errors),
                 )
             )
-            await self._stop.wait()
+            pictures = asyncio.ensure_future(self._watch_pictures(orch))
+            try:
+                await self._stop.wait()
+            finally:
+                pictures.cancel()
         finally:
             self.running = False
             if self._log_task is not None:
@@ -224,6 +300,8 @@ class EngineBridge(QObject):
             # Let the final reports of the stopped components reach the map.
             await asyncio.sleep(0.1)
             self.monitor.close()
+            if self.trace is not None:
+                self.trace.close()
 
     # ------------------------------------------------------------------ commands
     def submit(
@@ -267,6 +345,51 @@ class EngineBridge(QObject):
         """Run a coroutine function in the engine loop; for tests and the storyboard."""
         assert self._loop is not None
         return asyncio.run_coroutine_threadsafe(function(), self._loop)
+
+    # ------------------------------------------------------------------ trace events
+    def _on_trace_records(self, records: list[TraceRecord], _datagram: bytes) -> None:
+        for record in records:
+            if isinstance(record, EventRecord):
+                self.trace_event(
+                    record.type, record.component, record.seq, record.time, record.fields
+                )
+
+    def trace_event(
+        self, event_type: str, sender: int, seq: int, sent_at: float, fields: Mapping[str, Any]
+    ) -> None:
+        """An event record of the trace channel (engine thread): a pool user's failover
+        goes to the window; a malformed one is dropped, counted and logged once."""
+        try:
+            failover = failover_of(event_type, sender, seq, sent_at, fields)
+        except TraceFormatError as exc:
+            self.malformed_events += 1
+            if self.malformed_events == 1:
+                log.warning("dropping a malformed trace event of %016x: %s", sender, exc)
+            return
+        if failover is not None:
+            self.signals.failover.emit(failover)
+
+    # ------------------------------------------------------------------ pictures
+    async def _watch_pictures(self, orch: Orchestrator) -> None:
+        """Send each pool user's live image to the window whenever its file changes."""
+        files: dict[str, Path] = {}
+        for comp in self.scenario.components:
+            host = self.scenario.host_of(comp)
+            live = (
+                orch.files(comp.name).get("live") if comp.kind is ComponentKind.FRACTAL_PU else None
+            )
+            # Files of SSH hosts are not on this machine.
+            if live is not None and host.kind in ("local", "netns"):
+                files[comp.name] = Path(live)
+        seen: dict[str, tuple[int, int]] = {}
+        while files:
+            for name, path in files.items():
+                data, stamp = await asyncio.to_thread(_read_if_changed, path, seen.get(name))
+                if stamp is not None:
+                    seen[name] = stamp
+                if data is not None:
+                    self.signals.picture.emit(name, data)
+            await asyncio.sleep(PICTURE_POLL_S)
 
     # ------------------------------------------------------------------ logs
     def follow_log(self, component: str | None) -> None:
@@ -323,6 +446,23 @@ class EngineBridge(QObject):
                 self.signals.log_text.emit(name, "\n".join(lines) + "\n", True)
                 last = lines
             await asyncio.sleep(1.0)
+
+
+def _read_if_changed(
+    path: Path, seen: tuple[int, int] | None
+) -> tuple[bytes | None, tuple[int, int] | None]:
+    """(the file's bytes if it changed since ``seen``, its (mtime, size) stamp)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None, None
+    stamp = (info.st_mtime_ns, info.st_size)
+    if stamp == seen or not 0 < info.st_size <= MAX_PICTURE_BYTES:
+        return None, stamp
+    try:
+        return path.read_bytes(), stamp
+    except OSError:
+        return None, None
 
 
 def _read_new(path: Path, offset: int, first: bool) -> tuple[str, int, bool]:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from control_center.scenario import ScenarioError, load_scenario, loads_scenario
+from control_center.scenario_file import ScenarioError, load_scenario, loads_scenario
 from control_center.toml_lines import key_lines
 
 _POSITION_LINE = re.compile(r"^(?P<head>\s*position\s*=\s*)\[[^\]\n]*\](?P<tail>.*)$")

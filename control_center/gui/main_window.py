@@ -1,4 +1,9 @@
-"""The control center's main window: map, side panels, log pane, toolbar and menus.
+"""The control center's main window: map, pictures, side panels, log pane, toolbar, menus.
+
+Each pool user's picture is a dock of its own (:mod:`control_center.gui.picture_pane`),
+beside the map in a wide window and below it in a tall one; the same picture
+is drawn small on the pool user's node. Failovers shown anywhere are the ones
+the pool users reported themselves.
 
 Every action -- in a node's context menu, the toolbar, the menus or a
 presenter hotkey -- becomes a command for the engine thread and returns at
@@ -13,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from PySide6.QtCore import QPoint, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -22,6 +27,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QStyle,
     QToolBar,
+    QToolButton,
     QWidget,
 )
 
@@ -30,11 +36,15 @@ from control_center.gui.layout_file import LayoutError, save_positions
 from control_center.gui.log_pane import LogPane
 from control_center.gui.map_view import MapView
 from control_center.gui.panels import ComponentPanel, PoolsPanel, TimelinePanel
-from control_center.gui.presenter import HINT, Presenter
+from control_center.gui.picture_pane import PicturePane
+from control_center.gui.presenter import ACTION_KEYS, Presenter, Stage
 from control_center.gui.view_model import Changes, NodeState, TimelineEntry, ViewModel
 from control_center.launchers.base import Action, LauncherEvent
 from control_center.monitor import MonitorEvent
 from control_center.orchestrator import Orchestrator
+from control_center.registration import registration_wait
+from control_center.scenario import ComponentKind
+from control_center.trace_events import PuFailover
 
 #: Component actions in menu order: (key, label, busy text, shortcut outside presenter mode).
 COMPONENT_ACTIONS: tuple[tuple[str, str, str], ...] = (
@@ -52,6 +62,9 @@ COMPONENT_ACTIONS: tuple[tuple[str, str, str], ...] = (
 REFRESH_DELAY_MS = 60
 #: Give up waiting for the engine to stop everything after this long when closing.
 CLOSE_TIMEOUT_MS = 45_000
+#: Wider than this (width / height) and the pictures go beside the map, else below it.
+WIDE_ASPECT = 1.45
+DEFAULT_SIZE = (1400, 860)
 
 
 class MainWindow(QMainWindow):
@@ -82,10 +95,14 @@ class MainWindow(QMainWindow):
             + (f" - {source}" if source else "")
             + title_suffix
         )
-        self.resize(1400, 860)
+        self.resize(*DEFAULT_SIZE)
 
         self.map = MapView(self.model, self.scenario.background)
-        self.setCentralWidget(self.map)
+        self.stage = Stage(self.map, self.scenario.name)
+        self.setCentralWidget(self.stage)
+        self.pictures: dict[str, PicturePane] = {}
+        self.picture_docks: dict[str, QDockWidget] = {}
+        self._pictures_wide: bool | None = None
         self.components = ComponentPanel(self.model)
         self.pools = PoolsPanel(self.model)
         self.timeline = TimelinePanel(self.origin)
@@ -101,6 +118,7 @@ class MainWindow(QMainWindow):
             act=self.presenter_action,
             on_change=self._presenting_changed,
         )
+        self._show_hotkeys_in_menus()
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(REFRESH_DELAY_MS)
@@ -130,6 +148,8 @@ class MainWindow(QMainWindow):
         signals.failed.connect(self.on_engine_failed, queued)
         signals.stopped.connect(self.on_engine_stopped, queued)
         signals.log_text.connect(self.log_pane.append, queued)
+        signals.picture.connect(self.on_picture, queued)
+        signals.failover.connect(self.on_failover, queued)
         self.update_actions()
 
     # ------------------------------------------------------------------ construction
@@ -148,9 +168,22 @@ class MainWindow(QMainWindow):
             "Timeline", self.timeline, Qt.DockWidgetArea.RightDockWidgetArea, "timeline"
         )
         self.log_dock = dock("Log", self.log_pane, Qt.DockWidgetArea.BottomDockWidgetArea, "log")
+        right = Qt.DockWidgetArea.RightDockWidgetArea
+        for comp in self.scenario.components:
+            if comp.kind is not ComponentKind.FRACTAL_PU:
+                continue
+            pane = PicturePane(comp.name)
+            if self.scenario.host_of(comp).kind == "ssh":
+                pane.set_note("the picture of a pool user on an SSH host is not shown here")
+            self.pictures[comp.name] = pane
+            self.picture_docks[comp.name] = dock(
+                f"Picture · {comp.display_name}", pane, right, f"picture-{comp.name}"
+            )
+        self.tabifyDockWidget(self.components_dock, self.pools_dock)
+        self.components_dock.raise_()
         self.resizeDocks([self.components_dock], [300], Qt.Orientation.Horizontal)
         self.resizeDocks([self.timeline_dock], [340], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.log_dock], [120], Qt.Orientation.Vertical)
+        self.resizeDocks([self.log_dock], [110], Qt.Orientation.Vertical)
 
     def _actions(self) -> None:
         style = self.style()
@@ -183,6 +216,13 @@ class MainWindow(QMainWindow):
         )
         self.kill_all_action.setToolTip("Kill everything at once (SIGKILL)")
         self.kill_all_action.triggered.connect(self.kill_all)
+        self.kill_serving_action = QAction(
+            style.standardIcon(sp.SP_MessageBoxCritical), "Kill a serving PE", self
+        )
+        self.kill_serving_action.setToolTip(
+            "Kill (SIGKILL) the pool element that serves the most pool-user sessions now (X)"
+        )
+        self.kill_serving_action.triggered.connect(self.kill_serving)
         self.save_layout_action = QAction(
             style.standardIcon(sp.SP_DialogSaveButton), "Save layout", self
         )
@@ -201,7 +241,7 @@ class MainWindow(QMainWindow):
             style.standardIcon(sp.SP_TitleBarMaxButton), "Presentation mode", self
         )
         self.present_action.setShortcut(QKeySequence("F11"))
-        self.present_action.setToolTip("Full screen, map only, hotkeys (F11; Esc leaves)")
+        self.present_action.setToolTip("Full screen: the map and the pictures (F11; Esc leaves)")
         self.present_action.triggered.connect(lambda: self.presenter.toggle())
         self.quit_action = QAction("Quit", self)
         self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -213,6 +253,8 @@ class MainWindow(QMainWindow):
         for action in (self.start_all_action, self.stop_all_action, self.kill_all_action):
             scenario.addAction(action)
         scenario.addSeparator()
+        scenario.addAction(self.kill_serving_action)
+        scenario.addSeparator()
         scenario.addAction(self.save_layout_action)
         scenario.addSeparator()
         scenario.addAction(self.quit_action)
@@ -221,30 +263,54 @@ class MainWindow(QMainWindow):
             if key in ("hang", "restart", "unplug", "log"):
                 component.addSeparator()
             component.addAction(action)
+        component.addSeparator()
+        self.select_menu = component.addMenu("Select pool element")
+        for number, name in enumerate(self.model.pool_elements()[:9], start=1):
+            select = self.select_menu.addAction(f"{name}\t{number}")
+            select.triggered.connect(lambda _=False, n=number: self.select_pool_element(n))
         view = menu.addMenu("&View")
         view.addAction(self.durations_action)
         view.addAction(self.legend_action)
         view.addSeparator()
         view.addAction(self.present_action)
         view.addSeparator()
-        for dock in (self.components_dock, self.pools_dock, self.timeline_dock, self.log_dock):
+        view.addSeparator()
+        for dock in (
+            *self.picture_docks.values(),
+            self.components_dock,
+            self.pools_dock,
+            self.timeline_dock,
+            self.log_dock,
+        ):
             view.addAction(dock.toggleViewAction())
 
+        # Scenario-wide actions with their names; the selected component's actions as
+        # icons (names in their tooltips), so the bar fits a 1280-pixel-wide window.
         bar = QToolBar("Scenario", self)
         bar.setObjectName("scenario-toolbar")
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        for action in (self.start_all_action, self.stop_all_action, self.kill_all_action):
+        for action in (
+            self.start_all_action,
+            self.stop_all_action,
+            self.kill_all_action,
+            self.kill_serving_action,
+        ):
             bar.addAction(action)
         bar.addSeparator()
-        self.selection_label = QLabel("  no component selected  ")
-        self.selection_label.setStyleSheet("font-weight: bold;")
+        self.selection_label = QLabel()
+        self.selection_label.setStyleSheet("font-weight: bold; padding: 0 6px;")
+        self.selection_label.setMinimumWidth(90)
+        self.selection_label.setMaximumWidth(180)
+        self._set_selection_text(None)
         bar.addWidget(self.selection_label)
         for key, action in self.component_actions.items():
             if key in ("unplug", "log"):
                 bar.addSeparator()
             bar.addAction(action)
+            button = bar.widgetForAction(action)
+            if isinstance(button, QToolButton):
+                button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
         bar.addSeparator()
-        bar.addAction(self.save_layout_action)
         bar.addAction(self.present_action)
         self.addToolBar(bar)
         self.toolbar = bar
@@ -279,6 +345,22 @@ class MainWindow(QMainWindow):
     def on_launcher_event(self, event: LauncherEvent) -> None:
         self._apply(self.model.apply_launcher(event))
 
+    def on_picture(self, name: str, data: bytes) -> None:
+        """A pool user's picture in progress (PNG) changed."""
+        pane = self.pictures.get(name)
+        if pane is None or not pane.set_picture(data):
+            return
+        node = self.map.nodes.get(name)
+        if node is not None:
+            node.set_thumbnail(pane.view.image)
+
+    def on_failover(self, event: PuFailover) -> None:
+        """A pool user reported a failover on the trace channel."""
+        changes = self.model.apply_failover(event)
+        self._apply(changes)
+        for user in changes.nodes & self.pictures.keys():
+            self.pictures[user].show_failovers(self.model.failovers_of.get(user, ()))
+
     def on_command_finished(self, result: CommandResult) -> None:
         self.commands_finished += 1
         if result.component is not None:
@@ -286,6 +368,9 @@ class MainWindow(QMainWindow):
             self._dirty_nodes.add(result.component)
         if result.ok:
             self.statusBar().showMessage(f"{result.label}: done ({result.seconds:.1f} s)", 5000)
+            if result.message and result.label == "start all":
+                # How the start order went (waiting for the pool elements' registration).
+                self._note("command", f"{result.label}: {result.message}")
         else:
             self.command_errors.append(result)
             self._note("error", f"{result.label} failed: {result.message}", result.component)
@@ -336,7 +421,7 @@ class MainWindow(QMainWindow):
         for callback in list(self.on_timeline):
             callback(entry)
         if entry.kind == "failover" and self.presenter.active:
-            self.map.flash(entry.text)
+            self.stage.flash(entry.text)
 
     def _note(self, kind: str, text: str, component: str | None = None) -> None:
         self._show_entry(self.model.note(kind, text, component))
@@ -348,8 +433,29 @@ class MainWindow(QMainWindow):
         self.current = name
         self.map.select(name)
         self.components.select(name)
-        self.selection_label.setText(f"  {name}  " if name else "  no component selected  ")
+        self._set_selection_text(name)
         self.update_actions()
+
+    def _set_selection_text(self, name: str | None) -> None:
+        text = name or "no component selected"
+        metrics = self.selection_label.fontMetrics()
+        shown = metrics.elidedText(text, Qt.TextElideMode.ElideRight, 170)
+        self.selection_label.setText(shown)
+        self.selection_label.setToolTip(f"selected: {text}" if name else text)
+
+    def _show_hotkeys_in_menus(self) -> None:
+        """Menus and tooltips name the hotkeys (they work in and out of presentation mode)."""
+        labels = {key: label for key, label, _ in COMPONENT_ACTIONS}
+        for key, action in self.component_actions.items():
+            hotkey = ACTION_KEYS.get(key)
+            if hotkey is not None:
+                action.setText(f"{labels[key]}\t{hotkey}")
+                action.setIconText(labels[key])
+                action.setToolTip(f"{labels[key]} the selected component ({hotkey})")
+        self.kill_serving_action.setText(f"Kill a serving PE\t{ACTION_KEYS['kill-serving']}")
+        self.kill_serving_action.setIconText("Kill a serving PE")
+        self.start_all_action.setText(f"Start all\t{ACTION_KEYS['start-all']}")
+        self.start_all_action.setIconText("Start all")
 
     def available(self, name: str | None) -> dict[str, bool]:
         """Which component actions make sense for ``name`` right now."""
@@ -385,6 +491,7 @@ class MainWindow(QMainWindow):
         engine_up = self.info is not None and not self.engine_stopped
         for action in (self.start_all_action, self.stop_all_action, self.kill_all_action):
             action.setEnabled(engine_up)
+        self.kill_serving_action.setEnabled(engine_up)
         self.save_layout_action.setEnabled(self.scenario.source is not None)
 
     # ------------------------------------------------------------------ menus
@@ -401,6 +508,8 @@ class MainWindow(QMainWindow):
                 menu.addSeparator()
             if key in ("unplug", "replug") and node.host is not None:
                 label = f"{label} {node.host}"
+            if key in ACTION_KEYS:
+                label = f"{label}\t{ACTION_KEYS[key]}"
             action = menu.addAction(self.component_actions[key].icon(), label)
             action.setObjectName(key)
             action.setEnabled(enabled[key])
@@ -454,8 +563,6 @@ class MainWindow(QMainWindow):
             "unplug": lambda o: o.unplug(host),
             "replug": lambda o: o.replug(host),
         }
-        if key in ("kill", "stop", "hang", "restart"):
-            self.model.record_fault(name)
         target = f"host {host} of {name}" if key in ("unplug", "replug") else name
         label = f"{key} {target}"
         self._note("command", label, name)
@@ -477,7 +584,9 @@ class MainWindow(QMainWindow):
 
     def start_all(self) -> None:
         self._note("command", "start all")
-        self._submit("start all", lambda o: o.start_all())
+        monitor = self.bridge.monitor
+        wait = registration_wait(monitor) if monitor is not None else None
+        self._submit("start all", lambda o: o.start_all(before_pool_users=wait))
 
     def stop_all(self) -> None:
         self._note("command", "stop all")
@@ -504,24 +613,55 @@ class MainWindow(QMainWindow):
                 path = ""
         self.log_pane.set_path(path)
 
-    # ------------------------------------------------------------------ presenter
+    # ------------------------------------------------------------------ hotkeys
+    def flash(self, text: str) -> None:
+        """Tell the audience (presentation mode) or the status bar what a hotkey did."""
+        if self.presenter.active:
+            self.stage.flash(text)
+        elif text:
+            self.statusBar().showMessage(text, 5000)
+
     def select_pool_element(self, number: int) -> None:
         pes = self.model.pool_elements()
         if not 1 <= number <= len(pes):
-            self.map.flash(f"there is no pool element {number}")
+            self.flash(f"there is no pool element {number}")
             return
         name = pes[number - 1]
         self.set_current(name)
-        self.map.flash(f"{name} selected")
+        self.flash(f"{name} selected")
+
+    def serving_pool_element(self) -> str | None:
+        """The pool element with the most pool-user sessions now (None: none serves)."""
+        sessions: dict[str, int] = {}
+        for user in self.model.nodes:
+            for pe, count in self.model.serving(user).items():
+                if self.available(pe).get("kill"):
+                    sessions[pe] = sessions.get(pe, 0) + count
+        if not sessions:
+            return None
+        return max(sorted(sessions), key=lambda pe: sessions[pe])
+
+    def kill_serving(self) -> None:
+        """Kill a PE that serves a pool user right now: always a failover to watch."""
+        victim = self.serving_pool_element()
+        if victim is None:
+            self.flash("no pool element serves a pool user right now")
+            return
+        self.set_current(victim)
+        self.flash(f"kill {victim} (serving)")
+        self.act("kill", victim)
 
     def presenter_action(self, key: str) -> None:
         if key == "start-all":
             self.start_all()
-            self.map.flash("starting all components")
+            self.flash("starting all components")
+            return
+        if key == "kill-serving":
+            self.kill_serving()
             return
         name = self.current
         if name is None:
-            self.map.flash("press 1-9 to select a pool element first")
+            self.flash("press 1-9 to select a pool element first")
             return
         if key == "hang-toggle":
             key = "resume" if self.model.process.get(name) == "hung" else "hang"
@@ -529,18 +669,60 @@ class MainWindow(QMainWindow):
             host = self.model.nodes[name].host
             key = "replug" if host in self.model.unplugged else "unplug"
         if not self.available(name).get(key, False):
-            self.map.flash(f"cannot {key} {name} now")
+            self.flash(f"cannot {key} {name} now")
             return
-        self.map.flash(f"{key} {name}")
+        self.flash(f"{key} {name}")
         self.act(key, name)
 
     def _presenting_changed(self, presenting: bool) -> None:
         pes = self.model.pool_elements()
         keys = {name: str(i + 1) for i, name in enumerate(pes[:9])}
         self.map.set_hotkeys(keys, presenting)
-        self.map.set_presenting(presenting, HINT if presenting else "")
-        self.map.flash("")
+        self.map.set_presenting(presenting)
+        self.stage.flash("")
+        self.stage.set_presenting(presenting)
+        self._pictures_wide = None  # arrange them for the new window shape
+        QTimer.singleShot(0, self._arrange_pictures)
         QTimer.singleShot(0, self.map.fit)
+
+    # ------------------------------------------------------------------ pictures
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._arrange_pictures()
+
+    def _arrange_pictures(self) -> None:
+        """Pictures beside the map in a wide window, below it in a tall one."""
+        if not self.picture_docks:
+            return
+        size = self.size()
+        wide = size.width() >= WIDE_ASPECT * size.height()
+        if wide == self._pictures_wide:
+            return
+        self._pictures_wide = wide
+        docks = list(self.picture_docks.values())
+        if wide:
+            area = Qt.DockWidgetArea.RightDockWidgetArea
+            for dock in docks:
+                self.addDockWidget(area, dock)
+            self.splitDockWidget(docks[-1], self.timeline_dock, Qt.Orientation.Vertical)
+            share = 0.42 if self.presenter.active else 0.3
+            self.resizeDocks(
+                docks, [int(size.width() * share)] * len(docks), Qt.Orientation.Horizontal
+            )
+            if not self.presenter.active:
+                self.resizeDocks(
+                    [*docks, self.timeline_dock],
+                    [int(size.height() * 0.45)] * len(docks) + [int(size.height() * 0.3)],
+                    Qt.Orientation.Vertical,
+                )
+        else:
+            area = Qt.DockWidgetArea.BottomDockWidgetArea
+            for dock in docks:
+                self.addDockWidget(area, dock)
+            self.splitDockWidget(self.log_dock, docks[0], Qt.Orientation.Horizontal)
+            self.resizeDocks(
+                docks, [int(size.height() * 0.36)] * len(docks), Qt.Orientation.Vertical
+            )
 
     # ------------------------------------------------------------------ layout
     def _layout_changed(self) -> None:
@@ -565,6 +747,7 @@ class MainWindow(QMainWindow):
 
     def _set_legend(self, show: bool) -> None:
         self.map.show_legend = show
+        self.map.fit()
         self.map.viewport().update()
 
     # ------------------------------------------------------------------ closing

@@ -39,8 +39,6 @@ SCENE_WIDTH = 1000.0
 DEFAULT_ASPECT = 10 / 16
 _LEGEND_FONT = QFont("DejaVu Sans", 9)
 _LEGEND_TITLE = QFont("DejaVu Sans", 9, QFont.Weight.Bold)
-_CAPTION_FONT = QFont("DejaVu Sans", 18, QFont.Weight.Bold)
-_HINT_FONT = QFont("DejaVu Sans", 11)
 
 
 class Background:
@@ -134,9 +132,6 @@ class MapView(QGraphicsView):
         self.show_durations = True
         self.show_legend = True
         self.presenting = False
-        self.caption = model.scenario.name
-        self.hint = ""
-        self.flash_text = ""
         self.setRenderHints(
             QPainter.RenderHint.Antialiasing
             | QPainter.RenderHint.TextAntialiasing
@@ -158,11 +153,11 @@ class MapView(QGraphicsView):
 
     # ------------------------------------------------------------------ nodes
     def to_scene(self, position: tuple[float, float]) -> QPointF:
-        rect = self.sceneRect()
+        rect = self.map_scene.sceneRect()
         return QPointF(rect.width() * position[0] / 100.0, rect.height() * position[1] / 100.0)
 
     def to_percent(self, point: QPointF) -> tuple[float, float]:
-        rect = self.sceneRect()
+        rect = self.map_scene.sceneRect()
         x = round(100.0 * point.x() / rect.width(), 1)
         y = round(100.0 * point.y() / rect.height(), 1)
         return (min(max(x, 0.0), 100.0), min(max(y, 0.0), 100.0))
@@ -302,7 +297,22 @@ class MapView(QGraphicsView):
 
     # ------------------------------------------------------------------ view
     def fit(self) -> None:
-        self.fitInView(self.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+        """Scale the whole map into the view, keeping the legend's strip below it free.
+
+        The view shows the map plus an empty band of the legend's height under it
+        (in scene units at the resulting scale), so no node can hide under the legend.
+        """
+        rect = self.map_scene.sceneRect()
+        width, height = float(self.viewport().width()), float(self.viewport().height())
+        reserve = self.legend_rect().height() + 20 if self.show_legend else 0.0
+        scale = min(width / rect.width(), max(1.0, height - reserve) / rect.height())
+        shown = rect.adjusted(0, 0, 0, reserve / max(scale, 1e-6))
+        self.setSceneRect(shown)
+        self.fitInView(shown, Qt.AspectRatioMode.KeepAspectRatio)
+
+    def map_rect(self) -> QRectF:
+        """Where the map (the scene without the legend's band) is, in viewport coordinates."""
+        return self.mapFromScene(self.map_scene.sceneRect()).boundingRect().toRectF()
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
@@ -325,13 +335,9 @@ class MapView(QGraphicsView):
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
         super().mouseDoubleClickEvent(event)
 
-    def set_presenting(self, presenting: bool, hint: str = "") -> None:
+    def set_presenting(self, presenting: bool) -> None:
+        """Presentation mode (the window shows its caption and hotkeys around the map)."""
         self.presenting = presenting
-        self.hint = hint
-        self.viewport().update()
-
-    def flash(self, text: str) -> None:
-        self.flash_text = text
         self.viewport().update()
 
     # ------------------------------------------------------------------ overlay
@@ -341,9 +347,38 @@ class MapView(QGraphicsView):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         if self.show_legend:
             self._paint_legend(painter)
-        if self.presenting:
-            self._paint_presenter(painter)
         painter.restore()
+
+    def legend_rect(self) -> QRectF:
+        """Where the legend is drawn, in viewport coordinates."""
+        return self._legend_layout(float(self.viewport().width()), float(self.viewport().height()))[
+            0
+        ]
+
+    def _legend_layout(
+        self, view_width: float, view_height: float
+    ) -> tuple[QRectF, list[list[tuple[str, str, str]]], float]:
+        """The legend's box, its rows of (kind, payload, text) and the row height."""
+        metrics = QFontMetricsF(_LEGEND_FONT)
+        row = metrics.height() + 8
+        # (kind, payload, text): "title", "line" (colour), "icon" (state)
+        items: list[tuple[str, str, str]] = [("title", "", "Links")]
+        items += [("line", self.model.colors.get(c, "#333"), t) for c, t in CATEGORY_LABELS.items()]
+        items += [("title", "", "Components")]
+        items += [("icon", s.value, s.value) for s in NodeState]
+        rows: list[list[tuple[str, str, str]]] = [[]]
+        used = 0.0
+        limit = max(200.0, view_width - 44)
+        for item in items:
+            w = _legend_item_width(item[0], item[2])
+            if rows[-1] and used + w > limit:
+                rows.append([])
+                used = 0.0
+            rows[-1].append(item)
+            used += w
+        box_w = max(sum(_legend_item_width(k, t) for k, _, t in r) for r in rows) + 16
+        box_h = row * len(rows) + 6
+        return QRectF(10, view_height - box_h - 10, box_w, box_h), rows, row
 
     def _paint_legend(
         self, painter: QPainter, width: float | None = None, height: float | None = None
@@ -351,34 +386,7 @@ class MapView(QGraphicsView):
         """One strip along the bottom: link colours, then the node states."""
         view_width = float(self.viewport().width()) if width is None else width
         view_height = float(self.viewport().height()) if height is None else height
-        metrics = QFontMetricsF(_LEGEND_FONT)
-        bold = QFontMetricsF(_LEGEND_TITLE)
-        row = metrics.height() + 8
-        # (kind, payload, text): "title", "line" (colour), "icon" (state)
-        items: list[tuple[str, str, str]] = [("title", "", "Links")]
-        items += [("line", self.model.colors.get(c, "#333"), t) for c, t in CATEGORY_LABELS.items()]
-        items += [("title", "", "Components")]
-        items += [("icon", s.value, s.value) for s in NodeState]
-
-        def item_width(kind: str, text: str) -> float:
-            if kind == "title":
-                return bold.horizontalAdvance(text) + 10
-            return (30 if kind == "line" else 22) + metrics.horizontalAdvance(text) + 16
-
-        rows: list[list[tuple[str, str, str]]] = [[]]
-        used = 0.0
-        limit = max(200.0, view_width - 44)
-        for item in items:
-            w = item_width(item[0], item[2])
-            if rows[-1] and used + w > limit:
-                rows.append([])
-                used = 0.0
-            rows[-1].append(item)
-            used += w
-        box_w = max(sum(item_width(k, t) for k, _, t in r) for r in rows) + 16
-        box_h = row * len(rows) + 6
-        top = view_height - box_h - 10
-        box = QRectF(10, top, box_w, box_h)
+        box, rows, row = self._legend_layout(view_width, view_height)
         painter.setPen(QPen(QColor(60, 70, 90, 90), 1))
         painter.setBrush(QColor(255, 255, 255, 228))
         painter.drawRoundedRect(box, 8, 8)
@@ -386,7 +394,7 @@ class MapView(QGraphicsView):
         for items_in_row in rows:
             x = box.left() + 10
             for kind, payload, text in items_in_row:
-                w = item_width(kind, text)
+                w = _legend_item_width(kind, text)
                 cell = QRectF(x, y, w, row)
                 if kind == "title":
                     painter.setFont(_LEGEND_TITLE)
@@ -414,33 +422,10 @@ class MapView(QGraphicsView):
                 x += w
             y += row
 
-    def _paint_presenter(self, painter: QPainter) -> None:
-        view = QRectF(self.viewport().rect())
-        painter.setFont(_CAPTION_FONT)
-        metrics = QFontMetricsF(_CAPTION_FONT)
-        caption = QRectF(0, 10, view.width(), metrics.height() + 8)
-        painter.setPen(QColor("#1d2430"))
-        painter.drawText(caption, Qt.AlignmentFlag.AlignHCenter, self.caption)
-        texts = [t for t in (self.flash_text, self.hint) if t]
-        painter.setFont(_HINT_FONT)
-        hint_metrics = QFontMetricsF(_HINT_FONT)
-        y = view.height() - 12
-        for text in reversed(texts):
-            width = hint_metrics.horizontalAdvance(text) + 28
-            height = hint_metrics.height() + 10
-            y -= height
-            box = QRectF((view.width() - width) / 2, y, width, height)
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(QColor(29, 36, 48, 210))
-            painter.drawRoundedRect(box, 8, 8)
-            painter.setPen(QColor("#ffffff"))
-            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
-            y -= 6
-
     # ------------------------------------------------------------------ images
     def render_image(self, width: int = 1600) -> QImage:
         """The whole map (with legend) as an image, independent of the window size."""
-        rect = self.sceneRect()
+        rect = self.map_scene.sceneRect()
         size = QSize(width, round(width * rect.height() / rect.width()))
         image = QImage(size, QImage.Format.Format_ARGB32_Premultiplied)
         image.fill(QColor("#ffffff"))
@@ -461,3 +446,9 @@ class MapView(QGraphicsView):
             self._paint_legend(painter, float(size.width()), float(size.height()))
         painter.end()
         return image
+
+
+def _legend_item_width(kind: str, text: str) -> float:
+    if kind == "title":
+        return QFontMetricsF(_LEGEND_TITLE).horizontalAdvance(text) + 10
+    return (30 if kind == "line" else 22) + QFontMetricsF(_LEGEND_FONT).horizontalAdvance(text) + 16

@@ -1,4 +1,5 @@
-"""One component on the map: icon by kind and state, label plate, workload badge."""
+"""One component on the map: icon by kind and state, label plate, workload badge,
+and for a pool user a live thumbnail of its picture."""
 
 from __future__ import annotations
 
@@ -6,7 +7,16 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QImage,
+    QPainter,
+    QPainterPath,
+    QPen,
+)
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsObject,
@@ -21,6 +31,8 @@ from control_center.gui.view_model import NodeState, Workload
 ICON_WIDTH = 76.0
 ICON_HEIGHT = ICON_WIDTH * ICON_ASPECT
 PLATE_MIN_WIDTH = 96.0
+#: Width of a pool user's live thumbnail, beside its icon (scene units).
+THUMBNAIL_WIDTH = 96.0
 #: Accent of the label plate per state (its border and the status text).
 STATE_COLORS: dict[NodeState, str] = {
     NodeState.ACTIVE: "#1f8f4e",
@@ -65,6 +77,7 @@ class NodeItem(QGraphicsObject):
         self.workload: Workload | None = None
         self.hotkey: str | None = None
         self.show_hotkey = False
+        self.thumbnail: QImage | None = None
         self.on_moved: Callable[[NodeItem], None] | None = None
         self.on_released: Callable[[NodeItem], None] | None = None
         self._bounds = QRectF()
@@ -110,6 +123,28 @@ class NodeItem(QGraphicsObject):
             self.hotkey, self.show_hotkey = key, visible
             self.update()
 
+    def set_thumbnail(self, image: QImage | None) -> None:
+        """A pool user's picture in progress, drawn small beside its icon."""
+        if image is not None and not image.isNull():
+            image = image.scaledToWidth(
+                round(THUMBNAIL_WIDTH * 2), Qt.TransformationMode.SmoothTransformation
+            )
+        else:
+            image = None
+        if (image is None) != (self.thumbnail is None):
+            self.prepareGeometryChange()
+            self.thumbnail = image
+            self._relayout()
+        else:
+            self.thumbnail = image
+        self.update()
+
+    def thumbnail_rect(self) -> QRectF | None:
+        if self.thumbnail is None:
+            return None
+        height = THUMBNAIL_WIDTH * self.thumbnail.height() / max(1, self.thumbnail.width())
+        return QRectF(ICON_WIDTH / 2 + 6, -ICON_HEIGHT / 2, THUMBNAIL_WIDTH, height)
+
     # ------------------------------------------------------------------ geometry
     def _plate_rect(self) -> QRectF:
         title = QFontMetricsF(_TITLE_FONT)
@@ -127,7 +162,11 @@ class NodeItem(QGraphicsObject):
     def _relayout(self) -> None:
         plate = self._plate_rect()
         icon = QRectF(-ICON_WIDTH / 2, -ICON_HEIGHT / 2, ICON_WIDTH, ICON_HEIGHT)
-        self._bounds = icon.united(plate).adjusted(-8, -14, 8, 4)
+        bounds = icon.united(plate)
+        thumbnail = self.thumbnail_rect()
+        if thumbnail is not None:
+            bounds = bounds.united(thumbnail)
+        self._bounds = bounds.adjusted(-8, -14, 8, 4)
 
     def boundingRect(self) -> QRectF:
         return self._bounds
@@ -162,6 +201,12 @@ class NodeItem(QGraphicsObject):
         device_width = max(32, min(512, round(ICON_WIDTH * scale * 2)))
         painter.drawPixmap(icon, icon_pixmap(self.kind, self.state.value, device_width), QRectF())
         self._paint_plate(painter, accent)
+        thumbnail = self.thumbnail_rect()
+        if thumbnail is not None and self.thumbnail is not None:
+            painter.drawImage(thumbnail, self.thumbnail)
+            painter.setPen(QPen(accent, 1.5))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(thumbnail)
         if self.workload is not None:
             self._paint_badge(painter, self.workload)
         if self.show_hotkey and self.hotkey:

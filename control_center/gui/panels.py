@@ -28,12 +28,16 @@ TIMELINE_COLORS = {
 
 
 class ComponentPanel(QTreeWidget):
-    """Every component with its kind, host, state and status text."""
+    """Every component with its state, status text and host (the icon shows its kind).
+
+    Columns fit their content; a status too long for the panel is cut with "…"
+    and shown whole in the tooltip.
+    """
 
     component_selected = Signal(str)  # "" for none (see map_view.MapView)
     menu_requested = Signal(str, QPoint)
 
-    COLUMNS = ("Component", "Kind", "Host", "State", "Status")
+    COLUMNS = ("Component", "State", "Status", "Host")
 
     def __init__(self, model: ViewModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -47,15 +51,19 @@ class ComponentPanel(QTreeWidget):
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.customContextMenuRequested.connect(self._menu)
         self.itemSelectionChanged.connect(self._selection_changed)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
         header = self.header()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        # The status takes what is left; the host column sits at the end.
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(False)
         for name in model.nodes:
             self.add(name)
 
     def add(self, name: str) -> None:
         node = self.view_model.nodes[name]
-        item = QTreeWidgetItem([node.name, KIND_LABELS.get(node.kind, node.kind), "", "", ""])
+        item = QTreeWidgetItem([node.name, "", "", ""])
+        item.setToolTip(0, f"{node.name}: {KIND_LABELS.get(node.kind, node.kind)}")
         item.setData(0, Qt.ItemDataRole.UserRole, name)
         self.rows[name] = item
         self.addTopLevelItem(item)
@@ -74,10 +82,13 @@ class ComponentPanel(QTreeWidget):
             node = self.view_model.nodes[name]
             state = self.view_model.node_state(name)
             item.setIcon(0, qicon(node.kind, state.value))
-            item.setText(2, node.host or "(discovered)")
-            item.setText(3, state.value)
-            item.setForeground(3, QBrush(QColor(STATE_COLORS[state])))
-            item.setText(4, self.view_model.status_text(name))
+            item.setText(1, state.value)
+            item.setForeground(1, QBrush(QColor(STATE_COLORS[state])))
+            status = self.view_model.status_text(name)
+            item.setText(2, status)
+            item.setToolTip(2, status)
+            item.setText(3, node.host or "(discovered)")
+            item.setToolTip(3, self.view_model.location_text(name))
 
     def select(self, name: str | None) -> None:
         current = self.selected()
@@ -107,7 +118,7 @@ class ComponentPanel(QTreeWidget):
 class PoolsPanel(QTreeWidget):
     """Pools and their pool elements as the status reports tell them; registrars below."""
 
-    COLUMNS = ("Pool / element", "State", "Home registrar", "Sessions", "Used by")
+    COLUMNS = ("Pool / element", "State", "Home", "Sessions", "Used by")
 
     def __init__(self, model: ViewModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -133,6 +144,7 @@ class PoolsPanel(QTreeWidget):
             top = QTreeWidgetItem([f"{handle}  ({active} of {len(rows)} active)"])
             top.setFont(0, bold)
             self.addTopLevelItem(top)
+            top.setFirstColumnSpanned(True)  # a long pool handle does not widen the column
             for row in rows:
                 child = QTreeWidgetItem(
                     [
@@ -144,6 +156,8 @@ class PoolsPanel(QTreeWidget):
                     ]
                 )
                 child.setIcon(0, qicon("pool-element", row.state.value))
+                child.setToolTip(0, f"{row.name}: {row.status}")
+                child.setToolTip(2, f"home registrar: {row.home or 'none'}")
                 child.setForeground(1, QBrush(QColor(STATE_COLORS[row.state])))
                 top.addChild(child)
             top.setExpanded(handle not in collapsed)
@@ -152,6 +166,7 @@ class PoolsPanel(QTreeWidget):
             top = QTreeWidgetItem(["Registrars"])
             top.setFont(0, bold)
             self.addTopLevelItem(top)
+            top.setFirstColumnSpanned(True)
             for node in registrars:
                 state = self.view_model.node_state(node.name)
                 homes = sorted(

@@ -5,14 +5,17 @@ snapshots with their links) and launcher events (process started, exited,
 hung, host unplugged...). :class:`ViewModel` folds both into the facts the
 widgets draw -- one node per component with a display state, status text and
 workload, one line per associated pair and protocol, pools with their pool
-elements -- and into a timeline of what happened, including the failovers the
-pool users' reports reveal. Keeping this free of Qt makes it testable without
-a display and keeps the widgets thin.
+elements -- and into a timeline of what happened. Failovers come from the pool
+users themselves (their trace events, :meth:`ViewModel.apply_failover`); the
+model only adds the time at which the control center injected the fault that
+caused one, never a failover of its own guessing. Keeping this free of Qt makes
+it testable without a display and keeps the widgets thin.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -26,6 +29,7 @@ from control_center.launchers.base import (
     ProcessHung,
     ProcessResumed,
     ProcessStarted,
+    SignalSent,
 )
 from control_center.monitor import (
     AssociationsChanged,
@@ -41,6 +45,7 @@ from control_center.monitor import (
     group_label,
 )
 from control_center.scenario import DEFAULT_COLORS, Component, Scenario
+from control_center.trace_events import PuFailover
 from rsplib.wire.csp import ComponentGroup
 
 #: Icon family per CSP group.
@@ -49,11 +54,14 @@ GROUP_KIND: dict[int, str] = {
     ComponentGroup.POOL_ELEMENT: "pool-element",
     ComponentGroup.POOL_USER: "pool-user",
 }
-#: A pool user's lost session counts as a failover when a new pool element shows up
-#: in its reports within this many seconds.
-FAILOVER_WINDOW_S = 6.0
-#: Faults we injected make a later loss of sessions a failover for this long.
-FAULT_MEMORY_S = 30.0
+#: A fault we injected is named as the cause of a failover the pool user detected
+#: at most this long after it (a hang is detected after the session heartbeat times out).
+FAULT_MATCH_S = 60.0
+#: Clocks of the control center and a pool user on the same machine agree; allow this
+#: much for the order of "fault injected" and "loss detected" anyway.
+CLOCK_SLACK_S = 0.5
+#: Failovers kept per pool user for its viewer pane.
+FAILOVERS_KEPT = 50
 #: Where discovered components (not in the scenario) are placed: a shelf at the bottom.
 SHELF_Y = 93.0
 SHELF_X0, SHELF_DX = 6.0, 11.0
@@ -150,12 +158,50 @@ class PoolRow:
     status: str
 
 
-@dataclass(slots=True)
-class _PendingLoss:
+@dataclass(frozen=True, slots=True)
+class InjectedFault:
+    """A fault the control center caused: what, to which component, when (wall clock)."""
+
+    component: str
+    what: str
+    wall: float
+
+
+@dataclass(frozen=True, slots=True)
+class FailoverView:
+    """A failover as the pool user reported it, with the fault we injected (if any)."""
+
     user: str
-    pe: str
-    at: float
-    sessions: int
+    old: str
+    new: str
+    report: PuFailover
+    fault: InjectedFault | None
+
+    @property
+    def fault_to_resume(self) -> float | None:
+        """Seconds from our fault injection to the first message from the new PE."""
+        return None if self.fault is None else self.report.resumed - self.fault.wall
+
+    def figures(self) -> str:
+        """Both times, as the timeline and the viewer pane show them."""
+        parts = [f"detected→resumed {_seconds(self.report.detect_to_resume)}"]
+        if self.fault_to_resume is not None:
+            parts.append(f"fault→resumed {_seconds(self.fault_to_resume)}")
+        return " · ".join(parts)
+
+    def text(self) -> str:
+        report = self.report
+        cells = ", ".join(str(c + 1) for c in report.cells) or "-"
+        how = report.reason + ("" if report.cookie else ", no cookie: cell restarted")
+        return (
+            f"{self.user} failover: {self.old} → {self.new} ({how}), "
+            f"image {report.image}, cell{'s' if len(report.cells) != 1 else ''} {cells}; "
+            f"{self.figures()}"
+        )
+
+
+def _seconds(value: float) -> str:
+    return f"{value * 1000:.0f} ms" if abs(value) < 1 else f"{value:.2f} s"
 
 
 def format_duration(seconds: float) -> str:
@@ -219,10 +265,16 @@ class ViewModel:
         #: Actions in progress per component (``"stopping"``...), shown in the status text.
         self.busy: dict[str, str] = {}
         self.timeline: list[TimelineEntry] = []
+        #: Failovers the pool users reported, in arrival order.
         self.failovers = 0
-        self._faults: dict[str, float] = {}
+        self.failovers_of: dict[str, deque[FailoverView]] = {}
+        self._faults: dict[str, InjectedFault] = {}
+        self._pe_by_identifier = {
+            c.identifier: c.name
+            for c in scenario.components
+            if c.group == ComponentGroup.POOL_ELEMENT and c.identifier is not None
+        }
         self._serving: dict[str, dict[str, int]] = {}
-        self._losses: list[_PendingLoss] = []
         self._shelf = 0
 
     # ------------------------------------------------------------------ queries
@@ -395,9 +447,41 @@ class ViewModel:
             changes.entries.append(entry)
         return entry
 
-    def record_fault(self, component: str, at: float | None = None) -> None:
-        """A fault we injected: a later loss of that PE's sessions is a failover."""
-        self._faults[component] = time.monotonic() if at is None else at
+    def record_fault(self, component: str, what: str, at: float | None = None) -> None:
+        """A fault we injected (``at``: monotonic seconds, default now).
+
+        A failover that a pool user later reports for this component names it
+        with its time, so the fault-to-resume time can be shown beside the pool
+        user's own detection-to-resume time.
+        """
+        now = time.monotonic()
+        wall = time.time() - (now - (now if at is None else at))
+        self._faults[component] = InjectedFault(component, what, wall)
+
+    def pe_name(self, pe_id: int | None) -> str:
+        """The scenario's name of a PE identifier (else rsplib's ``$%08x``)."""
+        if pe_id is None:
+            return "?"
+        return self._pe_by_identifier.get(pe_id, f"${pe_id:08x}")
+
+    def apply_failover(self, event: PuFailover, now: float | None = None) -> Changes:
+        """A failover a pool user reported on the trace channel."""
+        changes = Changes()
+        user = self._by_id.get(event.sender)
+        if user is None:
+            return changes  # not a component of ours, and not worth a node of its own
+        old = self.pe_name(event.old_pe)
+        fault = self._faults.get(old)
+        if fault is not None and not (
+            fault.wall - CLOCK_SLACK_S <= event.detected <= fault.wall + FAULT_MATCH_S
+        ):
+            fault = None
+        view = FailoverView(user, old, self.pe_name(event.new_pe), event, fault)
+        self.failovers += 1
+        self.failovers_of.setdefault(user, deque(maxlen=FAILOVERS_KEPT)).append(view)
+        changes.nodes.add(user)
+        self.note("failover", view.text(), user, at=now, changes=changes)
+        return changes
 
     def apply_monitor(self, event: MonitorEvent, now: float | None = None) -> Changes:
         now = time.monotonic() if now is None else now
@@ -447,14 +531,14 @@ class ViewModel:
                 self.note("monitor", f"{name} inactive ({why})", name, at=now, changes=changes)
                 changes.pools = True
                 if state.group == ComponentGroup.POOL_USER:
-                    self._update_serving(name, state, now, changes)
+                    self._update_serving(name, state)
             case AssociationsChanged():
                 changes.pools = True
             case ComponentChanged(fields=fields) if "links" in fields:
                 # Several sessions with one PE share a link key, so a changed session
                 # count shows only here, not as an AssociationsChanged event.
                 if state.group == ComponentGroup.POOL_USER:
-                    self._update_serving(name, state, now, changes)
+                    self._update_serving(name, state)
             case _:
                 pass
         return changes
@@ -477,9 +561,12 @@ class ViewModel:
                 kind = "process" if expected or status.success else "error"
                 how = "" if expected else " on its own"
                 self.note(kind, f"{name} {status}{how}", name, at=at, changes=changes)
+            case SignalSent(component=name, signal=sent, at=at):
+                # A stop or kill of ours (the window's or a storyboard's), as it is sent.
+                self.record_fault(name, sent, at)
             case ProcessHung(component=name, at=at):
                 self.process[name] = "hung"
-                self.record_fault(name, at)
+                self.record_fault(name, "hang (SIGSTOP)", at)
                 changes.nodes.add(name)
                 changes.pools = True
                 self.note("fault", f"{name} hung (SIGSTOP)", name, at=at, changes=changes)
@@ -496,7 +583,7 @@ class ViewModel:
                     self.unplugged.add(host)
                     for node in self.nodes.values():
                         if node.host == host:
-                            self.record_fault(node.name, at)
+                            self.record_fault(node.name, f"unplug host {host}", at)
                 elif what == "replugged":
                     self.unplugged.discard(host)
                 elif what == "impaired":
@@ -553,10 +640,8 @@ class ViewModel:
         self._by_id[state.csp_id] = name
         return name
 
-    def _update_serving(
-        self, user: str, state: ComponentState, now: float, changes: Changes
-    ) -> None:
-        """Track which PEs serve a pool user; a moved session is a failover."""
+    def _update_serving(self, user: str, state: ComponentState) -> None:
+        """Which PEs serve a pool user, with how many sessions (from its reports)."""
         counts: dict[str, int] = {}
         if state.active:
             for link in state.links:
@@ -565,37 +650,7 @@ class ViewModel:
                 pe = self._by_id.get(link.receiver_id)
                 if pe is not None and self.nodes[pe].kind == "pool-element":
                     counts[pe] = counts.get(pe, 0) + 1
-        before = self._serving.get(user, {})
         self._serving[user] = counts
-        self._losses = [loss for loss in self._losses if now - loss.at <= FAILOVER_WINDOW_S]
-        gained = [pe for pe, n in counts.items() if n > before.get(pe, 0)]
-        for pe, n in before.items():
-            lost = n - counts.get(pe, 0)
-            if lost > 0 and state.active and self._looks_faulty(pe, now):
-                self._losses.append(_PendingLoss(user, pe, now, lost))
-        for loss in [x for x in self._losses if x.user == user]:
-            takers = [pe for pe in gained if pe != loss.pe]
-            if not takers:
-                continue
-            self._losses.remove(loss)
-            self.failovers += 1
-            sessions = "session" if loss.sessions == 1 else f"{loss.sessions} sessions"
-            self.note(
-                "failover",
-                f"{user} failover: {sessions} of {loss.pe} → {', '.join(sorted(takers))}",
-                user,
-                at=now,
-                changes=changes,
-            )
-
-    def _looks_faulty(self, pe: str, now: float) -> bool:
-        fault = self._faults.get(pe)
-        if fault is not None and now - fault <= FAULT_MEMORY_S:
-            return True
-        return self.node_state(pe) is not NodeState.ACTIVE or self.process.get(pe) in (
-            "exited",
-            "hung",
-        )
 
     def ordered_names(self) -> Iterable[str]:
         return list(self.nodes)

@@ -17,6 +17,7 @@ from control_center.launchers.base import (
     ProcessResumed,
     ProcessStarted,
     ProcessState,
+    SignalSent,
     UnsupportedAction,
 )
 
@@ -37,5 +38,6 @@ __all__ = [
     "ProcessResumed",
     "ProcessStarted",
     "ProcessState",
+    "SignalSent",
     "UnsupportedAction",
 ]

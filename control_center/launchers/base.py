@@ -137,6 +137,16 @@ class ProcessExited:
 
 
 @dataclass(frozen=True, slots=True)
+class SignalSent:
+    """A stop (SIGINT) or kill (SIGKILL) is being sent: the moment a fault is injected."""
+
+    component: str
+    host: str
+    signal: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class ProcessHung:
     component: str
     host: str
@@ -177,8 +187,10 @@ class HostFailed:
 
 
 LauncherEvent = (
-    ProcessStarted | ProcessExited | ProcessHung | ProcessResumed | LaunchFailed | HostChanged
-) | HostFailed
+    (ProcessStarted | ProcessExited | ProcessHung | ProcessResumed | LaunchFailed | HostChanged)
+    | HostFailed
+    | SignalSent
+)
 Listener = Callable[[LauncherEvent], None]
 
 
@@ -284,6 +296,7 @@ class Launcher(ABC):
         was_hung = info.state is ProcessState.HUNG
         info.stop_requested = True
         info.state = ProcessState.STOPPING
+        self._emit(SignalSent(name, info.host, "SIGINT", time.monotonic()))
         await self._signal(info, signal.SIGINT)
         if was_hung:
             # A stopped process only sees the SIGINT once it runs again.
@@ -300,6 +313,7 @@ class Launcher(ABC):
             return None
         info.stop_requested = True
         info.state = ProcessState.STOPPING
+        self._emit(SignalSent(name, info.host, "SIGKILL", time.monotonic()))
         await self._signal(info, signal.SIGKILL)
         if not await self._wait(info, KILL_WAIT_S):
             raise LauncherError(f"{name} (pid {info.pid}) still there after SIGKILL")

@@ -1,8 +1,10 @@
 """The viewer's actions: menu entries, keys and the image's right-click menu.
 
-Keys are single letters as in the issue (N next image, S save, F full screen,
-O overlay, Q quit) plus G for the grid decorations; they are window-wide
-shortcuts, so they keep working in full screen with the menu bar hidden.
+Keys (listed in ``fractal-pu --help`` too): N next image, F full screen,
+O overlay, G grid decorations; saving and quitting need Ctrl (Ctrl+S,
+Ctrl+Q), so a key meant for another window cannot throw work away. They are
+window-wide shortcuts, so they keep working in full screen with the menu bar
+hidden.
 The Sessions submenu offers rsplib's counts; picking one restarts the image.
 """
 
@@ -91,13 +93,13 @@ def build_actions(
         session_actions[count] = action
     return ViewerActions(
         next_image=_action(window, "&Next image", "N", lambda: on_next()),
-        save_image=_action(window, "&Save image", "S", lambda: on_save()),
+        save_image=_action(window, "&Save image", "Ctrl+S", lambda: on_save()),
         full_screen=_toggle(window, "&Full screen", "F", full_screen, on_full_screen),
         overlay=_toggle(window, "PE identity &overlay", "O", overlay, on_overlay),
         grid=_toggle(window, "Session &grid and labels", "G", True, on_grid),
         show_failovers=_toggle(window, "Show &failovers", None, show_failovers, on_colouring),
         show_sessions=_toggle(window, "Show s&essions", None, show_sessions, on_colouring),
-        quit=_action(window, "&Quit", "Q", lambda: on_quit()),
+        quit=_action(window, "&Quit", "Ctrl+Q", lambda: on_quit()),
         sessions=session_actions,
         sessions_menu=sessions_menu,
     )

@@ -1,6 +1,7 @@
 """``fractal-pu`` without ``--headless``: the QApplication around the viewer window.
 
-Asyncio does not run in the GUI thread: the engine has its own worker
+:func:`run_viewer` is called by :mod:`fractal_pu.cli` with the parsed command
+line. Asyncio does not run in the GUI thread: the engine has its own worker
 thread (see fractal_pu.gui.runner for why). SIGINT and SIGTERM close the
 window cleanly (a short timer lets Python see the signal while Qt's event
 loop runs).
@@ -8,39 +9,22 @@ loop runs).
 
 from __future__ import annotations
 
+import argparse
 import signal
-import sys
-from collections.abc import Sequence
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from fractal_pu.cli import PROG, build_parser
-from fractal_pu.gui.options import ViewerOptions, viewer_options
+from fractal_pu.gui.options import viewer_options
 from fractal_pu.gui.viewer import ViewerWindow
-from rsplib import cli_options
-from rsplib.session.cookies import CookieKeyError
+from fractal_pu.options import PROG, PoolUserOptions
 
 SIGNAL_POLL_MS = 200
 
 
-def parse(argv: Sequence[str] | None) -> ViewerOptions:
-    """Options from the command line; bad ones end the process with status 2."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        cli_options.setup_logging(args)
-        cli_options.start_trace(args)
-        options = viewer_options(args)
-    except (ValueError, OSError, CookieKeyError) as exc:
-        parser.error(str(exc))
-    if not options.pool.registrars and options.pool.announce is None:
-        parser.error("give --registrar ADDR:PORT or --announce-interface ADDR")
-    return options
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    options = parse(argv)
+def run_viewer(args: argparse.Namespace, pool: PoolUserOptions) -> int:
+    """Show the viewer until it is closed; ValueError names a bad viewer option."""
+    options = viewer_options(args, pool)
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication([PROG])
     app.setApplicationName(PROG)
@@ -66,7 +50,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(sig, handler)
         window.shutdown()
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

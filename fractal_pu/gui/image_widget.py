@@ -90,6 +90,17 @@ class ImageWidget(QWidget):
             return QImage()
         return qimage_of(rgb)
 
+    def placement(self, width: int, height: int) -> tuple[float, float, float]:
+        """(scale, x offset, y offset) that fit a width x height picture into the widget."""
+        if self.width() == width and self.height() == height:
+            return 1.0, 0.0, 0.0
+        scale = min(self.width() / width, self.height() / height)
+        return (
+            scale,
+            (self.width() - width * scale) / 2.0,
+            (self.height() - height * scale) / 2.0,
+        )
+
     # ------------------------------------------------------------------ Qt events
 
     def resizeEvent(self, event: QResizeEvent) -> None:
@@ -111,6 +122,11 @@ class ImageWidget(QWidget):
             height, width = rgb.shape[:2]
             # Wraps the buffer without a copy; it lives on in the model during the paint.
             view = QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888)
+            # The image keeps its size when the window is resized: drawn scaled to fit.
+            scale, dx, dy = self.placement(width, height)
+            painter.translate(dx, dy)
+            painter.scale(scale, scale)
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scale != 1.0)
             painter.drawImage(0, 0, view)
             if self.grid_on:
                 self._decorate(painter, image.cells, len(image.cells) > 1)
@@ -160,7 +176,7 @@ class ImageWidget(QWidget):
         elif cell.current_pe is None:
             text, fill = "waiting ...", QColor(255, 255, 255, 220)
         else:
-            text = f"${cell.current_pe:08x}"
+            text = self.model.pe_name(cell.current_pe)
             fill = self._pe_colour(cell.current_pe) or QColor(255, 255, 255, 220)
         r = cell.rect
         width = min(metrics.horizontalAdvance(text) + 8, r.w - 4)

@@ -17,6 +17,7 @@ times measured by the engine itself, which are taken from its statistics.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,9 +37,15 @@ from fractal_pu.engine import (
     PoolElementUsed,
 )
 from fractal_pu.fsf import FractalJob
-from fractal_pu.gui.overlay import Legend, tint_block
+from fractal_pu.gui.overlay import Legend, pe_text, tint_block
 from fractal_pu.gui.runner import ImageFailed, JobChosen, RegistrarState, RunnerMessage, Tagged
-from fractal_pu.palette import BACKGROUND_RGB, colorize, hsv_to_rgb, palette_offsets
+from fractal_pu.palette import (
+    BACKGROUND_RGB,
+    colorize,
+    hatch_pixels,
+    hsv_to_rgb,
+    palette_offsets,
+)
 from fractal_pu.split import Rect
 
 #: A cell without a PE for this long counts as "no PE reachable" in the status bar.
@@ -167,10 +174,16 @@ class ImageView:
 
 
 class ViewerModel:
-    def __init__(self, *, show_failovers: bool = True, show_sessions: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        show_failovers: bool = True,
+        show_sessions: bool = True,
+        pe_names: Mapping[int, str] | None = None,
+    ) -> None:
         self.show_failovers = show_failovers
         self.show_sessions = show_sessions
-        self.legend = Legend()
+        self.legend = Legend(pe_names)
         self.image: ImageView | None = None
         self.registrar: RegistrarState | None = None
         #: The image request whose messages count; everything else is stale.
@@ -178,6 +191,10 @@ class ViewerModel:
         self._job: JobChosen | None = None
         #: Failover times of the current image in the order they completed (ms).
         self.failover_times: list[float] = []
+
+    def pe_name(self, pe_id: int | None) -> str:
+        """A PE's ``--pe-name``, else its identifier as rsplib prints it."""
+        return pe_text(pe_id, self.legend.names)
 
     # ------------------------------------------------------------------ requests
 
@@ -311,7 +328,8 @@ class ViewerModel:
         base = colorize(image.values[ys, xs], self.offsets(image, ys, xs), computed)
         if not computed.all():
             base[~computed] = self._prefill(image)[image.cell_of[ys, xs][~computed]]
-        image.base[ys, xs] = base
+        # Recomputed pixels are hatched in the plain picture too, not only in the overlay.
+        image.base[ys, xs] = hatch_pixels(base, image.twice[ys, xs], xs, ys)
         slots = image.pe_slot[ys, xs]
         tinted = tint_block(
             base, self.legend.colour_table()[np.maximum(slots, 0)], image.twice[ys, xs], xs, ys
@@ -392,7 +410,7 @@ class ViewerModel:
         if len(image.cells) == 1:
             if image.last_pe is None:
                 return "requesting calculation ..."
-            return f"Processed packet #{image.packets} of PE ${image.last_pe:08x}"
+            return f"Processed packet #{image.packets} of PE {self.pe_name(image.last_pe)}"
         if image.done:
             return f"{len(image.cells)} sessions"
         return (

@@ -14,10 +14,13 @@ dark stripes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+
+from fractal_pu.palette import HATCH_DARKEN, hatch_stripes
 
 RgbArray = npt.NDArray[np.uint8]
 
@@ -36,8 +39,15 @@ PE_COLOURS: tuple[tuple[int, int, int], ...] = (
 )
 # Overlay mix: this share of the PE colour, the rest the pixel's own brightness.
 TINT_SHARE = 0.6
-HATCH_PERIOD = 6  # pixels per stripe pair of the "computed twice" hatching
-HATCH_DARKEN = 0.3
+
+
+def pe_text(pe_id: int | None, names: Mapping[int, str] | None = None) -> str:
+    """A PE as the viewer names it: its ``--pe-name``, else rsplib's ``$%08x``."""
+    if pe_id is None:
+        return "-"
+    if names and pe_id in names:
+        return names[pe_id]
+    return f"${pe_id:08x}"
 
 
 @dataclass
@@ -55,9 +65,12 @@ class LegendEntry:
     def colour(self) -> tuple[int, int, int]:
         return PE_COLOURS[self.slot % len(PE_COLOURS)]
 
+    #: The PE's name from ``--pe-name`` (else its identifier is shown).
+    given_name: str | None = None
+
     @property
     def name(self) -> str:
-        return f"${self.pe_id:08x}"
+        return self.given_name or pe_text(self.pe_id)
 
     @property
     def location(self) -> str:
@@ -73,13 +86,15 @@ class LegendEntry:
 class Legend:
     """Every PE seen since the viewer started, with its colour slot."""
 
-    def __init__(self) -> None:
+    def __init__(self, names: Mapping[int, str] | None = None) -> None:
+        #: PE names from ``--pe-name`` (the control center passes the scenario's).
+        self.names: Mapping[int, str] = dict(names or {})
         self._entries: dict[int, LegendEntry] = {}
 
     def entry(self, pe_id: int) -> LegendEntry:
         found = self._entries.get(pe_id)
         if found is None:
-            found = LegendEntry(pe_id, len(self._entries))
+            found = LegendEntry(pe_id, len(self._entries), given_name=self.names.get(pe_id))
             self._entries[pe_id] = found
         return found
 
@@ -127,7 +142,6 @@ def tint_block(
         TINT_SHARE * pe_colours.astype(np.float32) * shade
         + (1.0 - TINT_SHARE) * brightness[:, None]
     )
-    stripe = ((xs + ys) % HATCH_PERIOD) < (HATCH_PERIOD // 2)
-    tinted[twice & stripe] *= HATCH_DARKEN
+    tinted[twice & hatch_stripes(xs, ys)] *= HATCH_DARKEN
     result: RgbArray = np.clip(tinted + 0.5, 0, 255).astype(np.uint8)
     return result

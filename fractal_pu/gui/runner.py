@@ -32,11 +32,12 @@ from dataclasses import dataclass
 
 from fractal_pu.engine import EngineEvent, FractalEngine
 from fractal_pu.fsf import FractalJob
-from fractal_pu.gui.jobs import JobSource
-from fractal_pu.headless import (
-    HeadlessOptions,
+from fractal_pu.jobs import JobSource
+from fractal_pu.options import PoolUserOptions
+from fractal_pu.wiring import (
     PuStatus,
     asap_service,
+    attach_live_image,
     fractal_engine,
     start_status_reporter,
 )
@@ -98,7 +99,7 @@ class _ImageRequest:
 class EngineRunner:
     """Owns the worker thread; every public method may be called from any thread."""
 
-    def __init__(self, options: HeadlessOptions, deliver: Deliver) -> None:
+    def __init__(self, options: PoolUserOptions, deliver: Deliver) -> None:
         self.options = options
         self.deliver = deliver
         self.jobs = JobSource.from_paths(
@@ -173,6 +174,7 @@ class EngineRunner:
 
         engine = fractal_engine(options, asap, listener=self._status.on_event)
         engine.add_listener(lambda event: self.deliver(Tagged(self._generation, event)))
+        live_task = attach_live_image(options, engine)
         reporter: ComponentReporter | None = None
         image_task: asyncio.Task[None] | None = None
         watcher: asyncio.Task[None] | None = None
@@ -204,6 +206,8 @@ class EngineRunner:
                 self._generation = request.generation
                 image_task = loop.create_task(self._compute(engine, request))
         finally:
+            if live_task is not None:
+                live_task.cancel()
             if image_task is not None:
                 image_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

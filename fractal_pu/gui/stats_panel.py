@@ -3,15 +3,20 @@
 * Summary: image number, parameter file, size, sessions, image time, total
   failovers with the last failover time, pixels computed twice, progress.
 * Legend: one row per PE that served the current image -- its colour (the
-  overlay tint), identifier in hex, address and port, pixels, cells.
+  overlay tint), name (``--pe-name``) or identifier in hex, address and port,
+  pixels, cells.
 * Cells: one row per cell plus an "all" row: current PE, PEs used in order,
-  failovers, last failover time (fault noticed -> first resumed pixel, ms),
+  failovers, last failover time (the old PE's last message -> the first
+  resumed pixel, ms: the pool user's best knowledge of the fault, so the
+  silence before the detection, e.g. a heartbeat timeout, is in it),
   pixels per PE, pixels computed twice, progress and time.
 
 The panel is refreshed by a timer (a few times a second), not per message.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
@@ -31,7 +36,7 @@ CELL_COLUMNS = (
     "PE now",
     "PEs used",
     "Failovers",
-    "Last failover ms",
+    "Last msg→resumed ms",
     "Pixels per PE",
     "Twice",
     "Done %",
@@ -41,16 +46,12 @@ LEGEND_COLUMNS = ("", "PE", "Address", "Pixels", "Cells")
 LEGEND_ROWS_SHOWN = 4
 
 
-def _pe(pe_id: int | None) -> str:
-    return "-" if pe_id is None else f"${pe_id:08x}"
-
-
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def _per_pe(counts: dict[int, int]) -> str:
-    return ", ".join(f"${pe:08x}: {n}" for pe, n in sorted(counts.items())) or "-"
+def _per_pe(counts: dict[int, int], name: Callable[[int | None], str]) -> str:
+    return ", ".join(f"{name(pe)}: {n}" for pe, n in sorted(counts.items())) or "-"
 
 
 def _text(item: QTableWidgetItem | None) -> str:
@@ -102,7 +103,7 @@ class StatsPanel(QWidget):
             f"Image {image.run}: {name}, {image.width}x{image.height}, "
             f"{len(image.cells)} session(s) -- {state}\n"
             f"Image time {image.elapsed(now):.2f} s, failovers {image.failover_count} "
-            f"(last {_ms(self.model.last_failover_ms)} ms), "
+            f"(last: last message→resumed {_ms(self.model.last_failover_ms)} ms), "
             f"pixels computed twice {image.twice_count}"
         )
         self._fill_legend()
@@ -133,11 +134,11 @@ class StatsPanel(QWidget):
         per_pe = image.pixels_per_pe()
         total = (
             "all",
-            ", ".join(_pe(pe) for pe in self.model.current_pes()) or "-",
+            ", ".join(self.model.pe_name(pe) for pe in self.model.current_pes()) or "-",
             str(len(per_pe)) + " PE(s)",
             str(image.failover_count),
             _ms(self.model.last_failover_ms),
-            _per_pe(per_pe),
+            _per_pe(per_pe, self.model.pe_name),
             str(image.twice_count),
             f"{image.progress * 100:.0f}",
             f"{image.elapsed(now):.2f}",
@@ -161,22 +162,21 @@ class StatsPanel(QWidget):
                 else:
                     item.setBackground(QBrush())
 
-    @staticmethod
-    def cell_texts(cell: CellView, now: float) -> tuple[str, ...]:
+    def cell_texts(self, cell: CellView, now: float) -> tuple[str, ...]:
         elapsed = cell.elapsed if cell.elapsed is not None else now - cell.started
         if cell.in_failover:
             current = "failover ..."
         elif cell.done:
             current = "done" if cell.complete else f"failed: {cell.error or 'incomplete'}"
         else:
-            current = _pe(cell.current_pe)
+            current = self.model.pe_name(cell.current_pe)
         return (
             str(cell.index + 1),
             current,
-            " -> ".join(_pe(pe) for pe in cell.pes_used) or "-",
+            " -> ".join(self.model.pe_name(pe) for pe in cell.pes_used) or "-",
             str(cell.failovers),
             _ms(cell.last_failover_ms),
-            _per_pe(cell.pixels_per_pe),
+            _per_pe(cell.pixels_per_pe, self.model.pe_name),
             str(cell.twice),
             f"{cell.progress * 100:.0f}",
             f"{elapsed:.2f}",

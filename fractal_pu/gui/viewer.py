@@ -4,9 +4,10 @@ Image cycle (rsplib's, plus its missing pieces): 100 ms after the window is
 shown the first image starts at the image area's size. When every cell has
 ended the status bar says "image completed" (or "image calculation failed")
 and counts ``inter_image_time`` seconds down, then the next parameter file is
-drawn. Next image (N) skips the countdown; choosing a session count or
-resizing the window (debounced by 500 ms, as rsplib) abandons the image and
-starts it again at the new size. With ``image_storage_prefix`` every finished
+drawn. Next image (N) skips the countdown; choosing a session count abandons
+the image and starts it again. Resizing the window keeps the image being
+computed (it is drawn scaled to the window); the next image has the new size.
+(rsplib throws the image away on every resize.) With ``image_storage_prefix`` every finished
 image is saved as ``P-NNNNNN.png``.
 
 The GUI thread only renders: sessions run in the engine's worker thread
@@ -46,7 +47,6 @@ from fractal_pu.png import write_png
 log = logging.getLogger("fractal_pu.gui")
 
 FIRST_IMAGE_DELAY_MS = 100
-RESIZE_DEBOUNCE_MS = 500
 STATS_REFRESH_MS = 200
 SCREENSHOT_SETTLE_MS = 150
 STATS_WIDTH = 440
@@ -60,7 +60,9 @@ class ViewerWindow(QMainWindow):
         self.setWindowTitle(options.caption)
         self.sessions = pool.sessions
         self.model = ViewerModel(
-            show_failovers=pool.show_failovers, show_sessions=pool.show_sessions
+            show_failovers=pool.show_failovers,
+            show_sessions=pool.show_sessions,
+            pe_names=pool.pe_names,
         )
         self.bridge = EventBridge(self)
         self.bridge.ready.connect(self._drain)
@@ -194,13 +196,9 @@ class ViewerWindow(QMainWindow):
             self.resize(self.image_widget.sizeHint() + extra)
 
     def _on_resized(self, size: QSize) -> None:
-        if self.requested_size is not None and size == self.requested_size:
-            return
-        if self.requested_size is None and not self._restart_timer.isActive():
-            return
-        # Resizing goes on for a while when a window is dragged: restart once it rests.
-        delay = FIRST_IMAGE_DELAY_MS if self.requested_size is None else RESIZE_DEBOUNCE_MS
-        self._schedule_restart(delay)
+        if self.requested_size is None and self._restart_timer.isActive():
+            # Before the first image: it starts once the window has its size.
+            self._schedule_restart(FIRST_IMAGE_DELAY_MS)
 
     # ------------------------------------------------------------------ messages
 
@@ -277,7 +275,9 @@ class ViewerWindow(QMainWindow):
         now = time.monotonic()
         self.message_label.setText(self.status_message())
         pes = self.model.current_pes()
-        self.pe_label.setText("PE " + ", ".join(f"${pe:08x}" for pe in pes) if pes else "no PE")
+        self.pe_label.setText(
+            "PE " + ", ".join(self.model.pe_name(pe) for pe in pes) if pes else "no PE"
+        )
         image = self.model.image
         current = image is not None and image.generation == self.generation
         progress = image.progress * 100 if current and image is not None else 0.0

@@ -22,11 +22,13 @@ from control_center.launchers.base import (
     ProcessResumed,
     ProcessStarted,
     ProcessState,
+    SignalSent,
     UnsupportedAction,
 )
 from control_center.launchers.local import LocalLauncher, tail_lines
 from control_center.orchestrator import Orchestrator
-from control_center.scenario import ComponentKind, load_scenario, loads_scenario
+from control_center.scenario import ComponentKind
+from control_center.scenario_file import ScenarioError, load_scenario, loads_scenario
 from tests.control_center.launch_helpers import (
     GRACEFUL,
     STUBBORN,
@@ -74,7 +76,8 @@ def test_start_logs_output_and_stop_uses_sigint(tmp_path: Path) -> None:
         assert status == ExitStatus(code=0)
         log_text = Path(cmd.log_file).read_text()
         assert "got SIGINT" in log_text and "exited with status 0" in log_text
-        assert [type(e) for e in events.events] == [ProcessStarted, ProcessExited]
+        assert [type(e) for e in events.events] == [ProcessStarted, SignalSent, ProcessExited]
+        assert events.events[1].signal == "SIGINT"  # type: ignore[attr-defined]
         exited = events.of(ProcessExited)[0]
         assert isinstance(exited, ProcessExited) and exited.expected
         assert exited.component == "G" and info.pid > 0
@@ -208,8 +211,11 @@ def ephemeral(scenario_text: str) -> str:
 def test_local_scenario_starts_reports_and_stops_cleanly(tmp_path: Path) -> None:
     text = ephemeral((SCENARIOS / "local.toml").read_text())
     # Keep it small and quick: test pattern on the PEs, a tiny image for the PU.
-    text = text.replace("max_threads = 4 }", "max_threads = 4, test_mode = true }")
-    text = re.sub(r"width = \d+, height = \d+", "width = 96, height = 64", text)
+    text = text.replace("max_threads = 6 }", "max_threads = 6, test_mode = true }")
+    text = re.sub(r"(?m)^width = \d+", "width = 96", text)
+    text = re.sub(r"(?m)^height = \d+", "height = 64", text)
+    text = re.sub(r"(?m)^images = \d+", "images = 1", text)  # the demo's endless run: one
+    text = re.sub(r"(?m)^block_delay_ms = \d+", "block_delay_ms = 0", text)
     scenario = loads_scenario(text, source=SCENARIOS / "local.toml")
 
     async def body() -> None:
@@ -296,3 +302,75 @@ def test_shipped_local_scenario_file_is_accepted_by_the_orchestrator(tmp_path: P
     argv = orch.command("PE-2").argv
     assert "--registrar" in argv and "127.0.0.1:13863" in argv and "127.0.0.1:13864" in argv
     assert argv[argv.index("--identifier") + 1] == "0x102"
+
+
+def _values(argv: tuple[str, ...], option: str) -> list[str]:
+    return [argv[i + 1] for i, arg in enumerate(argv) if arg == option]
+
+
+def test_homes_are_spread_and_the_pool_user_gets_the_demo_rhythm(tmp_path: Path) -> None:
+    scenario = load_scenario(SCENARIOS / "local.toml")
+    orch = Orchestrator(scenario, run_dir=tmp_path)
+    orch._resolve_registrar_ports()
+    # Each PE's home registrar comes first; the other one stays its fallback.
+    pr1, pr2 = "127.0.0.1:13863", "127.0.0.1:13864"
+    assert _values(orch.command("PE-1").argv, "--registrar") == [pr1, pr2]
+    assert _values(orch.command("PE-2").argv, "--registrar") == [pr2, pr1]
+    assert _values(orch.command("PE-2").argv, "--block-delay") == ["80"]
+    pu = orch.command("PU-1")
+    assert _values(pu.argv, "--registrar") == [pr2, pr1]
+    for option, value in (("--width", "640"), ("--height", "400"), ("--sessions", "6")):
+        assert _values(pu.argv, option) == [value]
+    assert _values(pu.argv, "--images") == ["0"] and _values(pu.argv, "--interimagetime") == ["2"]
+    # The viewer and the log name PEs as the map does; the live picture is in the run dir.
+    assert _values(pu.argv, "--pe-name") == ["0x101=PE-1", "0x102=PE-2", "0x103=PE-3"]
+    assert _values(pu.argv, "--live-image") == [pu.files["live"]]
+    assert Path(pu.files["live"]).parent == tmp_path
+    # A component's own option wins over the scenario's rhythm.
+    custom = loads_scenario(
+        (SCENARIOS / "local.toml")
+        .read_text()
+        .replace("options = { playlist = true, recvtimeout = 2000 }", "options = { images = 3 }"),
+        source=SCENARIOS / "local.toml",
+    )
+    custom_orch = Orchestrator(custom, run_dir=tmp_path)
+    custom_orch._resolve_registrar_ports()
+    assert _values(custom_orch.command("PU-1").argv, "--images") == ["3"]
+
+
+def test_a_home_registrar_must_be_a_registrar_the_component_uses() -> None:
+    base = (SCENARIOS / "local.toml").read_text()
+    for old, new, message in (
+        ('registrar = "PR-2"       #', 'registrar = "PE-1"       #', "not a registrar"),
+        ('identifier = 0x1\nregistrar = "PR-2"', 'identifier = 0x1\nregistrar = "PR-2"\n'
+         'registrars = ["PR-1"]', "not in this registrars list"),
+        ('kind = "fractal-pu"', 'kind = "fractal-pu"\ndisplay = "wall"', "'pane' or 'window'"),
+    ):  # fmt: skip
+        assert old in base
+        with pytest.raises(ScenarioError, match=message):
+            loads_scenario(base.replace(old, new), source=SCENARIOS / "local.toml")
+
+
+@pytest.mark.sctp
+def test_a_registrar_over_kernel_sctp_is_found_ready(tmp_path: Path) -> None:
+    """Where the kernel has SCTP, components pick it (--transport auto), so the readiness
+    probe must speak it too: a TCP probe would never find the registrar listening."""
+    text = """\
+[scenario]
+csp_port = 0
+[[components]]
+name = "PR-1"
+kind = "registrar"
+asap_port = 0
+enrp_port = 0
+"""
+    scenario = loads_scenario(text, source=tmp_path / "sctp.toml")
+
+    async def body() -> None:
+        async with Orchestrator(scenario, run_dir=tmp_path, ready_timeout=60) as orch:
+            await orch.start_all()
+            log = Path(orch.log_file("PR-1")).read_text()
+            assert "(sctp)" in log, log
+            await orch.stop_all()
+
+    run(body, timeout=120)

@@ -31,7 +31,7 @@ from control_center.launchers.base import (
 )
 from control_center.launchers.netns import qdisc_args
 from control_center.orchestrator import Orchestrator, OrchestratorError
-from control_center.scenario import loads_scenario
+from control_center.scenario_file import loads_scenario
 from tests.control_center.launch_helpers import open_collector, wait_for, wait_for_log
 
 T = TypeVar("T")
@@ -194,9 +194,10 @@ def test_unplugging_the_serving_pe_host_makes_the_pu_fail_over_and_finish(tmp_pa
     text = text.replace("csp_port = 2960", "csp_port = 0")
     # One session, so there is exactly one serving PE; the scenario paces its PEs
     # (block_delay), so the image takes seconds and the unplug always lands mid-image.
-    text = text.replace(
-        "sessions = 4, width = 480, height = 300", "sessions = 1, width = 480, height = 300"
-    )
+    text = re.sub(r"(?m)^sessions = \d+", "sessions = 1", text)
+    text = re.sub(r"(?m)^images = \d+", "images = 1", text)
+    text = re.sub(r"(?m)^width = \d+", "width = 320", text)
+    text = re.sub(r"(?m)^height = \d+", "height = 200", text)
     scenario = loads_scenario(text, source=SCENARIOS / "lab.toml")
     pe_by_id = {c.csp_id: c for c in scenario.components if c.kind.value == "fractal-pe"}
     pu = scenario.component("PU-1")

@@ -31,7 +31,8 @@ from control_center.launchers.base import (
 )
 from control_center.launchers.ssh import SshLauncher
 from control_center.orchestrator import Orchestrator, OrchestratorError, free_tcp_port
-from control_center.scenario import SshHost, loads_scenario
+from control_center.scenario import SshHost
+from control_center.scenario_file import loads_scenario
 from tests.control_center.launch_helpers import (
     GRACEFUL,
     open_collector,

@@ -332,3 +332,37 @@ def test_transport_names_and_default_names() -> None:
     assert default_name(PR1) == "PR 100000000010000"
     assert default_name(PU1) == "PU 300000000000001"
     assert default_name(component_id(9, 5)) == "G9 900000000000005"
+
+
+def test_a_port_in_use_is_said_once_with_a_hint() -> None:
+    import errno
+    import socket
+
+    from control_center.monitor import listen_error
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as second:
+            try:
+                second.bind(("127.0.0.1", port))
+            except OSError as exc:
+                error = listen_error("CSP reports", "127.0.0.1", port, exc)
+    text = str(error)
+    assert error.errno == errno.EADDRINUSE
+    assert text.count("Errno") == 0 and text.count("in use") == 1, text
+    assert f"127.0.0.1:{port}" in text and "--csp-port 0" in text
+
+
+def test_help_texts_name_the_right_defaults() -> None:
+    from control_center.cli import build_parser as control_center_parser
+    from fractal_pe.cli import build_parser as pe_parser
+
+    pe = pe_parser().format_help().split("\noptions:", 1)[1]
+    assert "default FractalGeneratorPool" in pe and "EchoPool" not in pe
+    for option in ("--rereginterval", "--cookie-max-packets", "--transmit-timeout", "--local"):
+        line = pe[pe.index(f"  {option}") :].split("\n  --", 1)[0]
+        assert "default" in line, line
+    center = control_center_parser().format_help().split("\noptions:", 1)[1]
+    loglevel = center[center.index("  --loglevel") :].split("\n  --", 1)[0]
+    assert "(default error" in " ".join(loglevel.split()), loglevel

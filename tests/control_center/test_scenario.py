@@ -7,15 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from control_center.scenario import (
-    ComponentKind,
-    LocalHost,
-    NetnsHost,
-    ScenarioError,
-    SshHost,
-    load_scenario,
-    loads_scenario,
-)
+from control_center.scenario import ComponentKind, LocalHost, NetnsHost, SshHost
+from control_center.scenario_file import ScenarioError, load_scenario, loads_scenario
 from control_center.toml_lines import key_lines, line_of
 from rsplib.wire.csp import ComponentGroup, component_id
 

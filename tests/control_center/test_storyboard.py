@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from control_center.scenario import load_scenario, loads_scenario
+from control_center.scenario_file import load_scenario, loads_scenario
 from control_center.story_runner import check_against_scenario
 from control_center.storyboard import (
     Action,

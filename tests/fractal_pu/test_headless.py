@@ -16,8 +16,16 @@ from fractal_pe.fgp import Algorithm
 from fractal_pu import cli
 from fractal_pu.engine import CellStats, FailoverRecord, ImageResult
 from fractal_pu.fsf import FractalJob, write_fsf
-from fractal_pu.headless import choose_jobs, output_path, render
-from fractal_pu.palette import BACKGROUND_RGB, PALETTE, colorize, hsv_to_rgb, palette_offsets
+from fractal_pu.headless import output_path, render
+from fractal_pu.jobs import JobSource
+from fractal_pu.palette import (
+    BACKGROUND_RGB,
+    FAILOVER_SHIFT,
+    PALETTE,
+    colorize,
+    hsv_to_rgb,
+    palette_offsets,
+)
 from fractal_pu.png import PNG_SIGNATURE, decode_png_rgb, encode_png
 from fractal_pu.report import ImageInfo, build_report
 from fractal_pu.split import Rect, sub_parameters
@@ -49,7 +57,7 @@ def test_palette_repeats_every_72_values_and_offsets_rotate_it() -> None:
     assert (shifted[0, 0] == PALETTE[5]).all()
     # rsplib: v += 2*run + 5*failovers (show failovers), v += 3*session (show sessions).
     offsets = palette_offsets(np.array([2]), run=1, session_index=np.array([3]))
-    assert offsets.tolist() == [2 * 1 + 5 * 2 + 3 * 3]
+    assert offsets.tolist() == [2 * 1 + FAILOVER_SHIFT * 2 + 3 * 3]
     assert palette_offsets(np.array([2]), run=1, show_failovers=False).tolist() == [0]
 
 
@@ -174,14 +182,22 @@ def test_report_of_a_failed_run_is_not_complete() -> None:
         ]
         is False
     )
+    # Written between images: never complete, even when every image so far is.
+    whole = _result()
+    done = [(whole, ImageInfo(None, None))]
+    assert build_report(pool_handle="P", sessions=1, width=4, height=2, images=done)["complete"]
+    between = build_report(
+        pool_handle="P", sessions=1, width=4, height=2, images=done, in_progress=True
+    )
+    assert between["complete"] is False and between["in_progress"] is True
 
 
 def test_render_uses_the_palette_shifts() -> None:
     result = _result()
     result.failovers[0, 1] = 1
     rgb = render(result)
-    # Pixel (0,1): value 1, run 1 -> 2, one failover -> 5: index 8.
-    assert (rgb[0, 1] == PALETTE[1 + 2 + 5]).all()
+    # Pixel (0,1): value 1, run 1 -> 2, one failover -> FAILOVER_SHIFT.
+    assert (rgb[0, 1] == PALETTE[1 + 2 + FAILOVER_SHIFT]).all()
     plain = render(result, show_failovers=False, show_sessions=False)
     assert (plain[0, 1] == PALETTE[1]).all()
 
@@ -200,12 +216,13 @@ def test_playlist_cycles_in_order_and_random_choice_is_seeded(tmp_path: Path) ->
         path = tmp_path / f"{i}.fsf"
         write_fsf(FractalJob(Algorithm.MANDELBROT, -2.0 + i, -1.0, 1.0, 1.0, 2.0, 10 + i), path)
         files.append(path)
-    playlist = choose_jobs(files, 4, playlist=True, rng=random.Random(0))
+    source = JobSource(files, playlist=True, rng=random.Random(0))
+    playlist = [source.next() for _ in range(4)]
     assert [name for name, _ in playlist] == ["0.fsf", "1.fsf", "2.fsf", "0.fsf"]
     assert playlist[1][1].max_iterations == 11
-    a = choose_jobs(files, 5, playlist=False, rng=random.Random(7))
-    b = choose_jobs(files, 5, playlist=False, rng=random.Random(7))
-    assert a == b
+    a = JobSource(files, playlist=False, rng=random.Random(7))
+    b = JobSource(files, playlist=False, rng=random.Random(7))
+    assert [a.next() for _ in range(5)] == [b.next() for _ in range(5)]
 
 
 # --------------------------------------------------------------------------- command line

@@ -26,11 +26,17 @@ PACKAGES = ("rsplib", "fractal_pe", "fractal_pu", "control_center", "tests", "be
 MAPPING_RE = re.compile(r"^MAPPING\b.*?=\s*(\{.*\})\s*$", re.MULTILINE)
 
 
+#: Tests in the guest wait this many times longer for processes to start and finish
+#: (tests.support.SLOWDOWN), and each may take this long (pytest-timeout's variable).
+GUEST_TEST_SETTINGS = {"RSERPOOL_TEST_SLOWDOWN": "5", "PYTEST_TIMEOUT": "600"}
+
+
 def guest_environment(repo: Path) -> dict[str, str]:
+    env = dict(GUEST_TEST_SETTINGS)
     venv = repo / ".venv"
     if (venv / "bin" / "python").exists():
-        return {"PATH": f"{venv}/bin:{GUEST_PATH}", "VIRTUAL_ENV": str(venv)}
-    return {}
+        env |= {"PATH": f"{venv}/bin:{GUEST_PATH}", "VIRTUAL_ENV": str(venv)}
+    return env
 
 
 def prepare_host(repo: Path) -> None:

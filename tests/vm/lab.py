@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from tests.vm.guest import fast_python_prelude, guest_environment, prepare_host
 from tests.vm.image import LabUnavailable
-from tests.vm.machine import NO_STATUS, VmSettings, describe_failure, run_in_vm, shell_join
+from tests.vm.machine import NO_STATUS, VmSettings, describe_failure, run_in_vm
 
 REPO = Path(__file__).resolve().parents[2]
 EXIT_TIMEOUT = 124
@@ -77,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = guest_environment(REPO)
     env.update(item.split("=", 1) for item in args.env)
     interactive = not args.command
-    command = shell_join(args.command) if args.command else "exec /bin/bash -i"
+    command = shlex.join(args.command) if args.command else "exec /bin/bash -i"
     settings = VmSettings(cpus=args.cpus, memory_mb=args.memory, timeout=args.timeout)
     args.out.mkdir(parents=True, exist_ok=True)
     try:

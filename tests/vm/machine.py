@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -232,7 +232,3 @@ def describe_failure(run: LabRun, tail_lines: int = 40) -> str:
         return head
     tail = "\n".join(run.console.splitlines()[-tail_lines:])
     return f"{head}; console (last {tail_lines} lines):\n{tail}"
-
-
-def shell_join(argv: Sequence[str]) -> str:
-    return shlex.join(argv)

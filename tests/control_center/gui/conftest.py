@@ -25,7 +25,8 @@ from PySide6.QtCore import QTimer
 
 from control_center.gui.engine import EngineBridge
 from control_center.gui.main_window import MainWindow
-from control_center.scenario import Scenario, load_scenario
+from control_center.scenario import Scenario
+from control_center.scenario_file import load_scenario
 
 REPO = Path(__file__).resolve().parents[3]
 SCENARIOS = REPO / "scenarios"
@@ -45,7 +46,8 @@ def scenario_copy(tmp_path: Path, name: str = "local.toml", **subs: str) -> Path
 
 
 def pace(scenario: Scenario) -> Scenario:
-    """Registrar keep-alives every second; PEs pause 30 ms per block; the PU never ends."""
+    """Registrar keep-alives every second; PEs pause 30 ms per block; the PU computes one
+    image after the other without a pause (there is always work in flight)."""
     from dataclasses import replace
 
     comps = []
@@ -58,6 +60,7 @@ def pace(scenario: Scenario) -> Scenario:
             options["block_delay"] = 30
         elif comp.kind.value == "fractal-pu":
             options["images"] = 200
+            options["interimagetime"] = 0  # no pause: sessions are always in flight
             options.setdefault("recvtimeout", 2000)
         comps.append(replace(comp, options=options))
     return replace(scenario, components=tuple(comps))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from control_center.gui.layout_file import LayoutError, save_positions, update_positions
-from control_center.scenario import load_scenario, loads_scenario
+from control_center.scenario_file import load_scenario, loads_scenario
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -12,7 +12,7 @@ from control_center.gui.main_window import MainWindow
 from control_center.gui.map_view import MapView
 from control_center.gui.screenshot import save_image
 from control_center.gui.view_model import ViewModel
-from control_center.scenario import load_scenario
+from control_center.scenario_file import load_scenario
 
 from .conftest import REPO, scenario_copy
 
@@ -33,7 +33,7 @@ def test_background_keeps_its_aspect(qtbot, tmp_path: Path, artifacts: Path) -> 
     view = MapView(ViewModel(load_scenario(path)), load_scenario(path).background)
     qtbot.addWidget(view)
     assert view.background.svg is not None
-    rect = view.sceneRect()
+    rect = view.map_scene.sceneRect()
     assert abs(rect.height() / rect.width() - 1000 / 1600) < 1e-6
     view.show()
     qtbot.waitExposed(view)
@@ -41,11 +41,15 @@ def test_background_keeps_its_aspect(qtbot, tmp_path: Path, artifacts: Path) -> 
         view.resize(*size)
         QTest.qWait(20)  # the resize event re-fits the scene
         port = view.viewport().size()
-        shown = view.mapFromScene(rect).boundingRect()
+        shown = view.map_rect()
+        legend = view.legend_rect()
         assert abs(shown.height() / shown.width() - 1000 / 1600) < 0.02, (size, shown)
         assert shown.width() <= port.width() + 2 and shown.height() <= port.height() + 2
-        # It fills one dimension: the map is as large as the window allows.
-        assert shown.width() >= port.width() - 4 or shown.height() >= port.height() - 4
+        # The legend has a band of its own below the map: it covers no part of it.
+        assert not shown.intersects(legend), (size, shown, legend)
+        # The map fills one dimension: as large as the window (less the legend) allows.
+        free_height = port.height() - legend.height() - 20
+        assert shown.width() >= port.width() - 4 or shown.height() >= free_height - 4
     save_image(view.render_image(1000), artifacts / "map-background.png")
 
 
@@ -86,12 +90,18 @@ def test_presenter_keys_select_pool_elements(qtbot, tmp_path: Path) -> None:  # 
     assert window.current == "PE-2"
     assert window.map.selected() == "PE-2"
     QTest.keyClick(window, Qt.Key.Key_K)  # no engine: refused with a message, nothing breaks
-    assert "cannot kill PE-2" in window.map.flash_text
+    assert "cannot kill PE-2" in window.stage.flash_text
     QTest.keyClick(window, Qt.Key.Key_9)
-    assert "no pool element 9" in window.map.flash_text
+    assert "no pool element 9" in window.stage.flash_text
     QTest.keyClick(window, Qt.Key.Key_Escape)
     assert not window.presenter.active and window.toolbar.isVisible()
     assert not window.map.nodes["PE-1"].show_hotkey
-    # Outside presentation mode single letters do nothing.
+    # The hotkeys work outside presentation mode too (the menus list them); what they
+    # did goes to the status bar there.
     QTest.keyClick(window, Qt.Key.Key_1)
-    assert window.current == "PE-2"
+    assert window.current == "PE-1"
+    assert "PE-1 selected" in window.statusBar().currentMessage()
+    kill = window.component_actions["kill"]
+    assert kill.text().endswith("\tK") and kill.iconText() == "Kill (SIGKILL)"
+    QTest.keyClick(window, Qt.Key.Key_X)  # nothing serves anybody: said so, nothing killed
+    assert "no pool element serves" in window.statusBar().currentMessage()

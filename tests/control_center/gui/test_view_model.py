@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from control_center.gui.view_model import NodeState, ViewModel, format_duration
+import pytest
+
+from control_center.gui.view_model import InjectedFault, NodeState, ViewModel, format_duration
 from control_center.launchers.base import (
     ExitStatus,
     HostChanged,
@@ -12,6 +14,7 @@ from control_center.launchers.base import (
     ProcessHung,
     ProcessResumed,
     ProcessStarted,
+    SignalSent,
 )
 from control_center.monitor import (
     ComponentActive,
@@ -20,7 +23,9 @@ from control_center.monitor import (
     ComponentState,
     Link,
 )
-from control_center.scenario import Scenario, loads_scenario
+from control_center.scenario import Scenario
+from control_center.scenario_file import loads_scenario
+from control_center.trace_events import PuFailover, TraceFormatError, failover_of
 from rsplib.wire.constants import PPID
 from rsplib.wire.csp import ComponentGroup, component_id
 
@@ -119,7 +124,26 @@ def test_one_line_per_registrar_pair_and_sessions_merged() -> None:
     assert not [m for m in model.links() if "PE-2" in (m.source, m.target)]
 
 
-def test_failover_when_sessions_move_after_a_fault() -> None:
+def failover_report(**overrides: object) -> PuFailover:
+    fields: dict[str, object] = {
+        "session": 2,
+        "reason": "heartbeat-timeout",
+        "old_pe": 0x101,
+        "new_pe": 0x102,
+        "cookie": True,
+        "last_rx": 1000.0,
+        "detected": 1000.75,
+        "resumed": 1000.875,
+        "cells": [1, 3],
+        "image": 4,
+    }
+    fields.update(overrides)
+    report = failover_of("failover", PU1, 7, 1000.9, fields)
+    assert report is not None
+    return report
+
+
+def test_sessions_moving_after_a_fault_are_no_failover_without_the_pu_saying_so() -> None:
     model = ViewModel(scenario())
     report(model, "PE-1", PE1, (), 0.5)
     report(model, "PE-2", PE2, (), 0.5)
@@ -128,23 +152,78 @@ def test_failover_when_sessions_move_after_a_fault() -> None:
     assert model.serving("PU-1") == {"PE-1": 2}
     assert model.workload("PE-1") is not None
     assert model.workload("PE-1").text == "50%"  # type: ignore[union-attr]
-    model.record_fault("PE-1", at=1.1)
-    report(model, "PU-1", PU1, (link(PU1, PE1, PPID.FGP),), 1.2)  # one session lost
-    report(model, "PU-1", PU1, (link(PU1, PE1, PPID.FGP), link(PU1, PE2, PPID.FGP)), 1.5)
-    assert model.failovers == 1
-    failover = [e for e in model.timeline if e.kind == "failover"]
-    assert [e.text for e in failover] == ["PU-1 failover: session of PE-1 → PE-2"]
-
-
-def test_a_finished_session_is_not_a_failover() -> None:
-    model = ViewModel(scenario())
-    report(model, "PE-1", PE1, (), 0.5)
-    report(model, "PE-2", PE2, (), 0.5)
-    report(model, "PU-1", PU1, (link(PU1, PE1, PPID.FGP),), 1.0)
-    report(model, "PU-1", PU1, (), 2.0)  # cell done; PE-1 healthy
-    report(model, "PU-1", PU1, (link(PU1, PE2, PPID.FGP),), 2.5)  # next image
+    model.record_fault("PE-1", "Kill (SIGKILL)", at=1.1)
+    # Sessions move at every image boundary after a restart or resume: never a failover
+    # by themselves (the control center used to guess here and showed false ones).
+    for step in range(10):
+        report(model, "PU-1", PU1, (link(PU1, PE1, PPID.FGP),), 1.2 + step)
+        report(model, "PU-1", PU1, (link(PU1, PE2, PPID.FGP),), 1.5 + step)
+        report(model, "PU-1", PU1, (), 1.7 + step)
     assert model.failovers == 0
     assert not [e for e in model.timeline if e.kind == "failover"]
+    assert model.serving("PU-1") == {}
+
+
+def test_a_reported_failover_is_shown_with_both_figures() -> None:
+    model = ViewModel(scenario())
+    # Our fault 0.25 s before the PU's detection (wall clock) is named with its time.
+    model._faults["PE-1"] = InjectedFault("PE-1", "Hang (SIGSTOP)", 1000.5)
+    changes = model.apply_failover(failover_report())
+    assert model.failovers == 1 and "PU-1" in changes.nodes
+    (entry,) = [e for e in changes.entries if e.kind == "failover"]
+    assert entry.component == "PU-1"
+    assert entry.text == (
+        "PU-1 failover: PE-1 → PE-2 (heartbeat-timeout), image 4, cells 2, 4; "
+        "detected→resumed 125 ms · fault→resumed 375 ms"
+    )
+    (view,) = model.failovers_of["PU-1"]
+    assert view.fault is not None and view.fault_to_resume == 0.375
+    assert view.report.silence_before_detection == 0.75
+
+
+def test_a_failover_without_our_fault_has_only_the_pu_figure() -> None:
+    model = ViewModel(scenario())
+    # No fault at all, and one that is too old to have caused this failover.
+    model.apply_failover(failover_report(cookie=False, cells=[0], old_pe=None))
+    model._faults["PE-1"] = InjectedFault("PE-1", "Kill (SIGKILL)", 1000.75 - 61.0)
+    model.apply_failover(failover_report())
+    first, second = [e.text for e in model.timeline if e.kind == "failover"]
+    assert first == (
+        "PU-1 failover: ? → PE-2 (heartbeat-timeout, no cookie: cell restarted), image 4, "
+        "cell 1; detected→resumed 125 ms"
+    )
+    assert "fault→resumed" not in second
+    # A PE the scenario does not know keeps its identifier; an unknown sender shows nothing.
+    model.apply_failover(failover_report(new_pe=0x999))
+    assert "→ $00000999" in model.timeline[-1].text
+    stranger = dataclasses.replace(
+        failover_report(), sender=component_id(ComponentGroup.POOL_USER, 0x77)
+    )
+    assert not model.apply_failover(stranger).entries and model.failovers == 3
+
+
+def test_failover_fields_from_the_network_are_checked() -> None:
+    good = failover_report()
+    assert (good.old_pe, good.new_pe, good.cells, good.cookie) == (0x101, 0x102, (1, 3), True)
+    assert failover_of("cookie-echo", PU1, 1, 1.0, {}) is None  # another event: not ours
+    for bad in (
+        {"new_pe": None},
+        {"new_pe": 0},
+        {"old_pe": "0x101"},
+        {"cookie": 1},
+        {"detected": float("inf")},
+        {"resumed": True},
+        {"cells": [1, -1]},
+        {"cells": list(range(600))},
+        {"cells": "1,2"},
+        {"reason": ""},
+        {"session": -1},
+    ):
+        with pytest.raises(TraceFormatError):
+            failover_report(**bad)
+    # Text shown on screen is cut short and has no control characters.
+    shown = failover_report(reason="x\x1b[2J" + "y" * 100).reason
+    assert "\x1b" not in shown and len(shown) <= 40
 
 
 def test_node_states_from_processes_and_hosts() -> None:
@@ -197,3 +276,21 @@ def test_reported_workload_wins_and_durations_format() -> None:
     assert workload is not None and workload.text == "80%"
     assert format_duration(187.9) == "3:07"
     assert format_duration(3723) == "1:02:03"
+
+
+def test_a_kill_by_anyone_of_ours_is_the_fault_a_later_failover_names() -> None:
+    import time
+
+    model = ViewModel(scenario())
+    # The launcher says when it sends the signal (for the window's and a storyboard's kills).
+    model.apply_launcher(SignalSent("PE-1", "h1", "SIGKILL", time.monotonic()))
+    now = time.time()
+    model.apply_failover(failover_report(last_rx=now, detected=now + 0.1, resumed=now + 0.3))
+    (view,) = model.failovers_of["PU-1"]
+    assert view.fault is not None and view.fault.what == "SIGKILL"
+    assert view.fault_to_resume is not None and 0.25 < view.fault_to_resume < 0.6
+    # A crash (not ours) is no injected fault.
+    model.apply_launcher(
+        ProcessExited("PE-2", "h2", ExitStatus(code=1), expected=False, at=time.monotonic())
+    )
+    assert "PE-2" not in model._faults

@@ -78,6 +78,19 @@ def test_first_demo_in_the_window(qtbot, open_window, tmp_path, stall_meter, art
     assert up_after < 15, up_after
     enrp = [link for link in window.map.visible_links() if link.category == "enrp"]
     assert len(enrp) == 1 and enrp[0].both_ways, enrp  # one line per registrar pair
+    # The pool user started once the registrars knew every PE, and its picture shows in
+    # its pane and, small, on its node.
+    texts = window.timeline.texts()
+    assert any("once the registrars knew all 3 pool elements" in x for x in texts), texts
+    started_at = {e.component: e.at for e in window.model.timeline if "started on" in e.text}
+    registered = [
+        e.at for e in window.model.timeline if e.text.startswith("PE-") and "active" in e.text
+    ]
+    assert started_at["PU-1"] >= max(registered)
+    pane = window.pictures["PU-1"]
+    qtbot.waitUntil(lambda: pane.pictures > 0, timeout=10_000)
+    assert window.map.nodes["PU-1"].thumbnail is not None
+    assert pane.view.image is not None and pane.view.image.width() > 0
     shoot(window, artifacts, "1-started", stall_meter)
 
     stall_meter.phase = "kill"
@@ -91,11 +104,14 @@ def test_first_demo_in_the_window(qtbot, open_window, tmp_path, stall_meter, art
     assert time.monotonic() - killed_at <= 1.5
     qtbot.waitUntil(lambda: not lines_of(window, victim), timeout=3_000)
     assert "killed by SIGKILL" in window.map.nodes[victim].status
-    # The pool user keeps computing with the other PEs, and the timeline says so.
-    qtbot.waitUntil(
-        lambda: any(e.kind == "failover" and victim in e.text for e in window.timeline.entries),
-        timeout=15_000,
-    )
+
+    # The pool user keeps computing with the other PEs, and the timeline shows the
+    # failover as the pool user reported it, with the time of our kill beside its own.
+    def reported() -> list[str]:
+        return [e.text for e in window.timeline.entries if e.kind == "failover"]
+
+    qtbot.waitUntil(lambda: any(f"{victim} →" in x for x in reported()), timeout=15_000)
+    assert all("fault→resumed" in x for x in reported() if f"{victim} →" in x), reported()
     qtbot.waitUntil(lambda: bool(window.model.serving("PU-1")), timeout=10_000)
     assert victim not in window.model.serving("PU-1")
     assert state(window, "PU-1") is NodeState.ACTIVE

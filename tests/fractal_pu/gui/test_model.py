@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from fractal_pe.fgp import Algorithm
-from fractal_pu.cli import build_parser
 from fractal_pu.engine import (
     FailoverCompleted,
     FailoverStarted,
@@ -17,11 +16,12 @@ from fractal_pu.engine import (
     PoolElementUsed,
 )
 from fractal_pu.fsf import FractalJob, write_fsf
-from fractal_pu.gui.jobs import JobSource
 from fractal_pu.gui.model import ViewerModel, prefill_colour
 from fractal_pu.gui.options import storage_path, viewer_options
 from fractal_pu.gui.overlay import PE_COLOURS, tint_block
 from fractal_pu.gui.runner import RegistrarState, Tagged
+from fractal_pu.jobs import JobSource
+from fractal_pu.options import build_parser
 from fractal_pu.palette import BACKGROUND_RGB, colorize, palette_offsets
 from fractal_pu.split import split_image_covering
 

@@ -23,11 +23,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
-from fractal_pu.cli import build_parser
 from fractal_pu.gui.image_widget import rgb_of
 from fractal_pu.gui.options import viewer_options
 from fractal_pu.gui.viewer import ViewerWindow
-from fractal_pu.palette import HUE_STEPS, PALETTE, colorize, palette_offsets
+from fractal_pu.options import build_parser
+from fractal_pu.palette import HUE_STEPS, PALETTE, colorize, hatch, palette_offsets
 from fractal_pu.png import decode_png_rgb
 from rsplib.wire.csp import ComponentGroup, component_id, decode_csp
 from tests.fractal_pu.gui.conftest import FSF, POOL, REPO, PeFactory, reference_values
@@ -91,7 +91,8 @@ def shown(window: ViewerWindow) -> np.ndarray:
 
 
 def assert_matches_reference(window: ViewerWindow, sessions: int) -> np.ndarray:
-    """The finished picture (overlay off) equals the palette applied to the reference counts."""
+    """The finished picture (overlay off) equals the palette applied to the reference counts,
+    with the pixels computed twice hatched."""
     overlay = window.actions_.overlay.isChecked()
     window.actions_.overlay.setChecked(False)
     image = window.model.image
@@ -100,11 +101,11 @@ def assert_matches_reference(window: ViewerWindow, sessions: int) -> np.ndarray:
     reference = reference_values(image.width, image.height, sessions)
     assert np.array_equal(image.values, reference)
     offsets = palette_offsets(image.failovers, run=image.run, session_index=image.cell_of)
-    assert np.array_equal(shown(window), colorize(reference, offsets))
+    assert np.array_equal(shown(window), hatch(colorize(reference, offsets), image.twice))
     # Without the palette shifts the picture is the plain palette of the counts.
     window.actions_.show_failovers.setChecked(False)
     window.actions_.show_sessions.setChecked(False)
-    assert np.array_equal(shown(window), PALETTE[reference % HUE_STEPS])
+    assert np.array_equal(shown(window), hatch(PALETTE[reference % HUE_STEPS], image.twice))
     window.actions_.show_failovers.setChecked(True)
     window.actions_.show_sessions.setChecked(True)
     window.actions_.overlay.setChecked(overlay)
@@ -144,12 +145,16 @@ def test_image_completes_matches_reference_and_saves(
     assert stored == Path(f"{prefix}-000001.png")
     assert np.array_equal(decode_png_rgb(stored.read_bytes()), image.base)
 
-    # S saves what is shown (here with the overlay, O) without the grid decorations.
+    # A bare S or Q does nothing (a key meant for another window must not save or quit);
+    # Ctrl+S saves what is shown (here with the overlay, O) without the grid decorations.
     window.activateWindow()
     QTest.qWaitForWindowActive(window, 2000)
     QTest.keyClick(window, Qt.Key.Key_O)
     assert window.actions_.overlay.isChecked() and window.image_widget.overlay_on
     QTest.keyClick(window, Qt.Key.Key_S)
+    QTest.keyClick(window, Qt.Key.Key_Q)
+    assert window.flush_writes() == [] and window.isVisible()
+    QTest.keyClick(window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
     saved = window.flush_writes()
     (snapshot,) = saved
     assert snapshot.name == "stored-snapshot-000001.png"
@@ -191,7 +196,7 @@ def test_sigkill_of_a_serving_pe_fails_over_and_the_image_still_matches(
     row = window.stats.cell_row(serving.index)
     assert int(row["Failovers"]) >= 1
     assert f"${victim:08x}" in row["PEs used"] and f"${successor:08x}" in row["PEs used"]
-    assert float(row["Last failover ms"]) > 0
+    assert float(row["Last msg→resumed ms"]) > 0
     legend = window.stats.legend_names()
     assert f"${victim:08x}" in legend and f"${successor:08x}" in legend
     # The overlay tints the cell's pixels in both PEs' colours.
@@ -204,7 +209,7 @@ def test_sigkill_of_a_serving_pe_fails_over_and_the_image_still_matches(
     screenshot(window, artifacts / "viewer-failover.png")
 
 
-def test_session_change_and_resize_mid_image_restart_cleanly(
+def test_session_change_restarts_and_resize_keeps_the_image(
     qtbot: QtBot,
     start_pe: PeFactory,
     open_viewer: OpenViewer,
@@ -224,6 +229,7 @@ def test_session_change_and_resize_mid_image_restart_cleanly(
     assert_matches_reference(window, 9)
     screenshot(window, artifacts / "viewer-sessions-9.png")
 
+    # Resizing keeps the image being computed (drawn scaled); the next one has the new size.
     window.next_image()
     wait_pixels(qtbot, window)
     before = window.generation
@@ -231,6 +237,12 @@ def test_session_change_and_resize_mid_image_restart_cleanly(
     assert image is not None
     old_size = (image.width, image.height)
     window.resize(window.width() + 80, window.height() + 40)
+    QTest.qWait(700)
+    assert window.generation == before and window.model.image is image
+    wait_finished(qtbot, window, before - 1)
+    assert_matches_reference(window, 9)
+    assert (image.width, image.height) == old_size
+    window.next_image()
     qtbot.waitUntil(lambda: window.generation > before, timeout=5000)
     wait_finished(qtbot, window, before)
     image = window.model.image

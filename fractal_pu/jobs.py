@@ -1,9 +1,9 @@
-"""Which parameter file the viewer draws next: rsplib's random pick, or a playlist.
+"""Which parameter file the pool user draws next: rsplib's random pick, or a playlist.
 
 rsplib picks one ``.fsf`` file uniformly at random (with replacement) per
 image; ``playlist`` goes through the files in order and starts over at the
 end, for a repeatable demo. A file that cannot be read is logged and skipped;
-without any usable file the viewer draws rsplib's default parameters.
+without any usable file the pool user draws rsplib's default parameters.
 """
 
 from __future__ import annotations
@@ -14,12 +14,27 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fractal_pu.fsf import DEFAULT_JOB, FractalJob, FsfError, find_fsf_files, read_fsf
-from fractal_pu.headless import BUNDLED_FSF_DIR, collect_fsf
 
-log = logging.getLogger("fractal_pu.gui")
+log = logging.getLogger("fractal_pu")
+
+#: The parameter files shipped with the project (own regions, rsplib's format).
+BUNDLED_FSF_DIR = Path(__file__).resolve().parents[1] / "assets" / "fsf"
+
+
+def collect_fsf(paths: Sequence[Path]) -> list[Path]:
+    """Files given directly, plus the ``*.fsf`` of every directory given (sorted)."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(find_fsf_files(path))
+        else:
+            found.append(path)
+    return found
 
 
 class JobSource:
+    """The parameter files to draw from, and which one comes next."""
+
     def __init__(
         self, files: Sequence[Path], *, playlist: bool, rng: random.Random | None = None
     ) -> None:
