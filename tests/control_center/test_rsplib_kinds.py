@@ -14,7 +14,8 @@ import pytest
 
 from control_center.commands import RunContext, build_command
 from control_center.orchestrator import Orchestrator
-from control_center.scenario import ComponentKind, loads_scenario
+from control_center.scenario import ComponentKind
+from control_center.scenario_file import loads_scenario
 from rsplib.transport import sctp_available
 from rsplib.wire.csp import ComponentGroup
 
