@@ -330,6 +330,16 @@ def build_rsplib_command(scenario: Scenario, comp: Component, ctx: RunContext) -
         add("poolhandle", comp.pool_handle or scenario.pool_handle)
     if comp.kind is ComponentKind.RSP_FRACTAL_PU:
         add("caption", comp.display_name)
+        demo = scenario.demo
+        for key, value in (
+            ("width", demo.width),
+            ("height", demo.height),
+            ("threads", demo.sessions),
+            ("interimagetime", demo.pause_s),
+        ):
+            if value is not None:
+                # rsplib takes whole numbers (seconds for the pause).
+                add(key, str(round(value)))
         if not (isinstance(host, LocalHost) and ctx.local_display):
             env_defaults["QT_QPA_PLATFORM"] = "offscreen"
     argv = [*RSPLIB_PROGRAM[comp.kind], *derived, *_rsplib_option_args(comp.options)]

@@ -118,6 +118,13 @@ def test_rspserver_and_fractalpooluser_command_lines() -> None:
     assert pu.argv[0] == "fractalpooluser"
     assert [a for a in pu.argv if a.startswith("-registrar=")] == ["-registrar=10.77.0.2:3863"]
     assert "-caption=rsplib PU" in pu.argv
+    with_demo = loads_scenario(
+        MIXED.replace(
+            'name = "mixed"', 'name = "mixed"\n\n[demo]\nwidth = 320\nsessions = 2\npause_s = 2.5'
+        )
+    )
+    argv = build_command(with_demo, with_demo.component("PU-rsplib"), context()).argv
+    assert {"-width=320", "-threads=2", "-interimagetime=2"} <= set(argv)
     # A virtual host has no display: rsplib's Qt pool user runs offscreen there.
     assert pu.env["QT_QPA_PLATFORM"] == "offscreen"
 
