@@ -33,7 +33,7 @@ from fractal_pe.fgp import FINALIZER_COORDINATE, FgpParameter
 from fractal_pe.kernel import compute_rows, compute_span
 from fractal_pu.fsf import FractalJob, write_fsf
 from fractal_pu.split import split_image_covering, sub_parameters
-from rsplib.session.cookies import CookieRejected, CookieSealer
+from rsplib.session.cookies import CookieSealer, InvalidCookie
 from tests.interop.lab import Processes, component_env
 from tests.support import LoggedProcess
 
@@ -207,7 +207,7 @@ def check_fgp_capture(records: Sequence[Record], sealer: CookieSealer) -> FgpChe
         elif kind == "COOKIE_ECHO":
             try:
                 opened = sealer.open(bytes.fromhex(fields["cookie"]["hex"]))
-            except CookieRejected:
+            except InvalidCookie:
                 continue  # not one of our PEs' cookies (e.g. an rsplib PE's)
             param, x, y = decode_fgp_state(opened.state)
             continued = next((j for j in reversed(jobs) if j.param == param), None)

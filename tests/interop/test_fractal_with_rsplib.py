@@ -1,7 +1,8 @@
 """The fractal demo across implementations, over kernel SCTP: rsplib's programs and ours.
 
-One rsplib registrar (R, 0x60) and one of ours (O, 0x70) peer for the whole module; every
-component reports its status to our ``rsp-monitor``. Checked:
+One rsplib registrar (R, 0x60) and one of ours (O, 0x70) peer for the whole module; the
+registrars and the pool user of check 2 send status reports (nobody listens: they are there
+for the capture). Checked:
 
 1. rsplib's ``rspserver -fractal`` PEs, registered at our registrar, compute complete
    images for our headless pool user, pixel for pixel what our kernel computes, and a
@@ -10,14 +11,14 @@ component reports its status to our ``rsp-monitor``. Checked:
    ``fractalpooluser``, including a failover when one of ours is killed: checked on the
    wire (a capture), every Data message's pixels against our kernel;
 4. ``rsp-decode`` and tshark read that capture alike (messages per type, PE identifiers);
-5. our monitor shows rsplib's components from their own status reports;
 6. a pool mixing both kinds of PE: a failover from one of ours (killed) to an rsplib PE
    restarts the cell (rsplib's PE cannot read our signed cookie and aborts the session),
    one from an rsplib PE to ours (``--accept-unsigned-cookies``) resumes from rsplib's
    unsigned cookie; never a wrong pixel.
 
-Check 3 (ENRP) is ``test_enrp_with_rsplib.py``; the other direction of check 5 (rsplib's
-``cspmonitor`` showing ours) needs no SCTP: ``test_csp_monitors.py``.
+Check 3 (ENRP) is ``test_enrp_with_rsplib.py``; check 5 (status reports both ways) is
+``test_csp_monitors.py`` (rsplib's ``cspmonitor`` showing ours, on this machine) and
+``test_control_center_with_rsplib.py`` (the control center showing rsplib's).
 """
 
 from __future__ import annotations
@@ -62,13 +63,13 @@ from tests.interop.lab import (
     wait_for_text,
     wait_resolves,
 )
-from tests.interop.rsplib_programs import MonitorRow, cspmonitor_table, need_programs, wait_until
-from tests.support import REPO, LoggedProcess
+from tests.interop.rsplib_programs import need_programs, wait_until
+from tests.support import REPO
 
 pytestmark = [pytest.mark.sctp, pytest.mark.timeout(300)]
 
 R_ID, O_ID = 0x60, 0x70
-MONITOR_PORT = 2960  # CSP's own port: rsp-decode and tshark recognise the reports by it
+CSP_PORT = 2960  # CSP's own port: rsp-decode and tshark recognise the reports by it
 SEAHORSE = read_fsf(REPO / "assets/fsf/02-seahorse-valley.fsf")
 #: For rsplib's PEs: about 6 M iterations in 96x64 pixels, so that a throttled PE is
 #: still computing when it is killed.
@@ -88,22 +89,13 @@ CSP_INTERVAL_MS = 1000
 class Pair:
     r: Rspregistrar
     o: OurRegistrar
-    monitor: LoggedProcess
     csp: str
 
 
 @pytest.fixture(scope="module")
 def pair(net: LabNet, module_procs: Processes) -> Iterator[Pair]:
     need_programs("rspregistrar", "rspserver", "fractalpooluser")
-    csp = net.endpoint(MONITOR_PORT)
-    monitor = module_procs.add(
-        LoggedProcess(
-            "control_center.rsp_monitor",
-            ["--address", net.address, "--port", str(MONITOR_PORT), "--full",
-             "--update-interval", "2000", "--color", "never", "--purge-interval", "600000"],
-            module_procs.directory / "rsp-monitor.log",
-        )
-    )  # fmt: skip
+    csp = net.endpoint(CSP_PORT)
     r = Rspregistrar(
         module_procs, net, R_ID, 3863, 9901, peers=[net.endpoint(19901)],
         extra=[f"-cspserver={csp}", f"-cspinterval={CSP_INTERVAL_MS}"],
@@ -113,7 +105,7 @@ def pair(net: LabNet, module_procs: Processes) -> Iterator[Pair]:
         extra=["--cspserver", csp, "--cspinterval", str(CSP_INTERVAL_MS)],
     ).ready()  # fmt: skip
     wait_for_text(o.process, r"new ENRP peer 0x00000060", 30.0)
-    yield Pair(r, o, monitor, csp)
+    yield Pair(r, o, csp)
 
 
 Json = dict[str, Any]
@@ -188,11 +180,6 @@ def rsplib_pool_user_run(net: LabNet, pair: Pair, module_procs: Processes) -> It
         )
         for identifier in (0x2A1, 0x2A2)
     }  # fmt: skip
-    # One rsplib PE in another pool, only to be seen by the monitor (check 5).
-    rsplib_fractal_pe(
-        procs, 0x2B1, pair.r.asap, "InteropSidePool",
-        f"-cspserver={pair.csp}", f"-cspinterval={CSP_INTERVAL_MS}",
-    )  # fmt: skip
     for pe in pes.values():
         pe.wait_registered(120.0)
     capture = Capture(procs, procs.directory / "fractal.pcapng")
@@ -307,75 +294,45 @@ def pe_identifiers(record: Record) -> set[int]:
     return found
 
 
-def test_our_monitor_shows_rsplibs_components(
-    pair: Pair, rsplib_pool_user_run: PoolUserRun
-) -> None:
-    rows: dict[tuple[str, int], MonitorRow] = {}
-
-    def rsplib_rows_seen() -> bool:
-        rows.update(cspmonitor_table(pair.monitor.log_text()))
-        return {("registrar", R_ID), ("pool-element", 0x2B1), ("pool-user", 0x7)} <= set(rows)
-
-    wait_until(rsplib_rows_seen, 10.0, lambda: f"rsp-monitor rows: {sorted(rows)}")
-    registrar = rows[("registrar", R_ID)]
-    assert registrar.associations >= 1  # its ENRP association to our registrar
-    assert "10.231.0.1" in registrar.location
-    assert "10.231.0.1" in rows[("pool-user", 0x7)].location
-
-
 # ------------------------------------------------------------------------------- 6
 
 
-def test_mixed_pool_failover_from_our_pe_to_rsplibs_restarts_the_cell(
+def test_mixed_pool_failovers_between_the_two_kinds(
     net: LabNet, pair: Pair, procs: Processes
 ) -> None:
-    pool = "InteropMixedA"
+    """One cell passes through three PEs, picked by priority: ours (killed mid-cell), then
+    rsplib's (which cannot read our cookie: the cell restarts there, and rsplib's failure
+    mode ends it after 3 Data messages with its own cookie), then ours again, which
+    resumes from rsplib's unsigned cookie."""
+    pool = "InteropMixed"
     fsf = write_job(procs.directory / "job.fsf", LIGHT_JOB)
-    ours = our_fractal_pe(
+    first = our_fractal_pe(
         procs, net, 0x6A1, pair.o.asap, pool, "--policy", "Priority:9", "--block-delay", "50"
     )
-    rsplib_fractal_pe(procs, 0x6A2, pair.o.asap, pool, "-policy=Priority:1")
-    ours.wait_registered(120.0)
-    wait_resolves(pair.o.asap, pool, {0x6A1, 0x6A2})
+    last = our_fractal_pe(
+        procs, net, 0x6A3, pair.o.asap, pool, "--policy", "Priority:1", "--accept-unsigned-cookies"
+    )
+    rsplib_fractal_pe(procs, 0x6A2, pair.o.asap, pool, "-policy=Priority:5", "-fgpfailureafter=3")
+    for pe in (first, last):
+        pe.wait_registered(120.0)
+    wait_resolves(pair.o.asap, pool, {0x6A1, 0x6A2, 0x6A3})
     pu = start_headless_pu(
         procs, "pu", pair.o.asap, pool, fsf, width=LIGHT_WIDTH, height=LIGHT_HEIGHT, sessions=1
     )
-    wait_for_text(ours, r"rectangle, algorithm", 120.0)
+    wait_for_text(first, r"rectangle, algorithm", 120.0)
     time.sleep(0.3)
-    kill_now(ours)
+    kill_now(first)
     image = complete_image(pu.finish())
     assert np.array_equal(pu.values(), reference_image(LIGHT_JOB, LIGHT_WIDTH, LIGHT_HEIGHT, 1))
     (cell,) = image["cells"]
-    # rsplib's PE aborts on our (signed, larger) cookie; the pool user restarts the cell.
+    # ours -> rsplib's: our sealed cookie is refused, the cell restarts from its parameters
     assert cell["cookies_rejected"] >= 1 and cell["restarts"] >= 1, cell
-    assert "0x000006a2" in image["pixels_per_pe"]
-
-
-def test_mixed_pool_failover_from_rsplibs_pe_to_ours_resumes_from_its_cookie(
-    net: LabNet, pair: Pair, procs: Processes
-) -> None:
-    # rsplib's own failure mode: after 3 Data messages its PE sends a cookie and ends the
-    # session, so the cell moves to our PE at a known point.
-    pool = "InteropMixedB"
-    fsf = write_job(procs.directory / "job.fsf", LIGHT_JOB)
-    ours = our_fractal_pe(
-        procs, net, 0x6B1, pair.o.asap, pool, "--policy", "Priority:1", "--accept-unsigned-cookies"
-    )
-    rsplib_fractal_pe(procs, 0x6B2, pair.o.asap, pool, "-policy=Priority:9", "-fgpfailureafter=3")
-    ours.wait_registered(120.0)
-    wait_resolves(pair.o.asap, pool, {0x6B1, 0x6B2})
-    pu = start_headless_pu(
-        procs, "pu", pair.o.asap, pool, fsf, width=LIGHT_WIDTH, height=LIGHT_HEIGHT, sessions=1
-    )
-    image = complete_image(pu.finish())
-    assert np.array_equal(pu.values(), reference_image(LIGHT_JOB, LIGHT_WIDTH, LIGHT_HEIGHT, 1))
-    (cell,) = image["cells"]
-    assert cell["cookies_rejected"] == 0 and cell["restarts"] == 0, cell
-    moved = failovers_from(image, 0x6B2)
-    assert moved and all(f["had_cookie"] for f in moved)
-    # Our PE went on where rsplib's stopped. rsplib's cookie names the last pixel it
-    # sent rather than the next one, so exactly that pixel is computed twice.
+    # rsplib's -> ours: its unsigned cookie is taken, the cell goes on from where it was.
+    # rsplib's cookie names the last pixel it sent rather than the next one, so exactly
+    # that pixel is computed again.
+    moved = failovers_from(image, 0x6A2)
+    assert moved and all(f["had_cookie"] and not f["cookie_rejected"] for f in moved), cell
     sent = 3 * 324
-    assert image["pixels_per_pe"] == {"0x000006b2": sent, "0x000006b1": 64 * 48 - sent + 1}
-    assert image["pixels_computed_twice"] == 1
-    assert f"resumes a 64x48 rectangle at pixel {sent - 1} from its cookie" in ours.log_text()
+    assert f"resumes a 64x48 rectangle at pixel {sent - 1} from its cookie" in last.log_text()
+    assert image["pixels_per_pe"]["0x000006a2"] == sent
+    assert image["pixels_per_pe"]["0x000006a3"] == LIGHT_WIDTH * LIGHT_HEIGHT - sent + 1
