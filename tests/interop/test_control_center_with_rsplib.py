@@ -3,8 +3,10 @@
 ``scenarios/rsplib-story.toml`` on ``scenarios/rsplib-lab.toml``: our registrar and
 ``rspregistrar``, one fractal PE of each kind in one pool, our headless pool user and
 rsplib's ``fractalpooluser``. The story waits for rsplib's components in the control
-center's monitor (their own status reports), kills a PE serving our pool user and expects
-the image complete with no pixel lost. Needs root (network namespaces).
+center's monitor (their own status reports), kills our PE while it computes for our pool
+user and expects the image complete with no pixel lost: the cells move to rsplib's PE,
+which cannot read our signed cookie, so they restart there (check 6, from our PE to
+rsplib's; the other direction is in ``test_fractal_with_rsplib.py``). Needs root.
 """
 
 from __future__ import annotations
@@ -61,4 +63,6 @@ def test_the_mixed_story_passes_and_shows_rsplibs_components(tmp_path: Path) -> 
         assert component["status"], (name, component)
     pool_user = report["pool_users"]["PU-1"]
     assert pool_user["complete"] and pool_user["missing_pixels"] == 0
-    assert pool_user["failovers"] >= 1
+    # Our PE's cells restarted on rsplib's: what it had sent was computed again.
+    assert pool_user["failovers"] >= 1 and pool_user["pixels_computed_twice"] > 0, pool_user
+    assert "0x00000102" in pool_user["pixels_per_pe"], pool_user
