@@ -15,9 +15,13 @@ import pytest
 from control_center.commands import RunContext, build_command
 from control_center.orchestrator import Orchestrator
 from control_center.scenario import ComponentKind
-from control_center.scenario_file import loads_scenario
+from control_center.scenario_file import load_scenario, loads_scenario
+from control_center.story_runner import check_against_scenario
+from control_center.storyboard import load_storyboard
 from rsplib.transport import sctp_available
 from rsplib.wire.csp import ComponentGroup
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 MIXED = """\
 [scenario]
@@ -166,3 +170,14 @@ def test_starting_an_rsplib_program_without_kernel_sctp_says_why(tmp_path: Path)
             assert not orch.is_running("PR")
 
     asyncio.run(asyncio.wait_for(body(), 30))
+
+
+def test_shipped_rsplib_scenario_and_story_load_and_agree() -> None:
+    scenario = load_scenario(SCENARIOS / "rsplib-lab.toml")
+    kinds = {c.kind for c in scenario.components}
+    assert {ComponentKind.RSP_REGISTRAR, ComponentKind.RSP_FRACTAL_PE} <= kinds
+    assert ComponentKind.RSP_FRACTAL_PU in kinds and ComponentKind.FRACTAL_PE in kinds
+    story = load_storyboard(SCENARIOS / "rsplib-story.toml")
+    assert story.scenario == SCENARIOS / "rsplib-lab.toml"
+    names = [c.name for c in scenario.components]
+    assert check_against_scenario(story, names, list(scenario.hosts)) == []
