@@ -39,6 +39,7 @@ from tests.control_center.launch_helpers import (
     wait_for,
     wait_for_log,
 )
+from tests.support import free_udp_port
 
 T = TypeVar("T")
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
@@ -367,7 +368,10 @@ enrp_port = 0
     scenario = loads_scenario(text, source=tmp_path / "sctp.toml")
 
     async def body() -> None:
-        async with Orchestrator(scenario, run_dir=tmp_path, ready_timeout=60) as orch:
+        # Status reports go to a free port nobody listens on (the test reads the log).
+        async with Orchestrator(
+            scenario, run_dir=tmp_path, ready_timeout=60, csp_port=free_udp_port()
+        ) as orch:
             await orch.start_all()
             log = Path(orch.log_file("PR-1")).read_text()
             assert "(sctp)" in log, log
