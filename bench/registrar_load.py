@@ -333,12 +333,16 @@ def _pipeline(
     conn.sock.setblocking(False)
     selector = selectors.DefaultSelector()
     selector.register(conn.sock, selectors.EVENT_READ)
+    drain_until = end_mono + 5.0
     while True:
         now = time.monotonic()
-        if now >= end_mono:
+        # After the window: send nothing more, collect what is in flight (leaving with
+        # requests outstanding makes a registrar answer a closed association).
+        draining = now >= end_mono
+        if draining and (not sent_at or now >= drain_until):
             break
         burst = []
-        while len(sent_at) < window_size and (interval == 0.0 or next_send <= now):
+        while not draining and len(sent_at) < window_size and (interval == 0.0 or next_send <= now):
             burst.append(requests[index])
             index = (index + 1) % total
             sent_at.append(now)
