@@ -53,9 +53,11 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -456,6 +458,7 @@ class Registrar:
         keepalive_ms: int,
         hr_items: int,
         profile: str | None = None,
+        extra: Sequence[str] = (),
     ) -> None:
         self.kind = kind
         self.dir = tempfile.mkdtemp(prefix="rsp-bench-")
@@ -491,6 +494,7 @@ class Registrar:
                 # INFO only for the ready line: the bench reads the bound port from it.
                 "--loglevel",
                 "info",
+                *extra,
             ]
         self._log_file = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
@@ -620,13 +624,20 @@ def _summarise(
 # ----------------------------------------------------------------------- phases
 
 
-def run(args: argparse.Namespace, kind: str) -> dict[str, Any]:
+def run(args: argparse.Namespace, kind: str = "ours") -> dict[str, Any]:
     ctx = mp.get_context("fork")
     pool = b"BenchPool"
     rereg_pool = b"BenchReregPool"
     transport = args.transport
+    sink = TraceSink() if args.trace and kind == "ours" else None
     registrar = Registrar(
-        kind, transport, args.address, args.keepalive_ms, args.hr_items, args.profile
+        kind,
+        transport,
+        args.address,
+        args.keepalive_ms,
+        args.hr_items,
+        args.profile,
+        extra=["--trace", f"127.0.0.1:{sink.port}"] if sink is not None else [],
     )
     report: dict[str, Any] = {
         "registrar": kind,
@@ -739,6 +750,9 @@ def run(args: argparse.Namespace, kind: str) -> dict[str, Any]:
             )
 
         if "mixed" in args.phases:
+            # Other PE ids than the rereg phase's: a PE id stays bound to the connection that
+            # registered it until the registrar has seen that connection go.
+            mixed_ids = [i + len(rereg_ids) for i in rereg_ids]
             window = Window(time.time() + 3.0, time.time() + 3.0 + args.duration)
             procs = [
                 ctx.Process(
@@ -762,14 +776,14 @@ def run(args: argparse.Namespace, kind: str) -> dict[str, Any]:
                         registrar.address,
                         transport,
                         rereg_pool,
-                        rereg_ids[i : i + chunk],
+                        mixed_ids[i : i + chunk],
                         args.window,
                         args.mixed_rereg_rate / args.rereg_procs,
                         window,
                         results,
                     ),
                 )
-                for i in range(0, len(rereg_ids), chunk)
+                for i in range(0, len(mixed_ids), chunk)
             ]
             for p in procs:
                 p.start()
@@ -796,6 +810,9 @@ def run(args: argparse.Namespace, kind: str) -> dict[str, Any]:
             if proc.is_alive():
                 proc.kill()
         registrar.stop()
+        if sink is not None:
+            report.update(sink.close())
+    report["trace"] = bool(args.trace)
     return report
 
 
@@ -832,6 +849,87 @@ def _median_report(reports: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
+class TraceSink:
+    """The receiving end of the registrar's trace: a UDP socket drained by a thread."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.datagrams = 0
+        self.records = 0
+        self.last_seq = -1
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(2048)
+            except TimeoutError:
+                continue
+            self.datagrams += 1
+            lines = data.splitlines()
+            self.records += len(lines)
+            match = re.search(rb'"seq":(\d+)', lines[-1]) if lines else None
+            if match:
+                self.last_seq = int(match[1])
+
+    def close(self) -> dict[str, Any]:
+        time.sleep(0.2)
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.sock.close()
+        made = self.last_seq + 1
+        return {
+            "trace_records_received": self.records,
+            "trace_records_made": made,
+            "trace_records_dropped": max(0, made - self.records),
+        }
+
+
+def compare_trace(args: argparse.Namespace) -> dict[str, Any]:
+    """Resolutions/s with the registrar's trace off and on, alternating runs; medians.
+
+    On a shared machine the registrar's share of a core varies from run to run, so the
+    cost is also given per core (resolutions per CPU-second of the registrar), which
+    measures the work tracing adds rather than how much CPU the registrar happened to get.
+    """
+    args.phases = {"hr"}
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    per_core: dict[bool, list[float]] = {False: [], True: []}
+    dropped: list[int] = []
+    for _ in range(args.trace_compare):
+        for traced in (False, True):
+            args.trace = traced
+            result = run(args)
+            rates[traced].append(result["hr_per_s"])
+            per_core[traced].append(result["hr_per_core_s"])
+            if traced:
+                dropped.append(result["trace_records_dropped"])
+
+    def cost(off: float, on: float) -> float:
+        return 100.0 * (off - on) / off if off else 0.0
+
+    off, on = statistics.median(rates[False]), statistics.median(rates[True])
+    core_off = statistics.median(per_core[False])
+    core_on = statistics.median(per_core[True])
+    return {
+        "hr_per_s_trace_off": off,
+        "hr_per_s_trace_on": on,
+        "hr_runs_trace_off": rates[False],
+        "hr_runs_trace_on": rates[True],
+        "trace_cost_percent": cost(off, on),
+        "hr_per_core_s_trace_off": core_off,
+        "hr_per_core_s_trace_on": core_on,
+        "trace_cost_percent_per_core": cost(core_off, core_on),
+        "trace_goal_percent": 15.0,
+        "trace_records_dropped_median": statistics.median(dropped),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -865,8 +963,24 @@ def main(argv: list[str] | None = None) -> int:
         "--repeat", type=int, default=1,
         help="runs per registrar, alternating which goes first; medians are printed",
     )  # fmt: skip
+    parser.add_argument("--trace", action="store_true", help="our registrar traces to a local sink")
+    parser.add_argument(
+        "--trace-compare",
+        type=int,
+        metavar="N",
+        default=0,
+        help="run the hr phase N times each with tracing off and on (alternating); report "
+        "the medians and the cost of tracing (goal: at most 15 %% fewer resolutions/s)",
+    )
     args = parser.parse_args(argv)
     args.phases = set(args.phases.split(","))
+    if args.trace_compare:
+        report = compare_trace(args)
+        if args.json:
+            print(json.dumps(report, indent=2, sort_keys=True))
+        else:
+            _print_table({"ours": report})
+        return 0
     if args.registrar != "ours" and args.transport != "sctp":
         parser.error("rsplib's registrar speaks kernel SCTP only: add --transport sctp")
     if args.registrar != "ours" and shutil.which("rspregistrar") is None:

@@ -193,11 +193,14 @@ async def run_headless(
 ) -> int:
     from control_center.orchestrator import Orchestrator
     from control_center.registration import registration_wait
+    from control_center.report_html import write_html_report
     from control_center.story_runner import (
         OrchestratorControl,
         StoryRunner,
         check_against_scenario,
     )
+    from control_center.trace_collector import TRACE_FILE, TraceCollector
+    from control_center.trace_store import TraceStore
 
     sc = scenario
     issues = check_against_scenario(story, [c.name for c in sc.components], list(sc.hosts))
@@ -212,8 +215,15 @@ async def run_headless(
     async with orchestrator:
         monitor = CspMonitor(model, host=orchestrator.csp_listen_address, port=csp_port)
         await monitor.start()
+        tracer = TraceCollector(
+            TraceStore(),
+            host=orchestrator.csp_listen_address,
+            save_to=orchestrator.run_dir / TRACE_FILE,
+        )
+        await tracer.start()
         try:
             orchestrator.csp_port = monitor.address[1]
+            orchestrator.trace_port = tracer.address[1]
             runner = StoryRunner(
                 story,
                 OrchestratorControl(orchestrator, before_pool_users=registration_wait(monitor)),
@@ -247,6 +257,7 @@ async def run_headless(
                         loop.remove_signal_handler(signum)
         finally:
             monitor.close()
+            tracer.close()
     report = (
         Path(args.report)
         if args.report
@@ -256,8 +267,11 @@ async def run_headless(
     )
     if args.storyboard or args.report:
         result.write(report)
+        page = write_html_report(
+            result.to_json(), report, trace_path=orchestrator.run_dir / TRACE_FILE
+        )
         if out is not None:
-            out.write(f"report: {report}\n")
+            out.write(f"report: {report}\nreport page: {page}\n")
     return EXIT_OK if result.passed else EXIT_FAILED
 
 

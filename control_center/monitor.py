@@ -24,12 +24,13 @@ import contextlib
 import dataclasses
 import errno
 import logging
-import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, Protocol, TypeVar
 
+from control_center.safe_text import printable
+from rsplib.core_driver import DeadlineTimer
 from rsplib.wire.constants import PPID
 from rsplib.wire.csp import (
     ComponentGroup,
@@ -502,8 +503,8 @@ class StatusModel:
         state = dataclasses.replace(
             previous,
             active=True,
-            status=report.status,
-            location=report.location,
+            status=printable(report.status),
+            location=printable(report.location),
             workload=report.workload,
             links=links,
             report_interval=interval,
@@ -677,8 +678,7 @@ class CspMonitor:
         self.port = port
         self._transport: asyncio.DatagramTransport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = math.inf
+        self._timer: DeadlineTimer | None = None
         self._waiters: list[asyncio.Future[None]] = []
         self.model.events.connect(self._wake_waiters)
 
@@ -699,6 +699,7 @@ class CspMonitor:
     async def start(self) -> None:
         """Bind the UDP port; OSError (with the address in the message) if that fails."""
         self._loop = asyncio.get_running_loop()
+        self._timer = DeadlineTimer(self._loop, self._on_timer)
         try:
             transport, _ = await self._loop.create_datagram_endpoint(
                 lambda: _CspProtocol(self), local_addr=(self.host, self.port)
@@ -711,7 +712,6 @@ class CspMonitor:
     def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
         if self._transport is not None:
             self._transport.close()
             self._transport = None
@@ -760,27 +760,12 @@ class CspMonitor:
 
     def _on_timer(self) -> None:
         assert self._loop is not None
-        self._timer = None
-        self._timer_at = math.inf
         self.model.expire(self._loop.time())
         self._rearm()
 
     def _rearm(self) -> None:
-        if self._loop is None or self._transport is None:
-            return
-        deadline = self.model.next_deadline()
-        if deadline is None:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-                self._timer_at = math.inf
-            return
-        if self._timer is not None and self._timer_at == deadline:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer_at = deadline
-        self._timer = self._loop.call_at(deadline, self._on_timer)
+        if self._timer is not None and self._transport is not None:
+            self._timer.rearm(self.model.next_deadline())
 
     def _wake_waiters(self, _event: object) -> None:
         for waiter in self._waiters:

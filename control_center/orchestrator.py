@@ -66,6 +66,7 @@ from control_center.scenario import (
     Scenario,
     SshHost,
 )
+from rsplib.core_driver import Listeners
 from rsplib.transport import SCTP, TransportError, connect, sctp_available
 from rsplib.wire.csp import ComponentGroup
 
@@ -166,7 +167,7 @@ class Orchestrator:
         #: Hosts that could not be reached or set up, with the reason.
         self.host_errors: dict[str, str] = {}
         self.registrar_ports: dict[str, tuple[int, int]] = {}
-        self._listeners: list[Callable[[LauncherEvent], None]] = []
+        self._listeners: Listeners[LauncherEvent] = Listeners("orchestrator")
         self._opened: list[Launcher] = []
         # One key per run, shared by all fractal components of the pool (failover
         # cookies must verify at every PE); unused when the scenario names a key file.
@@ -175,15 +176,10 @@ class Orchestrator:
     # -- events -----------------------------------------------------------------
     def subscribe(self, listener: Callable[[LauncherEvent], None]) -> Callable[[], None]:
         """Receive the events of every launcher; returns an unsubscribe function."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+        return self._listeners.add(listener)
 
     def _forward(self, event: LauncherEvent) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception:
-                log.exception("orchestrator listener failed on %s", event)
+        self._listeners.emit(event)
 
     # -- lifecycle ------------------------------------------------------------------
     async def __aenter__(self) -> Orchestrator:
@@ -330,10 +326,10 @@ class Orchestrator:
         return RunContext(
             run_dirs=run_dirs,
             csp_port=self.csp_port,
+            trace_port=self.trace_port,
             csp_addresses={h: self.csp_address_of(h) for h in self.scenario.hosts},
             registrar_ports=dict(self.registrar_ports),
             python=self.python,
-            trace_port=self.trace_port,
             cookie_key=self.cookie_key,
             local_display=self.local_display,
         )

@@ -92,6 +92,22 @@ class StoryController(Protocol):
     async def impair(self, host: str, impairment: ImpairSpec) -> None: ...
 
 
+class TourPresenter(Protocol):
+    """Who shows a guided tour's captions and presses the key (the window); optional."""
+
+    def show_caption(self, text: str) -> None:
+        """Show ``text`` on the map (called from the engine thread)."""
+        ...
+
+    def set_message_speed(self, speed: float) -> None:
+        """Speed of the message dots (called from the engine thread)."""
+        ...
+
+    async def wait_for_key(self) -> None:
+        """Return once the presenter pressed the key to go on."""
+        ...
+
+
 class StoryAborted(Exception):
     """A step failed in a way that makes the following steps meaningless."""
 
@@ -208,6 +224,14 @@ def summarize_pu_report(data: dict[str, Any]) -> dict[str, Any]:
             default=None,
         ),
         "pixels_per_pe": _merge_counts(i.get("pixels_per_pe") or {} for i in images),
+        # Every failover the PU measured (the report page draws their histogram).
+        "failover_times_ms": [
+            f["failover_ms"]
+            for i in images
+            for cell in i.get("cells") or []
+            for f in cell.get("failovers") or []
+            if isinstance(f, dict) and isinstance(f.get("failover_ms"), int | float)
+        ],
     }
 
 
@@ -247,8 +271,11 @@ class StoryRunner:
         *,
         out: TextIO | None = None,
         interrupt_ok: bool = False,
+        presenter: TourPresenter | None = None,
     ) -> None:
         self.story = story
+        #: Shows captions and waits for the key of guided tours (None: headless).
+        self.presenter = presenter
         #: A cancellation (Ctrl-C) is the normal end of the run, not a failure.
         self.interrupt_ok = interrupt_ok
         self.control = control
@@ -407,6 +434,7 @@ class StoryRunner:
             delay = self._start + step.at_s - self._now()
             if delay > 0:
                 await asyncio.sleep(delay)
+        await self._tour(step)
         started = self._now()
         result = StepResult(
             index=step.index,
@@ -438,9 +466,27 @@ class StoryRunner:
 
     # -- actions
 
+    async def _tour(self, step: Step) -> None:
+        """A guided tour's part of a step: its caption, the dots' speed, the key."""
+        presenter = self.presenter
+        if step.caption is not None:
+            self.note("caption", step.caption)
+            if presenter is not None:
+                presenter.show_caption(step.caption)
+        if step.message_speed is not None and presenter is not None:
+            presenter.set_message_speed(step.message_speed)
+        if step.wait_for_key:
+            if presenter is None:
+                self.note("caption", "  (no presenter: going on without waiting for a key)")
+            else:
+                self.note("caption", "  waiting for the presenter's key (Space)")
+                await presenter.wait_for_key()
+
     async def _run_action(self, step: Step, result: StepResult) -> None:
         control = self.control
         match step.action:
+            case Action.CAPTION:
+                return
             case Action.START_ALL:
                 await control.start_all()
                 return

@@ -11,6 +11,7 @@ A storyboard names its scenario and lists steps that run one after the other
   picks a pool element that currently serves that pool user and was not hit
   by an earlier step; ``as = "victim"`` binds the chosen name so later steps
   can say ``"$victim"``.
+* ``caption``: only shows its caption (see below).
 * ``wait`` (``seconds``), ``wait-until`` (a condition, ``timeout_s``; the story
   stops if it never holds) and ``expect`` (a condition that must hold within
   ``within_s``, counted from the start of the last action step; a failure is
@@ -21,6 +22,11 @@ Conditions (exactly one key per step): ``active``/``inactive`` = component,
 link to a pool element), ``report_exists``, ``image_complete``,
 ``no_pixel_lost``, ``no_pixel_recomputed`` = PU (read from the headless PU's
 JSON report), ``exited`` = component (optionally ``exit_code``).
+
+Guided tours: any step may carry a ``caption`` (shown on the map while the step runs and
+after it, until the next caption) and ``wait_for_key = true`` (the presenter presses Space
+before the step runs; without a window the story goes on at once and says so), and
+``message_speed`` (the speed of the message dots from this step on, 1 = real time).
 
 The format is documented with examples in ``scenarios/storyboards.md``.
 """
@@ -58,6 +64,7 @@ class Action(StrEnum):
     WAIT = "wait"
     WAIT_UNTIL = "wait-until"
     EXPECT = "expect"
+    CAPTION = "caption"
 
 
 #: Steps that act on one component.
@@ -159,11 +166,17 @@ class Step:
     condition: Condition | None = None
     impairment: ImpairSpec | None = None
     fatal: bool = False
+    #: Guided tours: text shown on the map, a key press to wait for, the dots' speed.
+    caption: str | None = None
+    wait_for_key: bool = False
+    message_speed: float | None = None
 
     def describe(self) -> str:
         """One line for the timeline (before names are resolved)."""
         if self.label:
             return self.label
+        if self.action is Action.CAPTION:
+            return f"caption: {self.caption}"
         action = self.action.value
         if self.action is Action.WAIT:
             return f"wait {self.seconds:g} s"
@@ -207,7 +220,7 @@ class StoryboardError(IssuesError):
 
 _BINDING = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
 _HEAD_KEYS = {"name", "scenario", "timeout_s", "report", "stop_at_end"}
-_COMMON_STEP_KEYS = {"do", "label", "at"}
+_COMMON_STEP_KEYS = {"do", "label", "at", "caption", "wait_for_key", "message_speed"}
 _TARGET_KEYS = {"component", "serving", "as", "timeout_s"}
 _STEP_KEYS: Mapping[Action, set[str]] = {
     Action.START_ALL: set(),
@@ -224,6 +237,7 @@ _STEP_KEYS: Mapping[Action, set[str]] = {
     Action.WAIT: {"seconds"},
     Action.WAIT_UNTIL: {"timeout_s"},
     Action.EXPECT: {"within_s", "fatal"},
+    Action.CAPTION: set(),
 }
 _CONDITION_KEYS = {kind.value for kind in ConditionKind}
 _CONDITION_EXTRA = {"matches", "exit_code", "reason"}
@@ -403,6 +417,11 @@ class _Loader:
         condition = None
         if action in (Action.WAIT_UNTIL, Action.EXPECT):
             condition = self.condition(raw, path, bound)
+        caption = self.text(raw, "caption", path)
+        if caption is not None and len(caption) > 400:
+            self.error((*path, "caption"), "at most 400 characters")
+        if action is Action.CAPTION and caption is None:
+            self.error((*path, "caption"), "a caption step needs a caption")
         if bind is not None and len(self.issues) == count:
             bound.add(bind)
         if len(self.issues) != count:
@@ -424,6 +443,9 @@ class _Loader:
             condition=condition,
             impairment=impairment,
             fatal=self.flag(raw, "fatal", path, False),
+            caption=caption,
+            wait_for_key=self.flag(raw, "wait_for_key", path, False),
+            message_speed=self.number(raw, "message_speed", path, 0.01, 1.0),
         )
 
     def condition(self, raw: dict[str, Any], path: KeyPath, bound: set[str]) -> Condition | None:

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from control_center.safe_text import printable
+
 #: The event type of a pool user's failover report.
 FAILOVER = "failover"
 #: Cells a failover record may name (an image has at most 512 sessions).
@@ -141,9 +143,8 @@ def _text(record: Mapping[str, Any], key: str) -> str:
     value = record.get(key)
     if not isinstance(value, str) or not value:
         raise TraceFormatError(f"{key} must be a text")
-    # Shown on screen: printable characters only, and short.
-    cleaned = "".join(ch if ch.isprintable() else "?" for ch in value[:MAX_TEXT])
-    return cleaned
+    # Shown on screen: short, and escaped like every text from the network.
+    return printable(value[:MAX_TEXT])[:MAX_TEXT]
 
 
 def _cells(record: Mapping[str, Any]) -> tuple[int, ...]:

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 from fractal_pe.kernel import KERNEL_CHOICES, KernelUnavailableError, prepare_kernel
 from fractal_pe.service import FractalService, FractalServiceConfig, fractal_cookie_policy
-from rsplib import cli_options
+from rsplib import cli_options, tool_options
 from rsplib.handlespace.policy_parser import parse_policy
 from rsplib.session.cookies import CookieKeyError, CookiePolicy, CookieSealer, load_cookie_key
 from rsplib.session.pe_server import PoolElementServer
@@ -202,6 +202,7 @@ async def run(args: argparse.Namespace) -> int:
         heartbeat=cli_options.heartbeat(args),
         ppid=int(PPID.FGP),
         csp=cli_options.csp(args),
+        tls=tool_options.tls(args),
     )
     stop = cli_options.stop_on_signals()
     await server.start()

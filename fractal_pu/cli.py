@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 from fractal_pu.headless import run_headless
 from fractal_pu.options import PoolUserOptions, build_parser, pool_user_options
-from rsplib import cli_options
+from rsplib import cli_options, tool_options
 from rsplib.session.cookies import CookieKeyError
 
 log = logging.getLogger("fractal_pu")
@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cli_options.setup_logging(args)
-        cli_options.start_trace(args)
+        tool_options.start_trace(args)
         options = pool_user_options(args)
     except (ValueError, OSError, CookieKeyError) as exc:
         parser.error(str(exc))

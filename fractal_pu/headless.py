@@ -95,8 +95,9 @@ async def run_headless(options: PoolUserOptions, *, stop: asyncio.Event | None =
     )
     error: str | None = None
     try:
-        await asap.start()
+        # The reporter first: it fixes the PU's component id, which the trace carries too.
         reporter = start_status_reporter(options, asap, status, random_bits=random.getrandbits)
+        await asap.start()
         numbers = itertools.count(1) if endless else range(1, options.images + 1)
         for number in numbers:
             if number > 1 and options.pause > 0:

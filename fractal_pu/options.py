@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fractal_pu.engine import EngineConfig
-from rsplib import cli_options
+from rsplib import cli_options, tool_options
 from rsplib.asap.config import AsapConfig
 from rsplib.asap.service import AnnounceOptions, RegistrarAddress
 from rsplib.session.cookies import CookieSealer, load_cookie_key
 from rsplib.session.reporting import CspOptions
-from rsplib.transport import AUTO, HeartbeatConfig
+from rsplib.transport import AUTO, HeartbeatConfig, TlsConfig
 
 PROG = "fractal-pu"
 DEFAULT_POOL_HANDLE = "FractalGeneratorPool"
@@ -72,6 +72,8 @@ class PoolUserOptions:
     cookie_sealer: CookieSealer | None = None
     #: Names of pool elements by PE identifier, shown instead of the hex id.
     pe_names: Mapping[int, str] = field(default_factory=dict)
+    #: TLS with mutual certificates for the registrar and PE connections (None: off).
+    tls: TlsConfig | None = None
 
     def pe_label(self, pe_id: int | None) -> str:
         """A PE's name (``--pe-name``) or its identifier as rsplib prints it."""
@@ -294,4 +296,5 @@ def pool_user_options(args: argparse.Namespace) -> PoolUserOptions:
         show_sessions=not args.no_session_colors,
         cookie_sealer=sealer,
         pe_names=parse_pe_names(args.pe_name),
+        tls=tool_options.tls(args),
     )

@@ -94,6 +94,7 @@ def asap_service(options: PoolUserOptions) -> AsapService:
         registrars=options.registrars,
         announce=options.announce,
         transport=options.transport,
+        tls=options.tls,
     )
 
 

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from rsplib import trace
+from rsplib import tool_options
 from rsplib.addressing import PeerAddress
 from rsplib.asap.actions import Event, RegistrationFailed, RegistrationSucceeded
 from rsplib.asap.config import AsapConfig
@@ -118,9 +118,10 @@ def add_asap_options(
         default=3,
         help="silent heartbeat intervals before a session counts as lost (default 3)",
     )
+    tool_options.add_tls_options(parser)
     add("--cspserver", metavar="ADDR:PORT", help="status monitor (enables reporting)")
     add("--cspinterval", metavar="MS", type=float, help="status report interval (default 1000)")
-    add_trace_options(parser)
+    tool_options.add_trace_options(parser)
     add(
         "--loglevel",
         default="info",
@@ -130,27 +131,10 @@ def add_asap_options(
     add("--logfile", metavar="FILE", help="log to FILE instead of stderr")
 
 
-def add_trace_options(parser: argparse.ArgumentParser) -> None:
-    """``--trace ADDR:PORT`` and ``--trace-raw`` (every component has them)."""
-    parser.add_argument(
-        "--trace",
-        metavar="ADDR:PORT",
-        help="send a live trace of every ASAP/ENRP/FGP message and of events (UDP)",
-    )
-    parser.add_argument(
-        "--trace-raw",
-        action="store_true",
-        help="include each traced message's bytes (up to 512) in hex",
-    )
-
-
-def start_trace(args: argparse.Namespace) -> None:
-    """Turns the process's tracer on when ``--trace`` was given (ValueError if malformed)."""
-    if getattr(args, "trace", None):
-        trace.start_trace(parse_server(args.trace), raw=bool(args.trace_raw))
-
-
 def transport_name(args: argparse.Namespace) -> str:
+    """The transport to use; with TLS "auto" means the TCP mapping (TLS needs it)."""
+    if args.transport == "auto" and args.tls_cert is not None:
+        return TCP_MAPPING
     return {"auto": AUTO, "tcp": TCP_MAPPING, "sctp": SCTP}[args.transport]
 
 
@@ -231,7 +215,8 @@ def check_asap_options(args: argparse.Namespace) -> None:
     registrars(args)
     heartbeat(args)
     csp(args)
-    start_trace(args)
+    tool_options.tls(args)
+    tool_options.start_trace(args)
 
 
 def require_registrar_source(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

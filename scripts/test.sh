@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets everything up, then runs every check CI runs: lint, format, types,
-# the Qt-import contract and the whole test suite. Extra arguments go to pytest.
+# the import contracts and the whole test suite. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,6 +72,7 @@ class LoggedProcess:
         log_path: Path,
         env: Mapping[str, str] | None = None,
         *,
+        open_files: int | None = None,
         prefix: Sequence[str] = (),
         argv: Sequence[str] | None = None,
     ) -> None:
@@ -84,6 +87,7 @@ class LoggedProcess:
             stdin=subprocess.DEVNULL,
             cwd=REPO,
             env=None if env is None else dict(env),
+            preexec_fn=None if open_files is None else _limit_open_files(open_files),
         )
 
     @classmethod
@@ -149,6 +153,15 @@ class LoggedProcess:
             self._log.close()
 
 
+def _limit_open_files(count: int) -> Callable[[], None]:
+    """A preexec function giving the child an open-file limit (as ``ulimit -n``)."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
+
+    return limit
+
+
 class FractalPeProcess(LoggedProcess):
     """One ``fractal-pe`` (``python -m fractal_pe.cli ARGS``)."""
 
@@ -162,3 +175,56 @@ class FractalPeProcess(LoggedProcess):
                 raise AssertionError(f"fractal-pe exited early:\n{self.log_text()}")
             assert time.monotonic() < deadline, f"fractal-pe not registered:\n{self.log_text()}"
             time.sleep(0.05)
+
+
+class LoopbackCapture:
+    """dumpcap on lo writing to a pipe, copied into a file by a thread.
+
+    dumpcap reports "Capturing on" before its filter is really active, and a capture file
+    is only flushed in large blocks, so neither tells when packets start being recorded.
+    A pipe delivers each packet at once: the capture is ready when probe datagrams (UDP to
+    ``probe_port``, which the filter must match and the decoders ignore) come out of it.
+    """
+
+    def __init__(self, capture_filter: str, path: Path, log: Path) -> None:
+        self.path = path
+        self.received = 0
+        self._log = log.open("wb")
+        self.proc = subprocess.Popen(
+            ["dumpcap", "-q", "-i", "lo", "-f", capture_filter, "-w", "-"],
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+        )
+        self._thread = threading.Thread(target=self._copy, daemon=True)
+        self._thread.start()
+
+    def _copy(self) -> None:
+        assert self.proc.stdout is not None
+        with self.path.open("wb") as out:
+            while chunk := os.read(self.proc.stdout.fileno(), 65536):
+                out.write(chunk)
+                out.flush()
+                self.received += len(chunk)
+
+    def wait_ready(self, probe_port: int, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.received == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        header = self.received
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            while self.received == header:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise AssertionError(f"dumpcap never captured: {self._log.name}")
+                probe.sendto(b"probe", ("127.0.0.1", probe_port))
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._thread.join(timeout=10)
+        self._log.close()

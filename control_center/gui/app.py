@@ -29,6 +29,7 @@ from control_center.gui.main_window import MainWindow
 from control_center.gui.screenshot import MAX_BYTES, save_image, save_widget
 from control_center.gui.view_model import TimelineEntry
 from control_center.registration import registration_wait
+from control_center.report_html import write_html_report
 from control_center.scenario import Scenario
 from control_center.story_runner import (
     OrchestratorControl,
@@ -37,6 +38,7 @@ from control_center.story_runner import (
     check_against_scenario,
 )
 from control_center.storyboard import Storyboard
+from control_center.trace_collector import TRACE_FILE
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -154,6 +156,7 @@ class GuiRun:
                 bridge.monitor,
                 out=sys.stdout,
                 forward=bridge.signals.story_note.emit,
+                presenter=self.window.tour,
             )
             result = await runner.run()
             bridge.signals.story_done.emit(result)
@@ -207,6 +210,9 @@ class GuiRun:
         report = self._report_path()
         result.write(report)
         print(f"report: {report}")
+        orchestrator = self.bridge.orchestrator
+        trace = orchestrator.run_dir / TRACE_FILE if orchestrator is not None else None
+        print(f"report page: {write_html_report(result.to_json(), report, trace_path=trace)}")
         if self.screenshot_dir is not None:
             self._map_shot("end", name="map-end")
             save_widget(self.window, self.screenshot_dir / "window-end.png", max_bytes=MAX_BYTES)

@@ -15,7 +15,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -31,9 +30,10 @@ from control_center.launchers.local import LocalLauncher
 from control_center.monitor import CspMonitor, StatusModel, expected_from
 from control_center.orchestrator import Orchestrator
 from control_center.scenario import Component, ComponentKind, PictureDisplay, Scenario
+from control_center.trace_collector import TRACE_FILE, TraceCollector
 from control_center.trace_events import TraceFormatError, failover_of
-from rsplib.trace.receiver import TraceParser, TraceReceiver, open_trace_receiver
-from rsplib.trace.record import EventRecord, TraceRecord
+from control_center.trace_store import TraceStore
+from rsplib.trace.record import EventRecord
 
 log = logging.getLogger("control_center.gui")
 
@@ -132,29 +132,6 @@ class WindowOrchestrator(Orchestrator):
         return cmd
 
 
-class EventLinesParser(TraceParser):
-    """Decodes only the event lines of a trace datagram (a pool user's failover...).
-
-    The window shows no protocol messages, which are most of the trace: skipping
-    them unread keeps their decoding off the engine thread (and off the GIL the
-    window needs).
-    """
-
-    def feed(self, datagram: bytes, source: str = "?") -> list[TraceRecord]:
-        if not _EVENT_KIND.search(datagram):
-            return []
-        records = []
-        for line in datagram.split(b"\n"):
-            if _EVENT_KIND.search(line):
-                record = self.feed_line(line, source)
-                if record is not None:
-                    records.append(record)
-        return records
-
-
-_EVENT_KIND = re.compile(rb'"k"\s*:\s*"ev"')
-
-
 class _Forwarder(QObject):
     """Signals emitted from the engine thread (queued into the GUI thread)."""
 
@@ -195,14 +172,15 @@ class EngineBridge(QObject):
         self.orchestrator: Orchestrator | None = None
         self.monitor: CspMonitor | None = None
         self.model: StatusModel | None = None
+        #: The live trace of the components (read by the GUI with ``drain()``).
+        self.trace_store = TraceStore()
+        self.trace: TraceCollector | None = None
         self.running = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stop: asyncio.Event | None = None
         self._log_task: asyncio.Task[None] | None = None
         self._pending: set[concurrent.futures.Future[Any]] = set()
-        #: The trace channel's receiver (components' events and messages).
-        self.trace: TraceReceiver | None = None
         #: Trace events dropped as malformed.
         self.malformed_events = 0
 
@@ -258,9 +236,13 @@ class EngineBridge(QObject):
             await orch.open(require_all_hosts=False)
             self.monitor = CspMonitor(self.model, host=orch.csp_listen_address, port=self.csp_port)
             await self.monitor.start()
-            self.trace = await open_trace_receiver(
-                orch.csp_listen_address, 0, self._on_trace_records, EventLinesParser()
+            self.trace = TraceCollector(
+                self.trace_store,
+                host=orch.csp_listen_address,
+                save_to=orch.run_dir / TRACE_FILE,
+                on_event=self._on_trace_event,
             )
+            await self.trace.start()
             orch.trace_port = self.trace.address[1]
         except BaseException as exc:
             if self.monitor is not None:
@@ -347,12 +329,8 @@ class EngineBridge(QObject):
         return asyncio.run_coroutine_threadsafe(function(), self._loop)
 
     # ------------------------------------------------------------------ trace events
-    def _on_trace_records(self, records: list[TraceRecord], _datagram: bytes) -> None:
-        for record in records:
-            if isinstance(record, EventRecord):
-                self.trace_event(
-                    record.type, record.component, record.seq, record.time, record.fields
-                )
+    def _on_trace_event(self, record: EventRecord) -> None:
+        self.trace_event(record.type, record.component, record.seq, record.time, record.fields)
 
     def trace_event(
         self, event_type: str, sender: int, seq: int, sent_at: float, fields: Mapping[str, Any]

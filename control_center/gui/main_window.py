@@ -32,12 +32,17 @@ from PySide6.QtWidgets import (
 )
 
 from control_center.gui.engine import CommandResult, EngineBridge, EngineInfo
+from control_center.gui.handlespace_pane import make_handlespace_pane
 from control_center.gui.layout_file import LayoutError, save_positions
 from control_center.gui.log_pane import LogPane
 from control_center.gui.map_view import MapView
 from control_center.gui.panels import ComponentPanel, PoolsPanel, TimelinePanel
 from control_center.gui.picture_pane import PicturePane
+from control_center.gui.plots_pane import PlotsPane
+from control_center.gui.policy_lab_pane import PolicyLabPane
 from control_center.gui.presenter import ACTION_KEYS, Presenter, Stage
+from control_center.gui.tour import TourControl
+from control_center.gui.trace_panes import TraceView, scrollable
 from control_center.gui.view_model import Changes, NodeState, TimelineEntry, ViewModel
 from control_center.launchers.base import Action, LauncherEvent
 from control_center.monitor import MonitorEvent
@@ -181,6 +186,39 @@ class MainWindow(QMainWindow):
             )
         self.tabifyDockWidget(self.components_dock, self.pools_dock)
         self.components_dock.raise_()
+        # The live protocol trace: dots on the map and the sequence chart (tabbed with the log).
+        self.trace_view = TraceView(self.map, self.model, self.bridge.trace_store)
+        self.messages_dock = dock(
+            "Messages",
+            scrollable(self.trace_view.panel),
+            Qt.DockWidgetArea.BottomDockWidgetArea,
+            "messages",
+        )
+        self.tabifyDockWidget(self.log_dock, self.messages_dock)
+        self.tour = TourControl(self.map, self.trace_view, self)
+        self.handlespace = make_handlespace_pane(self.bridge, self.model)
+        self.handlespace_dock = dock(
+            "Handlespace",
+            scrollable(self.handlespace),
+            Qt.DockWidgetArea.BottomDockWidgetArea,
+            "handlespace",
+        )
+        self.tabifyDockWidget(self.messages_dock, self.handlespace_dock)
+        self.policy_lab = PolicyLabPane(self.bridge, self.model, self.bridge.trace_store)
+        self.trace_view.consumers.append(self.policy_lab.feed)
+        self.policy_lab_dock = dock(
+            "Policy lab",
+            scrollable(self.policy_lab),
+            Qt.DockWidgetArea.BottomDockWidgetArea,
+            "policy-lab",
+        )
+        self.tabifyDockWidget(self.handlespace_dock, self.policy_lab_dock)
+        self.plots = PlotsPane(self.bridge.trace_store, self.model)
+        self.plots_dock = dock(
+            "Plots", scrollable(self.plots), Qt.DockWidgetArea.BottomDockWidgetArea, "plots"
+        )
+        self.tabifyDockWidget(self.policy_lab_dock, self.plots_dock)
+        self.log_dock.raise_()
         self.resizeDocks([self.components_dock], [300], Qt.Orientation.Horizontal)
         self.resizeDocks([self.timeline_dock], [340], Qt.Orientation.Horizontal)
         self.resizeDocks([self.log_dock], [110], Qt.Orientation.Vertical)
@@ -717,9 +755,12 @@ class MainWindow(QMainWindow):
                 )
         else:
             area = Qt.DockWidgetArea.BottomDockWidgetArea
+            # Side by side with the bottom tab group (log, messages, handlespace ...): the
+            # log dock is tabbed, so splitting it would put the picture in a hidden tab.
             for dock in docks:
-                self.addDockWidget(area, dock)
-            self.splitDockWidget(self.log_dock, docks[0], Qt.Orientation.Horizontal)
+                self.addDockWidget(area, dock, Qt.Orientation.Horizontal)
+                dock.show()
+                dock.raise_()
             self.resizeDocks(
                 docks, [int(size.height() * 0.36)] * len(docks), Qt.Orientation.Vertical
             )

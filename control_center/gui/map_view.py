@@ -34,6 +34,7 @@ from control_center.gui.icons import icon_pixmap
 from control_center.gui.link_item import PARALLEL_GAP, LinkItem
 from control_center.gui.node_item import NodeItem
 from control_center.gui.view_model import CATEGORY_LABELS, MapLink, NodeState, ViewModel
+from control_center.safe_text import plain_markup
 
 SCENE_WIDTH = 1000.0
 DEFAULT_ASPECT = 10 / 16
@@ -205,9 +206,9 @@ class MapView(QGraphicsView):
         if node.host is not None:
             lines.append(f"host {node.host}")
         lines.append(f"state: {self.model.node_state(name).value}")
-        lines.append(f"status: {self.model.status_text(name)}")
+        lines.append(f"status: {plain_markup(self.model.status_text(name))}")
         if state is not None and state.location:
-            lines.append(f"reports from: {state.location}")
+            lines.append(f"reports from: {plain_markup(state.location)}")
         if state is not None and state.report_interval:
             lines.append(f"report interval {state.report_interval * 1000:.0f} ms")
         workload = self.model.workload(name)

@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import ClassVar
 
 from control_center.commands import CommandLine
+from rsplib.core_driver import Listeners
 
 log = logging.getLogger(__name__)
 
@@ -222,20 +223,16 @@ class Launcher(ABC):
 
     def __init__(self) -> None:
         self.processes: dict[str, ProcessInfo] = {}
-        self._listeners: list[Listener] = []
+        # A faulty subscriber must not break process control: Listeners logs and goes on.
+        self._listeners: Listeners[LauncherEvent] = Listeners("launcher event")
 
     # -- events ------------------------------------------------------------
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener`` for every event; returns a function that unsubscribes."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+        return self._listeners.add(listener)
 
     def _emit(self, event: LauncherEvent) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception:  # a faulty subscriber must not break process control
-                log.exception("launcher event listener failed on %s", event)
+        self._listeners.emit(event)
 
     # -- lifecycle -----------------------------------------------------------
     async def open(self) -> None:  # noqa: B027 - optional hook

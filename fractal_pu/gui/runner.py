@@ -180,8 +180,6 @@ class EngineRunner:
         watcher: asyncio.Task[None] | None = None
         self._started.set()
         try:
-            await asap.start()
-            watcher = loop.create_task(self._watch_registrar(asap, problem))
             status = self._status
 
             def status_text() -> str:
@@ -189,9 +187,12 @@ class EngineRunner:
                     return LOOKING_FOR_REGISTRAR
                 return status.status_text()
 
+            # The reporter first: it fixes the PU's component id, which the trace carries too.
             reporter = start_status_reporter(
                 options, asap, status, random_bits=random.getrandbits, status_text=status_text
             )
+            await asap.start()
+            watcher = loop.create_task(self._watch_registrar(asap, problem))
             while True:
                 request = await self._commands.get()
                 if image_task is not None:

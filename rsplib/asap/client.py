@@ -6,7 +6,7 @@ socket or a clock: the service feeds it bytes, connection events and timer
 ticks (always with ``now``, monotonic seconds) and carries out the actions it
 hands back from :meth:`AsapClient.pop_actions`.
 
-Registrar hunt (protocol-facts 6.3, 7.2)
+Registrar hunt (docs/protocol-notes.md#registrar-discovery and #timers-pe-pu)
     The client needs a *home registrar* while it has pool elements to keep
     registered or requests to send. A hunt round asks the service to connect
     to up to ``registrar_parallel_connects`` known registrars at once (static
@@ -35,6 +35,9 @@ Pool elements keep their identity
     pool users and peers see the same PE come back, not a new one.
     Re-registration runs every ``reregistration_interval`` (Registration Life
     = 3 x that) and immediately when the policy information (load) changes.
+    A registration refused for security (0x000A: the registrar still binds the
+    identifier to our previous connection, which it has not seen go yet) is
+    retried every ``SECURITY_RETRY`` seconds; other refusals are final.
 
 Endpoint Keep-Alive and the H flag over the TCP mapping
     A Keep-Alive naming a PE is answered for that PE; one naming none is
@@ -80,6 +83,7 @@ from rsplib.asap.config import AsapConfig
 from rsplib.asap.registrar_table import RegistrarTable, announce_addresses
 from rsplib.errors import TimeoutReason
 from rsplib.handlespace.cache import PoolUserCache
+from rsplib.handlespace.entry import PeKey
 from rsplib.wire.asap import (
     AsapError,
     AsapMessage,
@@ -110,8 +114,6 @@ from rsplib.wire.tlv import DEFAULT_LIMITS
 
 _U32_MAX = 0xFFFFFFFF
 
-PeKey = tuple[bytes, int]
-
 
 class _Kind(Enum):
     REGISTRATION = "registration"
@@ -139,6 +141,10 @@ class _Request:
         return what
 
 
+#: Retry interval of a registration refused with "Rejection due to Security".
+SECURITY_RETRY = 2.0
+
+
 @dataclass(slots=True)
 class _PoolElement:
     pool_handle: bytes
@@ -147,6 +153,7 @@ class _PoolElement:
     policy: PolicyParam
     registered: bool = False  # confirmed by the current home registrar
     due: float | None = None  # next re-registration (while connected)
+    refused: bool = False  # the last attempt was refused for security (being retried)
 
 
 @dataclass(slots=True)
@@ -421,6 +428,9 @@ class AsapClient:
         pe = self._pes.get((msg.pool_handle, msg.identifier))
         if pe is None:
             return  # deregistered meanwhile
+        if msg.error is not None and msg.error.first_code == ErrorCause.REJECTION_DUE_TO_SECURITY:
+            self._refused_for_security(pe, error_text(msg.error.causes) or "rejected", now)
+            return
         if msg.error is not None:
             del self._pes[(pe.pool_handle, pe.identifier)]
             text = error_text(msg.error.causes) or "rejected"
@@ -435,8 +445,28 @@ class AsapClient:
             return
         if not pe.registered:
             pe.registered = True
+            pe.refused = False
             home_id = 0 if self._home is None else self._home.server_id
             self._actions.append(RegistrationSucceeded(pe.pool_handle, pe.identifier, home_id))
+
+    def _refused_for_security(self, pe: _PoolElement, text: str, now: float) -> None:
+        """Refused because the identifier is bound to another connection: most likely our
+        own previous one, not yet seen gone by the registrar. Tell once, retry soon."""
+        pe.registered = False
+        pe.due = now + min(SECURITY_RETRY, self.config.reregistration_interval)
+        if pe.refused:
+            return
+        pe.refused = True
+        self._log(
+            logging.WARNING,
+            f"registration of PE 0x{pe.identifier:08x} in pool {pe.pool_handle!r} refused: "
+            f"{text}; retrying every {SECURITY_RETRY:g} s",
+        )
+        self._actions.append(
+            RegistrationFailed(
+                pe.pool_handle, pe.identifier, ErrorCause.REJECTION_DUE_TO_SECURITY, text
+            )
+        )
 
     def _on_deregistration_response(self, msg: DeregistrationResponse) -> None:
         request = self._take_awaiting(_Kind.DEREGISTRATION, msg.pool_handle, msg.identifier)
@@ -533,8 +563,8 @@ class AsapClient:
         With a stale-cache value > 0 fresh cached PEs answer at once (selected locally by
         the pool policy); otherwise the registrar is asked: with the Handle Resolution
         option ``items`` when there is no cache, without it (registrar default) when the
-        answer goes into the cache (protocol-facts 5.4). ``items`` 0 means the registrar's
-        default, 0xFFFFFFFF as many as allowed.
+        answer goes into the cache (docs/protocol-notes.md#pu-cache). ``items`` 0 means
+        the registrar's default, 0xFFFFFFFF as many as allowed.
         """
         _check_pool_handle(pool_handle)
         if not 0 <= items <= _U32_MAX:

@@ -57,6 +57,7 @@ from rsplib.transport import (
     HeartbeatConfig,
     MessageChannel,
     MulticastReceiver,
+    TlsConfig,
     TransportError,
     choose_transport,
     connect,
@@ -67,7 +68,7 @@ from rsplib.wire.params import PolicyParam, PoolElementParam, Transport
 
 log = logging.getLogger("rsplib.asap")
 
-#: rsplib's Server Announce group and port (protocol-facts 6.2).
+#: rsplib's Server Announce group and port (docs/protocol-notes.md#ports).
 ANNOUNCE_GROUP = "239.0.0.50"
 ANNOUNCE_PORT = 3863
 
@@ -132,7 +133,10 @@ class AsapService:
         transport: str = AUTO,
         heartbeat: HeartbeatConfig | None = None,
         rng: random.Random | None = None,
+        tls: TlsConfig | None = None,
     ) -> None:
+        #: TLS for every connection of this process's ASAP users (None: plain TCP mapping).
+        self.tls = tls
         self._requested_transport = transport
         self.transport = ""
         self._base_config = config or AsapConfig()
@@ -510,6 +514,7 @@ class AsapService:
                 transport=self.transport,
                 heartbeat=self._heartbeat,
                 timeout=self.config.registrar_connect_timeout,
+                tls=self.tls,
             )
         except (OSError, TransportError) as exc:
             log.debug("registrar %s: connect failed: %s", address, exc)

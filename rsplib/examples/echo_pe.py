@@ -22,7 +22,7 @@ import struct
 import sys
 from collections.abc import Sequence
 
-from rsplib import cli_options
+from rsplib import cli_options, tool_options
 from rsplib.errors import SessionClosed
 from rsplib.handlespace.policy_parser import parse_policy
 from rsplib.session.cookies import (
@@ -126,6 +126,7 @@ async def run(args: argparse.Namespace) -> int:
         transport=cli_options.transport_name(args),
         heartbeat=cli_options.heartbeat(args),
         csp=cli_options.csp(args),
+        tls=tool_options.tls(args),
     )
     stop = cli_options.stop_on_signals()
     await server.start()

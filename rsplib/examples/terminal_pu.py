@@ -16,7 +16,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from rsplib import cli_options
+from rsplib import cli_options, tool_options
 from rsplib.errors import RserPoolError
 from rsplib.session.pu_machine import (
     CookieRejected,
@@ -89,6 +89,7 @@ async def run(args: argparse.Namespace) -> int:
             on_event=notice,
             csp=cli_options.csp(args),
             identifier=cli_options.parse_identifier(args.identifier),
+            tls=tool_options.tls(args),
         )
     except RserPoolError as exc:
         print(f"terminal_pu: error: {exc}", file=sys.stderr)

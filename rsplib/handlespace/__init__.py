@@ -2,7 +2,7 @@
 
 from rsplib.handlespace.cache import PoolUserCache
 from rsplib.handlespace.checksum import ownership_checksum
-from rsplib.handlespace.entry import PoolElementEntry, TimerKind
+from rsplib.handlespace.entry import PeKey, PoolElementEntry, TimerKind
 from rsplib.handlespace.errors import HandlespaceError
 from rsplib.handlespace.handlespace import (
     MAX_HANDLE_RESOLUTION_ITEMS,
@@ -18,6 +18,7 @@ __all__ = [
     "Engine",
     "Handlespace",
     "HandlespaceError",
+    "PeKey",
     "PolicyKind",
     "PoolElementEntry",
     "PoolUserCache",

@@ -14,6 +14,9 @@ from enum import IntEnum
 from rsplib.wire.constants import PolicyType
 from rsplib.wire.params import PolicyParam, PoolElementParam, Transport
 
+#: A pool element's key everywhere: (pool handle, PE identifier).
+PeKey = tuple[bytes, int]
+
 #: Policy types whose ``distance`` field is filled in by the registrar.
 DPF_POLICY_TYPES = frozenset(
     {

@@ -253,6 +253,11 @@ class Handlespace:
     def entries_of_home(self, registrar_id: int) -> list[PoolElementEntry]:
         return list(self._by_home.get(registrar_id, ()))
 
+    def count_of_home(self, registrar_id: int) -> int:
+        """How many PEs have ``registrar_id`` as their home (O(1))."""
+        bucket = self._by_home.get(registrar_id)
+        return 0 if bucket is None else len(bucket)
+
     def homes(self) -> list[int]:
         """Registrar ids that own at least one PE."""
         return list(self._by_home)

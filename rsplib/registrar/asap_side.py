@@ -1,23 +1,35 @@
 """The registrar's ASAP side: PEs and PUs talking to it (RFC 5352, rsplib's behaviour).
 
 Registration with validation, Deregistration (only from the registering connection),
-Handle Resolution, Endpoint Keep-Alive supervision, Endpoint Unreachable counting, and the
+Handle Resolution, Endpoint Keep-Alive supervision, Endpoint Unreachable handling, and the
 per-connection bookkeeping (PE counts, rate limits). Changes of PEs this registrar owns are
 passed to the ENRP side through ``on_pe_added`` / ``on_pe_removed``.
+
+A PE's identity is bound to its connection: while the connection it registered over is open,
+no other connection may register (or deregister) its identifier (rsplib compares the
+association; RFC 5352 leaves it to the implementation).
+
+Endpoint Unreachable (RFC 5352's unreachable endpoints, rsplib's MaxBadPEReports) must not let one
+pool user remove a healthy PE. A report is counted once per reporting connection; a PE we
+own and can reach is then probed with an immediate Endpoint Keep-Alive and removed only if
+it does not answer within the keep-alive timeout. Other PEs are removed (here only) after
+reports from ``max_bad_pe_reports`` different connections. The optional rate limit
+(``max_eu_rate``) applies from the first report.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from rsplib.addressing import ConnId, PeerAddress
 from rsplib.handlespace import HandlespaceError, PoolElementEntry, TimerKind
+from rsplib.handlespace.entry import PeKey
+from rsplib.ratelimit import RateLimiter
 from rsplib.registrar.config import TRANSPORT_SCTP
 from rsplib.registrar.context import CoreContext
 from rsplib.registrar.fastpath import ResolutionEncoder
-from rsplib.registrar.ratelimit import RateLimiter
 from rsplib.registrar.scope import parse_host, usable_user_transport
 from rsplib.wire.asap import (
     AsapMessage,
@@ -36,7 +48,6 @@ from rsplib.wire.asap import (
 from rsplib.wire.constants import PPID, ErrorCause, TransportUse, cause_name
 from rsplib.wire.params import IPAddress, OperationError, SctpTransport, TcpTransport, Transport
 
-PeKey = tuple[bytes, int]
 EntryCallback = Callable[[PoolElementEntry, float], None]
 
 
@@ -52,9 +63,6 @@ class AsapConnection:
     other_peer_ips: tuple[IPAddress, ...] = ()
     #: PEs whose entry names this connection (kept in step with the handlespace).
     pe_count: int = 0
-    #: PEs that identified themselves on this connection (registration or keep-alive ack);
-    #: used to reach a taken-over PE with a Keep-Alive carrying the H flag.
-    linked: set[PeKey] = field(default_factory=set)
 
     @property
     def asap_transport(self) -> Transport | None:
@@ -76,10 +84,14 @@ class AsapSide:
         self.connections: dict[ConnId, AsapConnection] = {}
         self._on_pe_added = on_pe_added
         self._on_pe_removed = on_pe_removed
-        #: Endpoint Unreachable reports per PE (cumulative for the entry's lifetime).
-        self._bad_reports: dict[PeKey, int] = {}
-        #: Which connection a PE last identified itself on (see AsapConnection.linked).
-        self._links: dict[PeKey, ConnId] = {}
+        #: Connections that reported a PE unreachable (for the entry's lifetime, or until
+        #: the PE answers a probe); at most ``max_bad_pe_reports`` each.
+        self._reporters: dict[PeKey, set[ConnId]] = {}
+        #: When a PE was last probed because of a report (one probe per keep-alive interval,
+        #: so reports cannot turn the registrar into a keep-alive flood).
+        self._probed_at: dict[PeKey, float] = {}
+        #: Endpoint Unreachable reports taken into account (past the rate limit), ever.
+        self.unreachable_reports = 0
         self._encoder = ResolutionEncoder()
         cfg = ctx.config
         self._hr_limiter = RateLimiter(cfg.max_hr_rate) if cfg.max_hr_rate else None
@@ -129,9 +141,6 @@ class AsapSide:
         for entry in hs.entries_of_connection(conn):
             self.remove_entry(entry, now, "its ASAP connection was lost")
             removed += 1
-        for key in c.linked:
-            if self._links.get(key) == conn:
-                del self._links[key]
         for limiter in (self._hr_limiter, self._eu_limiter):
             if limiter is not None:
                 limiter.forget(lambda key: isinstance(key, tuple) and key[0] == conn)
@@ -151,15 +160,10 @@ class AsapSide:
         if conn is not None:
             self._uncount(conn)
         key = (entry.pool_handle, entry.identifier)
-        self._bad_reports.pop(key, None)
-        self._unlink(key)
+        self._reporters.pop(key, None)
+        self._probed_at.pop(key, None)
         self._encoder.forget(*key)
         self._on_pe_removed(entry, now)
-
-    def forget_connection_of(self, entry: PoolElementEntry, previous: object) -> None:
-        """An update moved ``entry`` away from connection ``previous`` (e.g. to a peer)."""
-        if previous is not None and previous != entry.connection:
-            self._uncount(previous)
 
     def connection(self, conn: object) -> AsapConnection | None:
         return self.connections.get(conn) if isinstance(conn, int) else None
@@ -174,31 +178,9 @@ class AsapSide:
         if c is not None:
             c.pe_count += 1
 
-    def _link(self, key: PeKey, c: AsapConnection) -> None:
-        old = self._links.get(key)
-        if old == c.conn:
-            return
-        if old is not None:
-            previous = self.connections.get(old)
-            if previous is not None:
-                previous.linked.discard(key)
-        self._links[key] = c.conn
-        c.linked.add(key)
-
-    def _unlink(self, key: PeKey) -> None:
-        conn = self._links.pop(key, None)
-        if conn is not None:
-            c = self.connections.get(conn)
-            if c is not None:
-                c.linked.discard(key)
-
-    def link_of(self, entry: PoolElementEntry) -> ConnId | None:
-        """A live ASAP connection of this PE, if it ever identified itself on one."""
-        conn = self._links.get((entry.pool_handle, entry.identifier))
-        return conn if conn in self.connections else None
-
     def bad_report_count(self, pool_handle: bytes, identifier: int) -> int:
-        return self._bad_reports.get((pool_handle, identifier), 0)
+        """How many different connections reported this PE unreachable (and still count)."""
+        return len(self._reporters.get((pool_handle, identifier), ()))
 
     # --- sending -----------------------------------------------------------------------
 
@@ -284,17 +266,29 @@ class AsapSide:
         existing = hs.get(ph, ident)
         previous_conn = existing.connection if existing is not None else None
         if previous_conn is not None and previous_conn != c.conn:
+            # The identifier belongs to another open connection (entries of a lost connection
+            # are removed at once): a second process cannot take it over, not even from the
+            # same host. A PE that reconnected registers again once its old connection is
+            # gone (the TCP mapping's heartbeats close it within seconds).
             other = self.connection(previous_conn)
-            if other is not None and other.peer_ip != c.peer_ip:
-                # A PE may move to a new connection (it reconnected), but not to another host.
-                self.reject_registration(
-                    c,
-                    ph,
-                    ident,
-                    ErrorCause.REJECTION_DUE_TO_SECURITY,
-                    f"PE is registered from {other.peer.host}",
-                )
-                return
+            where = other.peer if other is not None else "another connection"
+            self.reject_registration(
+                c,
+                ph,
+                ident,
+                ErrorCause.REJECTION_DUE_TO_SECURITY,
+                f"PE is registered over another connection (from {where})",
+            )
+            return
+        if existing is None and len(hs) >= cfg.max_pool_elements:
+            self.reject_registration(
+                c,
+                ph,
+                ident,
+                ErrorCause.LACK_OF_RESOURCES,
+                f"the handlespace holds {cfg.max_pool_elements} PEs",
+            )
+            return
         if previous_conn != c.conn and c.pe_count >= cfg.max_pes_per_connection:
             self.reject_registration(
                 c,
@@ -321,9 +315,7 @@ class AsapSide:
             return
         entry = result.entry
         if previous_conn != c.conn:
-            self.forget_connection_of(entry, previous_conn)
             self._count(c.conn)
-        self._link((ph, ident), c)
         hs.set_timer(entry, TimerKind.KEEPALIVE_TRANSMISSION, now + cfg.endpoint_keepalive_interval)
         self.send(c.conn, RegistrationResponse(ph, ident))
         if result.is_new:
@@ -382,33 +374,10 @@ class AsapSide:
         ctx = self.ctx
         hs = ctx.handlespace
         entry = hs.get(msg.pool_handle, msg.identifier)
-        if entry is None or entry.home_registrar_id != ctx.server_id:
-            return
-        if entry.connection is None:
-            # A taken-over PE answered our Keep-Alive with the H flag: it now uses this
-            # connection, and peers learn its new ASAP transport. Only the connection the
-            # Keep-Alive went to (or one from the PE's own address) may claim it.
-            transport = c.asap_transport
-            if transport is None or not (
-                self.link_of(entry) == c.conn or c.peer_ip in entry.user_transport.addresses
-            ):
-                return
-            try:
-                hs.register(
-                    entry.pool_handle,
-                    entry.to_param(True),
-                    home_registrar_id=ctx.server_id,
-                    now=now,
-                    connection=c.conn,
-                    asap_transport=transport,
-                )
-            except HandlespaceError:
-                return
-            self._count(c.conn)
-            self._on_pe_added(entry, now)
-        elif entry.connection != c.conn:
-            return
-        self._link((entry.pool_handle, entry.identifier), c)
+        if entry is None or entry.connection != c.conn:
+            return  # only the PE's own connection speaks for it
+        # Alive: reports made before this answer are settled.
+        self._reporters.pop((entry.pool_handle, entry.identifier), None)
         hs.set_timer(
             entry, TimerKind.KEEPALIVE_TRANSMISSION, now + ctx.config.endpoint_keepalive_interval
         )
@@ -420,26 +389,46 @@ class AsapSide:
         entry = self.ctx.handlespace.get(*key)
         if entry is None:
             return
-        count = self._bad_reports.get(key, 0) + 1
-        self._bad_reports[key] = count
-        if count >= self.ctx.config.max_bad_pe_reports:
+        self.unreachable_reports += 1
+        reporters = self._reporters.setdefault(key, set())
+        threshold = self.ctx.config.max_bad_pe_reports
+        if c.conn in reporters or len(reporters) >= threshold:
+            return  # one vote per connection; a decision is already under way
+        reporters.add(c.conn)
+        if self._probe(entry, now):
+            return
+        if len(reporters) >= threshold:
             self.ctx.outbox.log(
                 logging.INFO,
-                f"{pe_name(*key)} removed after {count} Endpoint Unreachable reports",
+                f"{pe_name(*key)} removed after Endpoint Unreachable reports from "
+                f"{len(reporters)} connections",
             )
             self.remove_entry(entry, now, "reported unreachable")
 
+    def _probe(self, entry: PoolElementEntry, now: float) -> bool:
+        """Ask a PE we supervise whether it is alive (an immediate Endpoint Keep-Alive);
+        False if we cannot reach it. Its silence removes it at the keep-alive timeout."""
+        if not isinstance(entry.connection, int) or entry.connection not in self.connections:
+            return False
+        key = (entry.pool_handle, entry.identifier)
+        last = self._probed_at.get(key)
+        interval = self.ctx.config.endpoint_keepalive_interval
+        if entry.timer_kind != TimerKind.KEEPALIVE_TIMEOUT and (
+            last is None or now - last >= interval
+        ):
+            self._probed_at[key] = now
+            self.send_keep_alive(entry, now)
+        return True
+
     # --- timers ------------------------------------------------------------------------
 
-    def send_keep_alive(self, entry: PoolElementEntry, now: float, *, home: bool = False) -> bool:
+    def send_keep_alive(self, entry: PoolElementEntry, now: float) -> bool:
         """Send an Endpoint Keep-Alive (with the PE identifier, as rsplib) and arm the timeout."""
         ctx = self.ctx
-        conn = entry.connection if not home else self.link_of(entry)
+        conn = entry.connection
         if not isinstance(conn, int) or conn not in self.connections:
             return False
-        self.send(
-            conn, EndpointKeepAlive(ctx.server_id, entry.pool_handle, entry.identifier, home=home)
-        )
+        self.send(conn, EndpointKeepAlive(ctx.server_id, entry.pool_handle, entry.identifier))
         ctx.handlespace.set_timer(
             entry, TimerKind.KEEPALIVE_TIMEOUT, now + ctx.config.endpoint_keepalive_timeout
         )

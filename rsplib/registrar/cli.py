@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import ipaddress
 import logging
 import random
@@ -18,11 +19,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
-from rsplib import cli_options
+from rsplib import tool_options
 from rsplib.addressing import PeerAddress
 from rsplib.registrar.config import AddressScope, RegistrarConfig
 from rsplib.registrar.service import (
     ASAP_ANNOUNCE_GROUP,
+    DEFAULT_BUFFER_BUDGET,
     ENRP_ANNOUNCE_GROUP,
     RegistrarService,
     ServiceOptions,
@@ -207,14 +209,37 @@ def build_parser() -> argparse.ArgumentParser:
     add("--max-eu-rate", metavar="PER_S", help="unreachable reports/s per PU, pool, PE (off)")
     add("--allow-peer", metavar="ADDR", action="append", help="accept ENRP only from ADDR")
     add("--max-pes-per-connection", metavar="N")
-    add("--max-connections", metavar="N", help="open ASAP connections accepted")
+    add(
+        "--max-connections",
+        metavar="N",
+        help="open ASAP connections accepted (default 10000, lowered to fit RLIMIT_NOFILE)",
+    )
+    add(
+        "--max-connections-per-host",
+        metavar="N",
+        help="ASAP connections one source host may hold (default: a quarter of the limit)",
+    )
+    add("--max-pool-elements", metavar="N", help="PEs in the handlespace (default 100000)")
+    add("--max-peers", metavar="N", help="ENRP peers known at most (default 64)")
+    add("--max-pes-per-peer", metavar="N", help="PEs of one other registrar (default 10000)")
+    add(
+        "--max-peer-pe-rate",
+        metavar="PER_S",
+        help="PE changes per second one ENRP peer may make (default 5000)",
+    )
+    add(
+        "--buffer-budget",
+        metavar="MIB",
+        help="memory for all connection buffers together, MiB (default 64)",
+    )
+    tool_options.add_tls_options(parser)
     add("--cspserver", metavar="ADDR:PORT", help=f"status monitor (default {DEFAULT_CSP_SERVER})")
     add(
         "--cspinterval",
         metavar="MS",
         help="status report interval; reporting is on when --cspserver or --cspinterval is given",
     )
-    cli_options.add_trace_options(parser)
+    tool_options.add_trace_options(parser)
     add("--loglevel", default="info", help="debug, info, warning, error, critical or a number")
     add("--logfile", metavar="FILE", help="log to FILE instead of stderr")
     return parser
@@ -294,6 +319,9 @@ def settings_from_args(args: argparse.Namespace, rng: random.Random | None = Non
         "max_increment": ("--max-increment", 0),
         "max_pes_per_connection": ("--max-pes-per-connection", 1),
         "max_asap_connections": ("--max-connections", 1),
+        "max_pool_elements": ("--max-pool-elements", 1),
+        "max_enrp_peers": ("--max-peers", 1),
+        "max_pes_per_peer": ("--max-pes-per-peer", 1),
     }
     for field_name, (option, minimum) in count_options.items():
         text = getattr(args, option[2:].replace("-", "_"))
@@ -303,6 +331,12 @@ def settings_from_args(args: argparse.Namespace, rng: random.Random | None = Non
         core_values["max_hr_rate"] = parse_rate(args.max_hr_rate, "--max-hr-rate")
     if args.max_eu_rate is not None:
         core_values["max_eu_rate"] = parse_rate(args.max_eu_rate, "--max-eu-rate")
+    if args.max_peer_pe_rate is not None:
+        rate = parse_rate(args.max_peer_pe_rate, "--max-peer-pe-rate")
+        if rate is None:
+            raise UsageError("--max-peer-pe-rate must be a positive rate")
+        core_values["max_peer_pe_rate"] = rate
+        core_values["max_peer_pe_burst"] = max(1.0, 4 * rate)
     if args.allow_peer:
         allowed = set()
         for text in args.allow_peer:
@@ -324,15 +358,28 @@ def settings_from_args(args: argparse.Namespace, rng: random.Random | None = Non
         if args.cspinterval is not None:
             csp_interval = parse_ms(args.cspinterval, "--cspinterval")
 
+    try:
+        tls = tool_options.tls(args)
+    except ValueError as exc:  # TlsSetupError included
+        raise UsageError(str(exc)) from None
+    per_host = None
+    if args.max_connections_per_host is not None:
+        per_host = parse_count(args.max_connections_per_host, "--max-connections-per-host")
+    budget = DEFAULT_BUFFER_BUDGET
+    if args.buffer_budget is not None:
+        budget = parse_count(args.buffer_budget, "--buffer-budget") * 1024 * 1024
     options = ServiceOptions(
         asap=asap,
         enrp=enrp,
-        transport=args.transport,
+        transport="tcp" if tls is not None and args.transport == "auto" else args.transport,
         asap_announce=asap_announce,
         enrp_announce=enrp_announce,
         announce_interface=interface,
         csp_server=csp_server,
         csp_interval=csp_interval,
+        max_connections_per_host=per_host,
+        buffer_budget=budget,
+        tls=tls,
     )
     return Settings(
         server_id=server_id,
@@ -373,8 +420,20 @@ def setup_logging(level: int, logfile: str | None) -> None:
     root.setLevel(level)
 
 
+def tune_garbage_collector() -> None:
+    """Cheaper cycle collections for a process that holds many long-lived PEs.
+
+    A handlespace filling up (a mentor's table, a peer's flood of Handle Updates) makes
+    CPython's full collections scan every object again and again, and every client waits
+    through those pauses. What was loaded at start-up (modules, codec tables) is frozen,
+    so that no collection scans it again.
+    """
+    gc.freeze()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     settings = parse_settings(argv)
+    tune_garbage_collector()
     try:
         setup_logging(settings.loglevel, settings.logfile)
     except OSError as exc:

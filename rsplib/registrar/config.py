@@ -1,4 +1,4 @@
-"""Registrar configuration: one dataclass whose defaults are rsplib's (protocol-facts 7.1).
+"""Registrar configuration: one dataclass whose defaults are those of rsplib's registrar.
 
 Times are seconds (floats) here; the command line takes milliseconds and converts.
 The service fills in the addresses it actually bound (``asap_endpoints``,
@@ -62,7 +62,7 @@ class RegistrarConfig:
     max_bad_pe_reports: int = 3
     #: Handle Resolution answer size without (or with a zero) 0x803F option.
     max_hr_items: int = 3
-    #: PEs "consumed" per resolution (0 = policy default, see protocol-facts 5.2).
+    #: PEs "consumed" per resolution (0 = the policy's own: 1 for the sorted ones).
     max_increment: int = 0
     #: Minimum scope of a PE's user transport addresses.
     min_address_scope: AddressScope = AddressScope.SITE_LOCAL
@@ -78,6 +78,8 @@ class RegistrarConfig:
     max_asap_connections: int = 10_000
     #: Open ENRP connections accepted.
     max_enrp_connections: int = 256
+    #: PEs in the handlespace at most (registrations and peers' PEs beyond are refused).
+    max_pool_elements: int = 100_000
 
     # --- ENRP side -------------------------------------------------------------------------
     #: Presence period to peers and multicast (rsplib 2 444 444 us), jittered +-12.5 %.
@@ -100,13 +102,21 @@ class RegistrarConfig:
     static_peers: tuple[PeerAddress, ...] = ()
     #: If set, only ENRP peers whose address host is in this set are accepted.
     peer_allow_list: frozenset[str] | None = None
+    #: ENRP peers known at most (beyond, new ones are ignored: a Presence flood is bounded).
+    max_enrp_peers: int = 64
+    #: PEs of one other home registrar stored at most (see docs/trust-model.md).
+    max_pes_per_peer: int = 10_000
+    #: PE changes (Handle Update PEs and Handle Table Response PEs) per second and peer,
+    #: and how many of them may come at once; the excess is dropped (the audit repairs).
+    max_peer_pe_rate: float = 5_000.0
+    max_peer_pe_burst: float = 20_000.0
     #: First and longest delay between reconnection attempts to a lost static peer.
     peer_reconnect_min: float = 1.0
     peer_reconnect_max: float = 30.0
 
     # --- own endpoints (filled in by the service after binding) -----------------------------
     #: ASAP endpoints put into Server Announces (wildcard hosts are left out; receivers then
-    #: use the datagram's source address and port, protocol-facts 6.3).
+    #: use the datagram's source address and port, as for rsplib's announces).
     asap_endpoints: tuple[PeerAddress, ...] = ()
     #: ENRP endpoint put into Presence's Server Information.
     enrp_endpoint: PeerAddress = field(default_factory=lambda: PeerAddress("0.0.0.0", 9901))
@@ -138,6 +148,9 @@ class RegistrarConfig:
             "max_pes_per_connection",
             "max_asap_connections",
             "max_enrp_connections",
+            "max_pool_elements",
+            "max_enrp_peers",
+            "max_pes_per_peer",
         )
         for name in at_least_one:
             if getattr(self, name) < 1:
@@ -146,6 +159,8 @@ class RegistrarConfig:
             raise ValueError("max_increment must not be negative")
         if self.max_ht_response_bytes < 256:
             raise ValueError("max_ht_response_bytes must be at least 256")
+        if not self.max_peer_pe_rate > 0 or self.max_peer_pe_burst < 1:
+            raise ValueError("max_peer_pe_rate must be positive and max_peer_pe_burst >= 1")
         for name in ("max_hr_rate", "max_eu_rate"):
             rate = getattr(self, name)
             if rate is not None and rate <= 0:

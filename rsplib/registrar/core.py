@@ -5,8 +5,8 @@ carries out the actions of ``pop_actions()`` in order. Nothing here reads a cloc
 touches a socket, so several cores and fake PEs can be wired together in tests with a
 fake clock.
 
-Parts: ``asap_side`` (PEs and PUs), ``enrp_side`` (peers, tables, audit, takeover),
-``scope`` (address checks), ``ratelimit``, ``htchunk``, ``schedule``, ``outbox``.
+Parts: ``asap_side`` (PEs and PUs), ``enrp`` (peers, tables, audit, takeover, trust),
+``scope`` (address checks), ``htchunk``, ``schedule``, ``outbox`` (and ``rsplib.ratelimit``).
 
 Design decisions (where RFC 5352/5353 or rsplib leave room, or where we improve on rsplib):
 
@@ -14,9 +14,8 @@ Design decisions (where RFC 5352/5353 or rsplib leave room, or where we improve 
   else gets a Deregistration Response with cause 0x000A "Rejection due to Security".
   Exception: a taken-over PE that has no connection to us yet may deregister from a
   connection whose peer address is one of its user addresses. Deregistering an unknown PE
-  succeeds (as in rsplib). Re-registration of a PE id from another connection moves the PE
-  only when both connections come from the same host (a PE that reconnected); from
-  another host it is rejected with 0x000A.
+  succeeds (as in rsplib). Registration of a PE id that another open connection registered
+  is rejected with 0x000A, from any host (rsplib compares the association).
 * User transport check: the PE's user addresses must be the connection's peer address
   (the TCP mapping has exactly one) and have at least the configured scope; a wildcard
   address means "the address I connect from". Otherwise reject with 0xF008. The ASAP
@@ -31,16 +30,14 @@ Design decisions (where RFC 5352/5353 or rsplib leave room, or where we improve 
   Parameter" (for skip-and-report parameters the message is still processed); a broken
   Registration -> Registration Response with the decoder's cause when the pool handle and
   PE id can be salvaged. Everything else is dropped. Errors are never answered with errors.
-* Takeover over the TCP mapping: a registrar cannot open a connection to a PE's ASAP
-  endpoint. After a completed takeover the new home sends an Endpoint Keep-Alive with the H
-  flag to every taken-over PE it has a live ASAP connection to (a PE that ever identified
-  itself on a still-open connection: by registering or acking a keep-alive); the PE's ack
-  makes that connection its registration connection. The other taken-over PEs stay owned
-  and resolvable with an expiry timer of their registration life; when such a PE hunts for
-  a new registrar and re-registers here, the registration refreshes it and re-homes it
-  normally (if it re-registers at another registrar, that registrar's Handle Update moves
-  it there). The same holds over SCTP, because the service has no action to open an
-  association to a PE.
+* Takeover: the service has no action to open an association to a PE's ASAP endpoint (and
+  over the TCP mapping a registrar cannot reach a PE at all), so no Keep-Alive with the H
+  flag is sent. Taken-over PEs stay owned and resolvable with an expiry timer of their
+  registration life; when such a PE hunts for a new registrar and re-registers here, the
+  registration refreshes it and re-homes it normally (if it re-registers at another
+  registrar, that registrar's Handle Update moves it there).
+* What peers may change is decided by ``enrp.trust`` (docs/trust-model.md): a PE registered
+  here over its own connection is changed only by that connection.
 * Takeover needs acks from all other live peers (those with an open ENRP connection); with
   none it completes at once, so it also works with two registrars (rsplib's never does). A
   required peer that is lost during a takeover is no longer waited for. The lower id wins a
@@ -66,7 +63,7 @@ from rsplib.registrar.actions import Action, ConnId, SendAsapAnnounce
 from rsplib.registrar.asap_side import AsapConnection, AsapSide
 from rsplib.registrar.config import TRANSPORT_SCTP, RegistrarConfig
 from rsplib.registrar.context import CoreContext
-from rsplib.registrar.enrp_side import EnrpSide
+from rsplib.registrar.enrp import EnrpSide
 from rsplib.registrar.outbox import Outbox
 from rsplib.registrar.schedule import Schedule
 from rsplib.registrar.scope import parse_host
@@ -95,6 +92,7 @@ from rsplib.wire.tlv import DEFAULT_LIMITS, DecodeLimits
 #: Bytes of an offending message or TLV echoed back in an error cause, at most.
 _MAX_CAUSE_INFO = 256
 _TLV_HEADER = struct.Struct("!HH")
+_HANDLE_UPDATE = bytes([EnrpType.HANDLE_UPDATE])
 
 
 #: ASAP messages worth remembering decoded (see ``RegistrarCore._decode_asap``).
@@ -150,7 +148,6 @@ class RegistrarCore:
             self._ctx,
             remove_entry=self.asap.remove_entry,
             adopt_taken_over=self._adopt_taken_over,
-            entry_left_connection=self.asap.forget_connection_of,
             on_ready=self._ready,
         )
         self.ready = False
@@ -292,6 +289,8 @@ class RegistrarCore:
                 f"message with PPID {ppid} on the ENRP connection from {c.address} dropped",
             )
             return
+        if data[:1] == _HANDLE_UPDATE and not self.enrp.admit_update(c, now):
+            return  # over the peer's budget of PE changes (logged once by the trust rules)
         try:
             msg = decode_enrp(data, self._limits)
         except ProtocolError as exc:
@@ -418,10 +417,8 @@ class RegistrarCore:
             self.enrp.broadcast_update(UpdateAction.DEL_PE, entry)
 
     def _adopt_taken_over(self, entry: PoolElementEntry, now: float) -> None:
-        if not self.asap.send_keep_alive(entry, now, home=True):
-            self.handlespace.set_timer(
-                entry, TimerKind.EXPIRY, now + entry.registration_life / 1000.0
-            )
+        # Supervised by its registration life until the PE registers with us again.
+        self.handlespace.set_timer(entry, TimerKind.EXPIRY, now + entry.registration_life / 1000.0)
 
     # --- output and views --------------------------------------------------------------
 

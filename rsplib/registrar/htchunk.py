@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rsplib.handlespace import Handlespace
+from rsplib.handlespace.entry import PeKey
 from rsplib.wire.params import PoolElementParam, ServerInformation
 from rsplib.wire.tlv import encode_pool_element, encode_pool_handle, encode_server_information
 
 #: Message header (4) plus sender and receiver server ids (8).
 ENRP_FIXED_SIZE = 12
 
-PeKey = tuple[bytes, int]
 Groups = tuple[tuple[bytes, tuple[PoolElementParam, ...]], ...]
 
 

@@ -8,6 +8,11 @@ out the core's actions in order (send, close, connect, multicast, log) and
 re-arms the timer to ``core.next_deadline()``. All protocol decisions live in
 the core.
 
+Resources fit the process: the ASAP and ENRP connection limits are taken from the
+open-file limit (RLIMIT_NOFILE) when they would not fit in it, one source host may hold
+only part of them, records are at most 64 KiB (ASAP and ENRP messages cannot be longer),
+and all connection buffers share one memory budget.
+
 Everything runs in one ``asyncio.TaskGroup``; shutdown (SIGINT/SIGTERM or
 :meth:`RegistrarService.stop`) lets the core stop cleanly, closes every
 connection, sends a FINAL status report, and cancels the group. Peers notice
@@ -28,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rsplib.addressing import PeerAddress
+from rsplib.core_driver import DeadlineTimer
 from rsplib.registrar.actions import (
     Action,
     CloseConnection,
@@ -45,23 +51,31 @@ from rsplib.trace.tracer import TRACER
 from rsplib.transport import (
     SCTP,
     TCP_MAPPING,
+    BufferBudget,
     ChannelClosed,
     ChannelHandler,
     ChannelServer,
+    FlowLimits,
     HeartbeatConfig,
     MessageChannel,
     MulticastSender,
+    TcpOptions,
+    TlsConfig,
     choose_transport,
     connect,
+    default_per_host,
+    fd_connection_limit,
     open_multicast_receiver,
+    split_connection_limit,
     start_server,
 )
 from rsplib.wire.constants import PPID
 from rsplib.wire.csp import ComponentGroup, CspAssociation, component_id
+from rsplib.wire.tcpmap import MAX_MESSAGE_RECORD
 
 log = logging.getLogger("rsplib.registrar")
 
-#: rsplib's well-known multicast groups (protocol-facts 6.2).
+#: rsplib's well-known multicast groups for Server Announces and ENRP Presence.
 ASAP_ANNOUNCE_GROUP = PeerAddress("239.0.0.50", 3863)
 ENRP_ANNOUNCE_GROUP = PeerAddress("239.0.0.51", 9901)
 #: Default listening endpoints (the well-known ports on every interface).
@@ -70,6 +84,33 @@ DEFAULT_ENRP_ENDPOINT = PeerAddress("0.0.0.0", 9901)
 #: IP protocol numbers for CSP association entries.
 _IPPROTO_TCP = 6
 _IPPROTO_SCTP = 132
+#: Buffers of a registrar's connections: only ASAP and ENRP (records of at most 64 KiB).
+#: A PE or PU connection carries small answers; a peer may get bursts of Handle Updates.
+#: 64 KiB take well under a second on any link: an unfinished record is given 5 s. Reads
+#: of 16 KiB keep each connection's turn in the loop short. A PE or PU that does not read
+#: its answers is neither read nor served beyond 16 KiB of them (plus a 32 KiB kernel send
+#: buffer: ASAP answers are small); peers are read regardless, since both sides send much.
+ASAP_LIMITS = FlowLimits(
+    max_record=MAX_MESSAGE_RECORD,
+    send_nowait_limit=1024 * 1024,
+    record_deadline=5.0,
+    read_size=16 * 1024,
+    write_high=16 * 1024,
+    write_low=4 * 1024,
+)
+ASAP_TCP_OPTIONS = TcpOptions(send_buffer=32 * 1024)
+ENRP_LIMITS = FlowLimits(
+    max_record=MAX_MESSAGE_RECORD,
+    send_nowait_limit=16 * 1024 * 1024,
+    record_deadline=5.0,
+    read_size=16 * 1024,
+    pause_reading_while_blocked=False,
+)
+DEFAULT_TCP_OPTIONS = TcpOptions()
+#: Messages handled from one connection before the others get their turn.
+FAIR_SHARE = 64
+#: Default memory budget of all connection buffers together.
+DEFAULT_BUFFER_BUDGET = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -96,6 +137,14 @@ class ServiceOptions:
     heartbeat: HeartbeatConfig = field(default_factory=HeartbeatConfig)
     #: Timeout of an outbound ENRP connection attempt.
     connect_timeout: float = 5.0
+    #: ASAP connections one source host may hold; None = a quarter of the limit (>= 16).
+    max_connections_per_host: int | None = None
+    #: New connections one source host may open per second (twice as many at once).
+    connection_rate_per_host: float = 50.0
+    #: Bytes all connection buffers (partial records, queues) may hold together.
+    buffer_budget: int = DEFAULT_BUFFER_BUDGET
+    #: TLS with mutual certificates on every connection (TCP mapping only); None = off.
+    tls: TlsConfig | None = None
 
 
 def _transport_for(requested: str) -> str:
@@ -138,8 +187,7 @@ class RegistrarService:
         # Set once the core exists: the listeners are bound (and may accept) a moment before.
         self._core_created = asyncio.Event()
         self._next_conn: ConnId = 1
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer: DeadlineTimer | None = None
         self._drain_scheduled = False
         self._stop = asyncio.Event()
         self._asap_sender: MulticastSender | None = None
@@ -147,6 +195,7 @@ class RegistrarService:
         self._reporter: StatusReporter | None = None
         self._ready = asyncio.Event()
         self._stopped = False
+        self._budget = BufferBudget(self.options.buffer_budget)
 
     # ------------------------------------------------------------------ public control
 
@@ -164,8 +213,10 @@ class RegistrarService:
         """Serve until stopped. Binding errors (OSError) propagate before anything runs."""
         loop = asyncio.get_running_loop()
         self._loop = loop
+        self._timer = DeadlineTimer(loop, self._on_timer)
         TRACER.identify(component_id(ComponentGroup.REGISTRAR, self.server_id))
         self.transport_name = _transport_for(self.options.transport)
+        self._fit_connection_limits()
         await self._bind()
         try:
             self._open_multicast_senders()
@@ -206,11 +257,33 @@ class RegistrarService:
                     with contextlib.suppress(Exception):
                         loop.remove_signal_handler(sig)
 
+    def _fit_connection_limits(self) -> None:
+        """Lower the connection limits to what the open-file limit allows."""
+        config = self._config
+        asap, enrp = split_connection_limit(fd_connection_limit(), config.max_enrp_connections)
+        asap = min(asap, config.max_asap_connections)
+        enrp = min(enrp, config.max_enrp_connections)
+        if (asap, enrp) != (config.max_asap_connections, config.max_enrp_connections):
+            log.info(
+                "connection limits lowered to fit the open-file limit (RLIMIT_NOFILE): "
+                "%d ASAP, %d ENRP",
+                asap,
+                enrp,
+            )
+            self._config = dataclasses.replace(
+                config, max_asap_connections=asap, max_enrp_connections=enrp
+            )
+
     async def _bind(self) -> None:
+        opts = self.options
+
         async def listen(
             endpoint: PeerAddress,
             handler: ChannelHandler,
-            max_connections: int | None,
+            max_connections: int,
+            max_per_host: int,
+            limits: FlowLimits,
+            tcp_options: TcpOptions = DEFAULT_TCP_OPTIONS,
             shared_port: bool = False,
         ) -> list[tuple[str, int]]:
             server = await start_server(
@@ -218,24 +291,44 @@ class RegistrarService:
                 endpoint.port,
                 handler,
                 transport=self.transport_name,
-                heartbeat=self.options.heartbeat,
+                heartbeat=opts.heartbeat,
                 max_connections=max_connections,
+                max_per_host=max_per_host,
+                max_rate_per_host=opts.connection_rate_per_host,
+                limits=limits,
+                tcp_options=tcp_options,
+                tls=opts.tls,
+                budget=self._budget,
                 shared_port=shared_port,
             )
             self._servers.append(server)
             return server.addresses
 
+        config = self._config
+        asap_limit = config.max_asap_connections
+        per_host = opts.max_connections_per_host or default_per_host(asap_limit)
+        # A registrar has at most two connections with each peer; several may share a host.
+        enrp_per_host = max(2, config.max_enrp_connections // 8)
         try:
-            for endpoint in self.options.asap:
+            for endpoint in opts.asap:
                 self.asap_addresses.extend(
-                    await listen(endpoint, self._asap_handler, self._config.max_asap_connections)
+                    await listen(
+                        endpoint,
+                        self._asap_handler,
+                        asap_limit,
+                        per_host,
+                        ASAP_LIMITS,
+                        ASAP_TCP_OPTIONS,
+                    )
                 )
             # Over SCTP our ENRP associations to peers leave from the ENRP port (as
             # rsplib's do): rsplib accepts a Presence only from the port it names.
             enrp = await listen(
-                self.options.enrp,
+                opts.enrp,
                 self._enrp_handler,
-                self._config.max_enrp_connections,
+                config.max_enrp_connections,
+                enrp_per_host,
+                ENRP_LIMITS,
                 shared_port=self.transport_name == SCTP,
             )
             self.enrp_address = enrp[0]
@@ -251,7 +344,8 @@ class RegistrarService:
             raise ValueError("multicast announces need an explicit interface address")
         if opts.asap_announce is not None:
             # rsplib binds the announce socket to its ASAP port number so that receivers can
-            # take the registrar's port from the datagram's source port (protocol-facts 6.3).
+            # take the registrar's port from the datagram's source port (rsplib's announces
+            # carry no transport parameter).
             bind_port = self.asap_addresses[0][1] if self.asap_addresses else 0
             try:
                 self._asap_sender = MulticastSender(
@@ -322,7 +416,7 @@ class RegistrarService:
             conn, peer, channel.transport_name, self._now(), _other_peer_hosts(channel)
         )
         self._drain()
-        await self._read_loop(conn, channel)
+        await self._read_loop(conn, channel, serve_only_readers=True)
 
     async def _enrp_handler(self, channel: MessageChannel) -> None:
         await self._core_created.wait()
@@ -335,7 +429,7 @@ class RegistrarService:
         local = PeerAddress(*channel.local_address[:2])
         core.enrp_connection_opened(conn, peer, self._now(), local=local)
         self._drain()
-        await self._read_loop(conn, channel)
+        await self._read_loop(conn, channel, serve_only_readers=False)
 
     async def _connect_peer(self, peer: PeerAddress) -> None:
         core = self._require_core()
@@ -347,6 +441,8 @@ class RegistrarService:
                 transport=self.transport_name,
                 heartbeat=self.options.heartbeat,
                 timeout=self.options.connect_timeout,
+                limits=ENRP_LIMITS,
+                tls=self.options.tls,
                 local_address=self.enrp_address if sctp else None,
                 shared_port=sctp,
             )
@@ -364,10 +460,15 @@ class RegistrarService:
         local = PeerAddress(*channel.local_address[:2])
         core.enrp_connection_opened(conn, peer, self._now(), outbound_to=peer, local=local)
         self._drain()
-        await self._read_loop(conn, channel)
+        await self._read_loop(conn, channel, serve_only_readers=False)
 
-    async def _read_loop(self, conn: ConnId, channel: MessageChannel) -> None:
+    async def _read_loop(
+        self, conn: ConnId, channel: MessageChannel, *, serve_only_readers: bool
+    ) -> None:
+        """Feed the core every message of ``conn``. ``serve_only_readers``: a PE or PU that
+        does not read its answers gets no further work (not for peers: they both send)."""
         core = self._require_core()
+        handled = 0
         try:
             while True:
                 ppid, data = await channel.receive()
@@ -376,6 +477,15 @@ class RegistrarService:
                 core.receive(conn, ppid, data, self._now())
                 # Messages that arrived together are all handled before the actions run.
                 self._drain_soon()
+                handled += 1
+                if handled % FAIR_SHARE == 0:
+                    # receive() does not yield while messages are queued: one connection
+                    # pipelining thousands of requests must not hold the loop for all of
+                    # them. Its answers so far go out with this turn.
+                    self._drain()
+                    if serve_only_readers:
+                        await channel.wait_writable()
+                    await asyncio.sleep(0)
         except ChannelClosed as exc:
             if self._channels.pop(conn, None) is not None and not self._stopped:
                 log.debug("connection %d closed: %s", conn, exc.reason)
@@ -511,18 +621,10 @@ class RegistrarService:
             log.exception("background task failed")
 
     def _rearm(self, deadline: float | None) -> None:
-        if deadline == self._timer_at and (deadline is None or self._timer is not None):
-            return
         if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._timer_at = deadline
-        if deadline is not None and self._loop is not None:
-            self._timer = self._loop.call_at(deadline, self._on_timer)
+            self._timer.rearm(deadline)
 
     def _on_timer(self) -> None:
-        self._timer = None
-        self._timer_at = None
         core = self.core
         if core is None or self._stopped:
             return
@@ -585,7 +687,6 @@ class RegistrarService:
         self._stopped = True
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
         for server in self._servers:
             server.close()
         channels = list(self._channels.values())
@@ -611,7 +712,6 @@ class RegistrarService:
         self._stopped = True
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
         for channel in self._channels.values():
             with contextlib.suppress(Exception):
                 channel.abort()

@@ -65,6 +65,7 @@ from rsplib.transport import (
     ChannelServer,
     HeartbeatConfig,
     MessageChannel,
+    TlsConfig,
     choose_transport,
     start_server,
 )
@@ -270,6 +271,7 @@ class PoolElementServer:
         auto_load: bool = True,
         csp: CspOptions | None = None,
         rng: random.Random | None = None,
+        tls: TlsConfig | None = None,
     ) -> None:
         self.pool_handle = pool_handle.encode() if isinstance(pool_handle, str) else pool_handle
         if not self.pool_handle:
@@ -290,7 +292,12 @@ class PoolElementServer:
         self._advertise = tuple(advertise)
         self._own_asap = asap is None
         self.asap = asap or AsapService(
-            asap_config, registrars=registrars, announce=announce, transport=transport, rng=rng
+            asap_config,
+            registrars=registrars,
+            announce=announce,
+            transport=transport,
+            rng=rng,
+            tls=tls,
         )
         self._transport_request = transport
         self._heartbeat = heartbeat or HeartbeatConfig()
@@ -325,6 +332,7 @@ class PoolElementServer:
             transport=self.transport_name,
             heartbeat=self._heartbeat,
             max_connections=self.max_sessions,
+            tls=self.asap.tls,
         )
         self.address = self._server.addresses[0]
         self.user_transport = self._make_transport()

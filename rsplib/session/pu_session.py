@@ -67,6 +67,7 @@ from rsplib.transport import (
     ChannelClosed,
     HeartbeatConfig,
     MessageChannel,
+    TlsConfig,
     connect,
 )
 from rsplib.wire.constants import PPID
@@ -153,6 +154,7 @@ class PoolUserSession:
         on_event: EventCallback | None = None,
         csp: CspOptions | None = None,
         identifier: int | None = None,
+        tls: TlsConfig | None = None,
     ) -> PoolUserSession:
         """Resolve ``pool_handle`` and connect to one of its PEs.
 
@@ -164,7 +166,7 @@ class PoolUserSession:
         """
         own = asap is None
         service = asap or AsapService(
-            asap_config, registrars=registrars, announce=announce, transport=transport
+            asap_config, registrars=registrars, announce=announce, transport=transport, tls=tls
         )
         await service.start()
         session = cls(
@@ -451,6 +453,7 @@ class PoolUserSession:
                     transport=kind,
                     heartbeat=self.heartbeat,
                     timeout=self.connect_timeout,
+                    tls=self.asap.tls,
                 )
             except TransportUnavailable:
                 failure = ConnectFailure.UNSUPPORTED

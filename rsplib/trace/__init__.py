@@ -16,8 +16,8 @@ attribute test per message when it is off.
 from __future__ import annotations
 
 import atexit
-import importlib
-import importlib.util
+import importlib.metadata
+import logging
 from typing import Any
 
 from rsplib.trace.buffer import DEFAULT_BURST, DEFAULT_MAX_QUEUE, DEFAULT_RATE, TraceBuffer
@@ -32,6 +32,8 @@ from rsplib.trace.record import (
 )
 from rsplib.trace.summary import register_message_decoder
 from rsplib.trace.tracer import TRACER, Tracer
+
+log = logging.getLogger("rsplib.trace")
 
 __all__ = [
     "TRACER",
@@ -81,18 +83,18 @@ def start_trace(
     return TRACER
 
 
-#: Modules that register message decoders of applications (imported when present).
-TRACE_PLUGINS = ("fractal_pe.decode_plugin",)
+#: Entry-point group of applications' decoders (shared with ``rsp-decode``): each entry
+#: names a callable that registers its decoders, here with :func:`register_message_decoder`.
+DECODER_ENTRY_POINTS = "rsplib.decoders"
 
 
 def _load_plugins() -> None:
-    for name in TRACE_PLUGINS:
+    for entry in importlib.metadata.entry_points(group=DECODER_ENTRY_POINTS):
         try:
-            if importlib.util.find_spec(name.rpartition(".")[0]) is not None:
-                importlib.import_module(name)
-        except ImportError:
-            # Without the application installed its messages are traced by PPID only.
-            continue
+            entry.load()()
+        except Exception as exc:
+            # Without the application's decoder its messages are traced by PPID only.
+            log.warning("trace: decoder plug-in %r not loaded: %s", entry.name, exc)
 
 
 def stop_trace() -> None:

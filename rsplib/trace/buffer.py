@@ -16,9 +16,13 @@ from typing import Final
 
 from rsplib.trace.record import MAX_DATAGRAM
 
-DEFAULT_RATE: Final = 2000.0
-DEFAULT_BURST: Final = 400
+DEFAULT_RATE: Final = 1000.0
+DEFAULT_BURST: Final = 300
 DEFAULT_MAX_QUEUE: Final = 1000
+#: Component events (a pool user's failover) have a budget of their own, so a flood of
+#: message records never crowds them out; it is small, since events are rare.
+EVENT_RATE: Final = 20.0
+EVENT_BURST: Final = 100
 
 
 class TraceBuffer:
@@ -26,12 +30,15 @@ class TraceBuffer:
 
     __slots__ = (
         "_burst",
+        "_event_last",
+        "_event_tokens",
         "_last",
         "_lines",
         "_queued_bytes",
         "_rate",
         "_tokens",
         "_unreported",
+        "closed_until",
         "dropped",
         "max_queue",
         "next_seq",
@@ -51,9 +58,14 @@ class TraceBuffer:
         self._burst = float(burst)
         self._tokens = float(burst)
         self._last: float | None = None
+        self._event_tokens = float(EVENT_BURST)
+        self._event_last: float | None = None
         self._lines: deque[bytes] = deque()
         self._queued_bytes = 0
         self._unreported = 0
+        #: Until this time no token can be there: callers may refuse without asking
+        #: (and report those refusals with :meth:`skip`).
+        self.closed_until = float("-inf")
         self.max_queue = max_queue
         self.next_seq = 0
         #: Records refused (rate or queue) or lost in a failed send, since the start.
@@ -72,10 +84,33 @@ class TraceBuffer:
         if last is not None and now > last:
             self._tokens = min(self._burst, self._tokens + (now - last) * self._rate)
         if self._tokens < 1.0 or len(self._lines) >= self.max_queue:
+            self.closed_until = now + (1.0 - self._tokens) / self._rate
             self._drop(1)
             return None
         self._tokens -= 1.0
         return seq
+
+    def admit_event(self, now: float) -> int | None:
+        """Like :meth:`admit`, for a component event: its own token bucket, and room in
+        the queue beyond ``max_queue`` (messages cannot fill it up for events)."""
+        seq = self.next_seq
+        self.next_seq = seq + 1
+        last = self._event_last
+        self._event_last = now
+        if last is not None and now > last:
+            self._event_tokens = min(
+                float(EVENT_BURST), self._event_tokens + (now - last) * EVENT_RATE
+            )
+        if self._event_tokens < 1.0 or len(self._lines) >= self.max_queue + EVENT_BURST:
+            self._drop(1)
+            return None
+        self._event_tokens -= 1.0
+        return seq
+
+    def skip(self, count: int) -> None:
+        """``count`` records refused before :meth:`admit` was asked (see ``closed_until``)."""
+        self.next_seq += count
+        self._drop(count)
 
     def push(self, line: bytes) -> bool:
         """Queue one encoded record line (admitted before); False if it cannot be sent."""

@@ -122,9 +122,18 @@ def _field(name: str, value: object, summary: dict[str, FieldValue]) -> None:
     elif name == "action" and isinstance(value, Enum):
         summary["action"] = value.name
     elif name == "pool_elements" and isinstance(value, tuple):
-        ids = [pe.identifier for pe in value if isinstance(pe, PoolElementParam)]
-        summary["pes"] = tuple(ids[:MAX_IDS])
-        summary["pe_count"] = len(ids)
+        pes = [pe for pe in value if isinstance(pe, PoolElementParam)][:MAX_IDS]
+        summary["pes"] = tuple(pe.identifier for pe in pes)
+        summary["pe_count"] = len(value)
+        # Why the policy put them in this order: their policy values, in the same order.
+        for field_name, key in (
+            ("load", "loads"),
+            ("weight", "weights"),
+            ("priority", "priorities"),
+        ):
+            values = tuple(int(getattr(pe.policy, field_name)) for pe in pes)
+            if any(values):
+                summary[key] = values
     elif name == "entries" and isinstance(value, tuple):
         summary["pools"] = len(value)
         summary["pe_count"] = sum(len(pes) for _handle, pes in value)

@@ -67,6 +67,7 @@ class Tracer:
         "_lock",
         "_loop",
         "_output",
+        "_refused",
         "_warned",
         "component",
         "on",
@@ -84,6 +85,7 @@ class Tracer:
         self._flush_scheduled = False
         self._clock: Clock = time.time
         self._warned = False
+        self._refused = 0
 
     @property
     def buffer(self) -> TraceBuffer:
@@ -100,7 +102,7 @@ class Tracer:
         """Trace from now on into ``output``; replaces an earlier output."""
         with self._lock:
             self._output = output
-            self._buffer = buffer or TraceBuffer()
+            self._buffer = buffer if buffer is not None else TraceBuffer()
             self.raw = raw
             self._clock = clock
             try:
@@ -129,10 +131,14 @@ class Tracer:
     ) -> None:
         """Trace one message sent (``"tx"``) or received (``"rx"``) on a connection."""
         now = self._clock()
-        with self._lock:
-            seq = self._buffer.admit(now)
-            if seq is None:
-                return
+        if now < self._buffer.closed_until:
+            # Past the rate: count it and leave, without the lock (a flood of messages
+            # costs this much each). With several tracing threads a count may be lost.
+            self._refused += 1
+            return
+        seq = self._admit(now)
+        if seq is None:
+            return
         try:
             summary = summarize(ppid, payload)
             record = MessageRecord(
@@ -162,10 +168,9 @@ class Tracer:
     def event(self, event_type: str, fields: Mapping[str, object]) -> None:
         """Trace one component event (see :func:`rsplib.trace.emit_event`)."""
         now = self._clock()
-        with self._lock:
-            seq = self._buffer.admit(now)
-            if seq is None:
-                return
+        seq = self._admit(now, event=True)
+        if seq is None:
+            return
         try:
             record: TraceRecord = EventRecord(
                 time=now,
@@ -180,11 +185,21 @@ class Tracer:
             return
         self._queue(line)
 
+    def _admit(self, now: float, *, event: bool = False) -> int | None:
+        with self._lock:
+            refused, self._refused = self._refused, 0
+            if refused:
+                self._buffer.skip(refused)
+            return self._buffer.admit_event(now) if event else self._buffer.admit(now)
+
     # ------------------------------------------------------------------ sending
 
     def flush(self) -> None:
         """Send every queued record now."""
         with self._lock:
+            refused, self._refused = self._refused, 0
+            if refused:
+                self._buffer.skip(refused)
             self._flush_scheduled = False
             self._send(self._buffer.pop_datagrams())
 

@@ -73,6 +73,10 @@ class TcpOptions:
     keepalive_count: int = 2
     user_timeout_ms: int = 2000
     nodelay: bool = True
+    #: SO_SNDBUF in bytes; None leaves the kernel's auto-tuning. A server answering small
+    #: requests sets it small, so a peer that does not read blocks our writes (and with
+    #: them further work for it) after a few hundred kilobytes instead of megabytes.
+    send_buffer: int | None = None
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,10 @@ class FlowLimits:
     ``send`` waits while more than ``write_high`` bytes are queued for the
     kernel; the receive side stops reading from the socket while more than
     ``receive_messages`` messages or ``receive_bytes`` bytes wait for
-    ``receive()``, so a fast peer cannot exhaust memory.
+    ``receive()``, so a fast peer cannot exhaust memory. While the peer does
+    not read what we send (the queue is above ``write_high``), we do not read
+    its requests either; a peer that reads nothing for a heartbeat timeout is
+    closed.
     """
 
     write_high: int = 256 * 1024
@@ -92,6 +99,22 @@ class FlowLimits:
     # send_nowait() cannot wait; beyond this much queued data the peer is
     # treated as lost rather than buffering without bound.
     send_nowait_limit: int = 16 * 1024 * 1024
+    #: Longest record accepted for PPIDs without a smaller limit of their own (ASAP, ENRP
+    #: and FGP records are at most 64 KiB anyway; see rsplib.wire.tcpmap).
+    max_record: int = 1_048_576
+    #: A record whose first byte arrived longer ago than this and is still incomplete
+    #: closes the connection (a peer trickling bytes to hold buffers and a slot).
+    record_deadline: float = 10.0
+    #: Heartbeat requests answered per second (and at once); a peer sending more is not
+    #: checking liveness but making us work, and is closed.
+    max_heartbeat_rate: float = 50.0
+    #: Bytes taken from the socket per read: with many busy peers, each one's turn in the
+    #: event loop stays short (decoding a read's records happens in one go).
+    read_size: int = 64 * 1024
+    #: Stop reading a peer while it does not read us (our queue above ``write_high``): right
+    #: for request/response clients, wrong between equals that both send much (each would
+    #: wait for the other), such as registrars exchanging Handle Updates.
+    pause_reading_while_blocked: bool = True
 
 
 class MessageChannel(Protocol):
@@ -121,6 +144,12 @@ class MessageChannel(Protocol):
     async def receive(self) -> tuple[int, bytes]:
         """Next (ppid, message). Messages that arrived before the channel
         closed are still delivered; after them ChannelClosed is raised."""
+        ...
+
+    async def wait_writable(self) -> None:
+        """Return once the send queue is below its high-water mark (at once if it is);
+        raises ChannelClosed. A server that answers with ``send_nowait`` calls this
+        before taking more requests, so a peer that does not read stops costing work."""
         ...
 
     def peer_addresses(self) -> list[tuple[str, int]]:

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rsplib.trace.tracer import TRACER
+from rsplib.transport.acceptor import ACCEPT_PAUSE, RESOURCE_ERRNOS, Admission
 from rsplib.transport.channel import (
     DEFAULT_HEARTBEAT,
     DEFAULT_LIMITS,
@@ -329,6 +330,9 @@ class SctpChannel:
         self.send_nowait(ppid, payload)
         await self._wait_space()
 
+    async def wait_writable(self) -> None:
+        await self._wait_space()
+
     def send_nowait(self, ppid: int, payload: bytes) -> None:
         if self._reason is not None:
             raise self._closed_error()
@@ -598,12 +602,15 @@ class SctpServer:
         heartbeat: HeartbeatConfig = DEFAULT_HEARTBEAT,
         limits: FlowLimits = DEFAULT_LIMITS,
         max_connections: int | None = None,
+        max_per_host: int | None = None,
+        max_rate_per_host: float | None = None,
         shared_port: bool = False,
     ) -> None:
         self._heartbeat = heartbeat
         self._shared_port = shared_port
         self._limits = limits
-        self._supervisor = ChannelSupervisor(handler, max_connections)
+        self._supervisor = ChannelSupervisor(handler)
+        self.admission = Admission(max_connections, max_per_host, max_rate_per_host)
         self._listeners: list[socket.socket] = []
         self._accept_tasks: list[asyncio.Task[None]] = []
 
@@ -651,19 +658,46 @@ class SctpServer:
 
     async def _accept_loop(self, listener: socket.socket) -> None:
         loop = asyncio.get_running_loop()
+        out_of_resources = False
         while True:
             try:
-                conn, _peer = await loop.sock_accept(listener)
+                conn, peer = await loop.sock_accept(listener)
             except OSError as exc:
-                logger.warning("SCTP accept failed: %s", exc)
-                await asyncio.sleep(0.1)
+                if exc.errno not in RESOURCE_ERRNOS:
+                    logger.debug("SCTP accept failed: %s", exc)
+                    continue
+                if not out_of_resources:
+                    out_of_resources = True
+                    logger.warning(
+                        "cannot accept SCTP associations: %s; accepting pauses and retries "
+                        "every %.0f s",
+                        exc.strerror or exc,
+                        ACCEPT_PAUSE,
+                    )
+                await asyncio.sleep(ACCEPT_PAUSE)
+                continue
+            out_of_resources = False
+            host = str(peer[0])
+            if not self.admission.admit(host, "SCTP", loop.time()):
+                with contextlib.suppress(OSError):
+                    set_reset_on_close(conn)
+                conn.close()
                 continue
             try:
                 conn.setblocking(False)
                 configure_sctp_socket(conn, self._heartbeat)
-                channel = SctpChannel(conn, limits=self._limits, on_lost=self._supervisor.forget)
+                channel = SctpChannel(
+                    conn,
+                    limits=self._limits,
+                    on_lost=functools.partial(self._lost, host=host),
+                )
             except OSError as exc:
                 logger.warning("cannot set up accepted SCTP association: %s", exc)
+                self.admission.release(host)
                 conn.close()
                 continue
             self._supervisor.admit(channel)
+
+    def _lost(self, channel: SctpChannel, host: str) -> None:
+        self._supervisor.forget(channel)
+        self.admission.release(host)

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 
 from rsplib.transport import sctp_kernel
+from rsplib.transport.budget import BufferBudget
 from rsplib.transport.channel import (
     AUTO,
     DEFAULT_HEARTBEAT,
@@ -24,6 +25,7 @@ from rsplib.transport.channel import (
 )
 from rsplib.transport.sctp_kernel import SctpServer, connect_sctp
 from rsplib.transport.tcp_mapping import TcpMappingServer, connect_tcp_mapping
+from rsplib.transport.tls import TlsConfig
 
 logger = logging.getLogger("rsplib.transport")
 
@@ -33,6 +35,13 @@ _fallback_logged = False
 def sctp_available() -> bool:
     """Is kernel SCTP usable here? (Probed once per process.)"""
     return sctp_kernel.sctp_available()
+
+
+def _no_tls_over_sctp(tls: TlsConfig | None) -> None:
+    if tls is not None:
+        raise TransportUnavailable(
+            "TLS is available over the TCP mapping only (choose transport 'tcp')"
+        )
 
 
 def choose_transport(requested: str) -> str:
@@ -71,6 +80,7 @@ async def connect(
     local_address: tuple[str, int] | None = None,
     tcp_options: TcpOptions = DEFAULT_TCP_OPTIONS,
     limits: FlowLimits = DEFAULT_LIMITS,
+    tls: TlsConfig | None = None,
     shared_port: bool = False,
 ) -> MessageChannel:
     """Open a message channel to ``host:port``.
@@ -79,10 +89,12 @@ async def connect(
     started with ``shared_port=True``; the association then comes from that port.
 
     Raises ``OSError`` (``TimeoutError`` after ``timeout`` seconds,
-    ``ConnectionRefusedError``, ...) when the peer cannot be reached, and
-    ``TransportUnavailable`` for "sctp" on a kernel without SCTP.
+    ``ConnectionRefusedError``, ``ssl.SSLError`` when the peer's certificate is not
+    acceptable, ...) when the peer cannot be reached, and ``TransportUnavailable`` for
+    "sctp" on a kernel without SCTP or TLS over SCTP.
     """
     if choose_transport(transport) == SCTP:
+        _no_tls_over_sctp(tls)
         return await connect_sctp(
             host,
             port,
@@ -100,6 +112,7 @@ async def connect(
         limits=limits,
         timeout=timeout,
         local_address=local_address,
+        tls=tls,
     )
 
 
@@ -111,8 +124,12 @@ async def start_server(
     transport: str = AUTO,
     heartbeat: HeartbeatConfig = DEFAULT_HEARTBEAT,
     max_connections: int | None = None,
+    max_per_host: int | None = None,
+    max_rate_per_host: float | None = None,
     tcp_options: TcpOptions = DEFAULT_TCP_OPTIONS,
     limits: FlowLimits = DEFAULT_LIMITS,
+    tls: TlsConfig | None = None,
+    budget: BufferBudget | None = None,
     shared_port: bool = False,
 ) -> ChannelServer:
     """Listen on ``host:port`` (port 0: ephemeral) and run ``handler`` per channel.
@@ -122,16 +139,23 @@ async def start_server(
     on each of them and needs a fixed port for that.
 
     The handler's channel is closed when the handler returns. Connections
-    beyond ``max_connections`` are reset right after being accepted.
-    ``shared_port`` (SCTP only): outbound associations may use this port too.
+    beyond ``max_connections``, beyond ``max_per_host`` from one host, or
+    beyond ``max_rate_per_host`` new ones per second from one host, are reset
+    right after being accepted. ``tls`` requires every peer to present a
+    certificate of the configured CA (TCP mapping only); ``budget`` bounds the
+    buffers of all channels sharing it. ``shared_port`` (SCTP only): outbound
+    associations may use this port too.
     """
     server: TcpMappingServer | SctpServer
     if choose_transport(transport) == SCTP:
+        _no_tls_over_sctp(tls)
         server = SctpServer(
             handler,
             heartbeat=heartbeat,
             limits=limits,
             max_connections=max_connections,
+            max_per_host=max_per_host,
+            max_rate_per_host=max_rate_per_host,
             shared_port=shared_port,
         )
     else:
@@ -141,6 +165,10 @@ async def start_server(
             tcp_options=tcp_options,
             limits=limits,
             max_connections=max_connections,
+            max_per_host=max_per_host,
+            max_rate_per_host=max_rate_per_host,
+            tls=tls,
+            budget=budget,
         )
     await server.start(host, port)
     return server

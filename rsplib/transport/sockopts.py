@@ -24,6 +24,8 @@ def apply_tcp_options(sock: _OptionSocket, options: TcpOptions) -> None:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, options.keepalive_count)
     sock.setsockopt(socket.IPPROTO_TCP, TCP_USER_TIMEOUT, options.user_timeout_ms)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if options.nodelay else 0)
+    if options.send_buffer is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, options.send_buffer)
 
 
 def set_reset_on_close(sock: _OptionSocket) -> None:

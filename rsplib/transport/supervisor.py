@@ -1,4 +1,4 @@
-"""Per-server bookkeeping shared by all transports: connection limit, handler tasks."""
+"""Per-server bookkeeping shared by all transports: the open channels and their handler tasks."""
 
 from __future__ import annotations
 
@@ -11,33 +11,19 @@ logger = logging.getLogger("rsplib.transport")
 
 
 class ChannelSupervisor:
-    """Admits channels up to ``max_connections`` and runs one handler task each."""
+    """Runs one handler task per admitted channel (limits are the servers' Admission)."""
 
-    def __init__(self, handler: ChannelHandler, max_connections: int | None) -> None:
-        if max_connections is not None and max_connections < 0:
-            raise ValueError("max_connections must be >= 0 or None")
+    def __init__(self, handler: ChannelHandler) -> None:
         self._handler = handler
-        self._max_connections = max_connections
         self.channels: set[MessageChannel] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def admit(self, channel: MessageChannel) -> bool:
-        """Start the handler for ``channel``, or abort it when at the limit."""
-        limit = self._max_connections
-        if limit is not None and len(self.channels) >= limit:
-            logger.warning(
-                "refusing %s connection from %s:%d: limit of %d connections reached",
-                channel.transport_name,
-                *channel.peer_address,
-                limit,
-            )
-            channel.abort()
-            return False
+    def admit(self, channel: MessageChannel) -> None:
+        """Start the handler for ``channel``."""
         self.channels.add(channel)
         task = asyncio.get_running_loop().create_task(self._run(channel))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return True
 
     def forget(self, channel: MessageChannel) -> None:
         """The connection is gone; it no longer counts against the limit."""

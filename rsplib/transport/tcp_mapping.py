@@ -1,8 +1,12 @@
 """The TCP mapping on asyncio: one DATA record per message, application heartbeats.
 
-``TcpMappingChannel`` is an ``asyncio.Protocol``; all framing lives in
+``TcpMappingChannel`` is an ``asyncio.BufferedProtocol``; all framing lives in
 :mod:`rsplib.wire.tcpmap`, this module only moves bytes, keeps the heartbeat
-timer and applies back-pressure in both directions.
+timer and applies back-pressure in both directions. What a peer can make us
+hold is bounded: records by size and by the time they take to arrive, the
+send queue per channel, and (with a :class:`~rsplib.transport.budget.BufferBudget`)
+all channels' buffers together. Optionally every connection runs over TLS
+with mutual certificates (:mod:`rsplib.transport.tls`).
 """
 
 from __future__ import annotations
@@ -10,11 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import struct
 from collections import deque
 from collections.abc import Callable, Sequence
 
 from rsplib.trace.tracer import TRACER
+from rsplib.transport.acceptor import Admission, TcpAcceptor, open_listeners
+from rsplib.transport.budget import BufferBudget
 from rsplib.transport.channel import (
     DEFAULT_HEARTBEAT,
     DEFAULT_LIMITS,
@@ -29,8 +36,10 @@ from rsplib.transport.channel import (
     host_port,
     kind_of_error,
 )
+from rsplib.transport.peerlog import peer_problem
 from rsplib.transport.sockopts import apply_tcp_options, set_reset_on_close
 from rsplib.transport.supervisor import ChannelSupervisor
+from rsplib.transport.tls import HANDSHAKE_TIMEOUT, TlsConfig
 from rsplib.wire.tcpmap import (
     HEADER_SIZE,
     FramingError,
@@ -51,7 +60,7 @@ COALESCE_LIMIT = 64 * 1024
 _HEARTBEAT_OPAQUE = struct.Struct("!Q")
 
 
-class TcpMappingChannel(asyncio.Protocol):
+class TcpMappingChannel(asyncio.BufferedProtocol):
     """A :class:`~rsplib.transport.channel.MessageChannel` over one TCP connection."""
 
     transport_name = TCP_MAPPING
@@ -64,22 +73,34 @@ class TcpMappingChannel(asyncio.Protocol):
         limits: FlowLimits = DEFAULT_LIMITS,
         on_open: Callable[[TcpMappingChannel], object] | None = None,
         on_lost: Callable[[TcpMappingChannel], object] | None = None,
+        budget: BufferBudget | None = None,
     ) -> None:
         self._heartbeat = heartbeat
         self._tcp_options = tcp_options
         self._limits = limits
         self._on_open = on_open
         self._on_lost = on_lost
+        self._budget = budget
         self.peer_address: tuple[str, int] = ("", 0)
         self.local_address: tuple[str, int] = ("", 0)
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
-        self._decoder = RecordDecoder()
+        self._decoder = RecordDecoder(limits.max_record)
+        # The transport reads into this buffer, at most read_size bytes at a time.
+        self._read_buffer = bytearray(limits.read_size)
+        self._read_view = memoryview(self._read_buffer)
         self._queue: deque[tuple[int, bytes]] = deque()
         self._queued_bytes = 0
         self._rx_ready = asyncio.Event()
+        #: Reading stops while received messages pile up, or while the peer does not read.
         self._reading_paused = False
+        self._rx_full = False
         self._write_paused = False
+        #: When the unfinished record at the head of the stream began (None: no partial).
+        self._partial_since: float | None = None
+        #: Send-queue size when writing last made progress, and when that was.
+        self._stall_size = 0
+        self._stall_since = 0.0
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._reason: str | None = None
         self._kind: CloseKind | None = None
@@ -88,6 +109,9 @@ class TcpMappingChannel(asyncio.Protocol):
         self._last_rx = 0.0
         self._last_hb_tx = 0.0
         self._hb_counter = 0
+        #: Heartbeat requests we may still answer now (refilled at max_heartbeat_rate).
+        self._hb_allowance = limits.max_heartbeat_rate
+        self._hb_seen = self._loop.time()
         self._pending: list[bytes] = []
         self._pending_bytes = 0
 
@@ -115,6 +139,10 @@ class TcpMappingChannel(asyncio.Protocol):
         if self._write_paused:
             await self._drain()
 
+    async def wait_writable(self) -> None:
+        if self._write_paused:
+            await self._drain()
+
     def send_nowait(self, ppid: int, payload: bytes) -> None:
         self._write(RecordType.DATA, ppid, payload)
         if TRACER.on:
@@ -128,10 +156,10 @@ class TcpMappingChannel(asyncio.Protocol):
             await self._rx_ready.wait()
         ppid, payload = self._queue.popleft()
         self._queued_bytes -= len(payload)
-        if self._reading_paused and not self._receive_full(half=True):
-            self._reading_paused = False
-            if self._transport is not None and not self._transport.is_closing():
-                self._transport.resume_reading()
+        if self._rx_full and not self._receive_full(half=True):
+            self._rx_full = False
+            self._update_reading()
+            self._account()
         return ppid, payload
 
     def peer_addresses(self) -> list[tuple[str, int]]:
@@ -141,6 +169,8 @@ class TcpMappingChannel(asyncio.Protocol):
         self._set_closed("aborted locally", CloseKind.LOCAL)
         self._pending.clear()
         self._pending_bytes = 0
+        if self._budget is not None:
+            self._budget.release(self)
         transport = self._transport
         if transport is None:
             return
@@ -171,7 +201,7 @@ class TcpMappingChannel(asyncio.Protocol):
         """Wait until the underlying connection is gone."""
         await asyncio.shield(self._lost)
 
-    # -- asyncio.Protocol ---------------------------------------------------
+    # -- asyncio.BufferedProtocol -------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -188,22 +218,22 @@ class TcpMappingChannel(asyncio.Protocol):
         if self._reason is None:
             self._arm_timer()
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._read_view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(self._read_view[:nbytes])
+
+    def data_received(self, data: bytes | memoryview) -> None:
         if self._reason is not None:
             return
         # Any byte counts as a sign of life: a large record may take longer
         # than one heartbeat interval to arrive completely.
-        self._last_rx = self._loop.time()
+        now = self._last_rx = self._loop.time()
         try:
             records = self._decoder.feed(data)
         except FramingError as exc:
-            logger.warning(
-                "TCP-mapping framing error from %s:%d, closing connection: %s",
-                *self.peer_address,
-                exc,
-            )
-            self._set_closed(f"framing error: {exc}", CloseKind.PROTOCOL)
-            self.abort()
+            self._fail(f"framing error: {exc}", "TCP-mapping framing error", CloseKind.PROTOCOL)
             return
         for record in records:
             if record.type is RecordType.DATA:
@@ -214,14 +244,36 @@ class TcpMappingChannel(asyncio.Protocol):
                         "rx", record.ppid, record.payload, self.local_address, self.peer_address
                     )
             elif record.type is RecordType.HEARTBEAT_REQUEST:
+                if not self._heartbeat_allowed(now):
+                    self._fail(
+                        f"more than {self._limits.max_heartbeat_rate:g} heartbeat requests/s",
+                        "heartbeat request flood",
+                        CloseKind.PROTOCOL,
+                    )
+                    return
                 ack = heartbeat_ack(record)
-                self._write(ack.type, ack.ppid, ack.payload)
+                try:
+                    self._write(ack.type, ack.ppid, ack.payload)
+                except ChannelClosed:
+                    return  # closed for not reading; already logged
+        if self._decoder.pending:
+            if self._partial_since is None or records:
+                self._partial_since = now
+            elif now - self._partial_since > self._limits.record_deadline:
+                self._fail(
+                    f"record not completed within {self._limits.record_deadline:g} s",
+                    "peer trickles an incomplete record",
+                    CloseKind.TIMEOUT,
+                )
+                return
+        else:
+            self._partial_since = None
         if self._queue:
             self._rx_ready.set()
-            if not self._reading_paused and self._receive_full(half=False):
-                self._reading_paused = True
-                assert self._transport is not None
-                self._transport.pause_reading()
+            if not self._rx_full and self._receive_full(half=False):
+                self._rx_full = True
+                self._update_reading()
+        self._account()
 
     def eof_received(self) -> bool:
         self._set_closed("connection closed by peer (EOF)", CloseKind.EOF)
@@ -232,6 +284,8 @@ class TcpMappingChannel(asyncio.Protocol):
             self._set_closed("connection closed by peer (EOF)", CloseKind.EOF)
         else:
             self._set_closed(f"connection lost: {exc}", kind_of_error(exc))
+        if self._budget is not None:
+            self._budget.release(self)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -244,12 +298,70 @@ class TcpMappingChannel(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._write_paused = True
+        self._stall_size = self._send_queue_size()
+        self._stall_since = self._loop.time()
+        self._update_reading()
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        self._update_reading()
         self._wake_drain_waiters()
 
     # -- internals -----------------------------------------------------------
+
+    def _fail(self, reason: str, what: str, kind: CloseKind) -> None:
+        """Close at once because of the peer's behaviour (one WARNING, no traceback)."""
+        peer_problem(
+            logging.WARNING,
+            self.peer_address[0],
+            what,
+            "%s from %s:%d, closing connection: %s",
+            what,
+            *self.peer_address,
+            reason,
+        )
+        self._set_closed(reason, kind)
+        self.abort()
+
+    def _heartbeat_allowed(self, now: float) -> bool:
+        rate = self._limits.max_heartbeat_rate
+        self._hb_allowance = min(rate, self._hb_allowance + (now - self._hb_seen) * rate)
+        self._hb_seen = now
+        if self._hb_allowance < 1.0:
+            return False
+        self._hb_allowance -= 1.0
+        return True
+
+    def _update_reading(self) -> None:
+        """Read while neither our receive queue is full nor the peer leaves our data unread.
+
+        Not reading a peer that does not read stops it from making us queue answers
+        (heartbeat acks, responses) faster than it takes them.
+        """
+        paused = self._rx_full or (self._write_paused and self._limits.pause_reading_while_blocked)
+        transport = self._transport
+        if paused == self._reading_paused or transport is None or transport.is_closing():
+            return
+        self._reading_paused = paused
+        if paused:
+            transport.pause_reading()
+        else:
+            transport.resume_reading()
+
+    def _send_queue_size(self) -> int:
+        transport = self._transport
+        size = self._pending_bytes
+        if transport is not None:
+            size += transport.get_write_buffer_size()
+        return size
+
+    def _account(self) -> None:
+        """Tell the budget what this channel holds (partial record, queues)."""
+        if self._budget is not None and self._reason is None:
+            self._budget.update(
+                self,
+                self._decoder.pending + self._queued_bytes + self._send_queue_size(),
+            )
 
     def _receive_full(self, *, half: bool) -> bool:
         divisor = 2 if half else 1
@@ -282,14 +394,13 @@ class TcpMappingChannel(asyncio.Protocol):
         if self._pending_bytes >= COALESCE_LIMIT:
             self._flush()
         if transport.get_write_buffer_size() > self._limits.send_nowait_limit:
-            logger.warning(
-                "peer %s:%d does not read; %d bytes queued, closing connection",
-                *self.peer_address,
-                transport.get_write_buffer_size(),
+            self._fail(
+                f"send queue of {transport.get_write_buffer_size()} bytes exceeds "
+                f"{self._limits.send_nowait_limit}",
+                "peer does not read",
+                CloseKind.OVERFLOW,
             )
-            self._set_closed("send buffer overflow (peer does not read)", CloseKind.OVERFLOW)
-            self.abort()
-            raise self._closed_error("send buffer overflow")
+            raise self._closed_error("send queue overflow")
 
     def _flush(self) -> None:
         if not self._pending:
@@ -300,6 +411,7 @@ class TcpMappingChannel(asyncio.Protocol):
         transport = self._transport
         if transport is not None and not transport.is_closing():
             transport.write(data)
+            self._account()
 
     async def _drain(self) -> None:
         while self._write_paused:
@@ -336,7 +448,20 @@ class TcpMappingChannel(asyncio.Protocol):
             return
         hb = self._heartbeat
         now = self._loop.time()
-        if self._reading_paused:
+        if self._write_paused:
+            size = self._send_queue_size()
+            if size < self._stall_size:
+                # It reads (slowly): alive, although we do not read it meanwhile.
+                self._stall_size, self._stall_since = size, now
+                self._last_rx = now
+            elif now - self._stall_since >= hb.timeout:
+                self._fail(
+                    f"nothing of {size} queued bytes read for {now - self._stall_since:.1f} s",
+                    "peer does not read",
+                    CloseKind.OVERFLOW,
+                )
+                return
+        if self._rx_full:
             # The peer is sending faster than we consume; it is alive.
             self._last_rx = now
         silent = now - self._last_rx
@@ -359,7 +484,13 @@ class TcpMappingChannel(asyncio.Protocol):
 
 
 class TcpMappingServer:
-    """Listening TCP socket; runs ``handler`` once per accepted channel."""
+    """Listening TCP socket(s); runs ``handler`` once per accepted channel.
+
+    Connections beyond ``max_connections`` in total or ``max_per_host`` from one source
+    host, or beyond ``max_rate_per_host`` new ones per second, are reset right after
+    accept. With ``tls`` every connection must complete a TLS handshake with a
+    certificate from the configured CA first.
+    """
 
     transport_name = TCP_MAPPING
 
@@ -371,47 +502,109 @@ class TcpMappingServer:
         tcp_options: TcpOptions = DEFAULT_TCP_OPTIONS,
         limits: FlowLimits = DEFAULT_LIMITS,
         max_connections: int | None = None,
+        max_per_host: int | None = None,
+        max_rate_per_host: float | None = None,
+        tls: TlsConfig | None = None,
+        budget: BufferBudget | None = None,
     ) -> None:
         self._heartbeat = heartbeat
         self._tcp_options = tcp_options
         self._limits = limits
-        self._supervisor = ChannelSupervisor(handler, max_connections)
-        self._server: asyncio.Server | None = None
+        self._tls = tls
+        self._budget = budget
+        self._supervisor = ChannelSupervisor(handler)
+        self.admission = Admission(max_connections, max_per_host, max_rate_per_host)
+        self._listeners: list[socket.socket] = []
+        self._acceptors: list[TcpAcceptor] = []
+        self._attaching: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     async def start(self, host: str | Sequence[str] | None, port: int) -> None:
         if not (host is None or isinstance(host, str)) and len(host) > 1 and port == 0:
             raise ValueError("the TCP mapping listens on several addresses only with a fixed port")
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._make_channel, host, port)
+        self._listeners = await open_listeners(host, port)
+        # Names first: a closed acceptor closes its socket.
+        self._addresses = [host_port(s.getsockname()) for s in self._listeners]
+        kind = "TLS" if self._tls is not None else "TCP-mapping"
+        self._acceptors = [
+            TcpAcceptor(sock, self.admission, self._accepted, kind) for sock in self._listeners
+        ]
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
-        if self._server is None:
-            return []
-        return [host_port(s.getsockname()) for s in self._server.sockets]
+        return list(getattr(self, "_addresses", []))
 
     @property
     def connection_count(self) -> int:
         return len(self._supervisor.channels)
 
     def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        self._closed = True
+        for acceptor in self._acceptors:
+            acceptor.close()
+        for task in list(self._attaching):
+            task.cancel()
         self._supervisor.abort_all()
 
     async def wait_closed(self) -> None:
-        if self._server is not None:
-            await self._server.wait_closed()
+        if self._attaching:
+            await asyncio.gather(*list(self._attaching), return_exceptions=True)
         await self._supervisor.wait_idle()
 
-    def _make_channel(self) -> TcpMappingChannel:
-        return TcpMappingChannel(
-            heartbeat=self._heartbeat,
-            tcp_options=self._tcp_options,
-            limits=self._limits,
-            on_open=self._supervisor.admit,
-            on_lost=self._supervisor.forget,
-        )
+    def _accepted(self, sock: socket.socket, host: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._attach(sock, host))
+        self._attaching.add(task)
+        task.add_done_callback(self._attaching.discard)
+
+    async def _attach(self, sock: socket.socket, host: str) -> None:
+        """Wrap an accepted socket in a channel (after the TLS handshake, with TLS)."""
+        loop = asyncio.get_running_loop()
+
+        def factory() -> TcpMappingChannel:
+            return TcpMappingChannel(
+                heartbeat=self._heartbeat,
+                tcp_options=self._tcp_options,
+                limits=self._limits,
+                on_open=self._supervisor.admit,
+                on_lost=lambda channel: self._lost(channel, host),
+                budget=self._budget,
+            )
+
+        try:
+            if self._tls is None:
+                await loop.connect_accepted_socket(factory, sock)
+            else:
+                await loop.connect_accepted_socket(
+                    factory,
+                    sock,
+                    ssl=self._tls.server_context(),
+                    ssl_handshake_timeout=HANDSHAKE_TIMEOUT,
+                )
+        except asyncio.CancelledError:
+            self.admission.release(host)
+            sock.close()
+            raise
+        except (OSError, ConnectionError, TimeoutError) as exc:
+            # A TLS peer without an acceptable certificate, or one that gave up.
+            self.admission.release(host)
+            sock.close()
+            _log_refused_handshake(host, exc)
+
+    def _lost(self, channel: TcpMappingChannel, host: str) -> None:
+        self._supervisor.forget(channel)
+        self.admission.release(host)
+
+
+def _log_refused_handshake(host: str, exc: BaseException) -> None:
+    """A peer that cannot prove pool membership is refused (logged once in a while)."""
+    peer_problem(
+        logging.WARNING,
+        host,
+        "tls",
+        "connection from %s refused: TLS handshake failed (%s)",
+        host,
+        exc,
+    )
 
 
 async def connect_tcp_mapping(
@@ -423,14 +616,26 @@ async def connect_tcp_mapping(
     limits: FlowLimits = DEFAULT_LIMITS,
     timeout: float = 5.0,
     local_address: tuple[str, int] | None = None,
+    tls: TlsConfig | None = None,
 ) -> TcpMappingChannel:
-    """Open a TCP-mapping channel; raises OSError (TimeoutError included)."""
+    """Open a TCP-mapping channel; raises OSError (TimeoutError included; with TLS an
+    ``ssl.SSLError``, also an OSError, when the server's certificate is not acceptable)."""
     loop = asyncio.get_running_loop()
 
     def factory() -> TcpMappingChannel:
         return TcpMappingChannel(heartbeat=heartbeat, tcp_options=tcp_options, limits=limits)
 
-    _transport, channel = await asyncio.wait_for(
-        loop.create_connection(factory, host, port, local_addr=local_address), timeout
-    )
+    if tls is None:
+        connecting = loop.create_connection(factory, host, port, local_addr=local_address)
+    else:
+        connecting = loop.create_connection(
+            factory,
+            host,
+            port,
+            local_addr=local_address,
+            ssl=tls.client_context(),
+            server_hostname=host,
+            ssl_handshake_timeout=HANDSHAKE_TIMEOUT,
+        )
+    _transport, channel = await asyncio.wait_for(connecting, timeout)
     return channel

@@ -19,6 +19,10 @@ Decoding rules chosen here:
 * A DATA record carrying ASAP, ENRP or FGP (PPID 11/12/32) must hold exactly
   one message: the message's own 16-bit Length (bytes 2-3) must equal the
   payload length, or fall short of it by 1-3 zero padding bytes.
+* Records are bounded by what they can carry, checked from the header alone (before the
+  payload is buffered): ASAP, ENRP and FGP messages have a 16-bit length, so their records
+  are at most 12 + 65,535 + 3 bytes; heartbeats carry a short opaque value (at most 512
+  bytes); other PPIDs up to the decoder's ``max_record`` (at most 1 MiB).
 * After a ``FramingError`` the stream position is lost, so the decoder stays
   failed and raises again on every further ``feed``.
 """
@@ -35,6 +39,10 @@ from rsplib.wire.errors import ProtocolError
 HEADER_SIZE = 12
 MAX_RECORD = 1_048_576
 MAX_PAYLOAD = MAX_RECORD - HEADER_SIZE
+#: Largest record of a self-delimiting message: 16-bit length plus up to 3 padding bytes.
+MAX_MESSAGE_RECORD = HEADER_SIZE + 0xFFFF + 3
+#: Largest heartbeat record (our opaque value is 8 bytes).
+MAX_HEARTBEAT_RECORD = HEADER_SIZE + 512
 
 _HEADER = struct.Struct("!BBHII")
 
@@ -120,10 +128,28 @@ def check_inner_length(ppid: int, payload: bytes) -> None:
         raise FramingError(f"PPID {ppid} message is followed by non-zero padding")
 
 
-class RecordDecoder:
-    """Incremental decoder: bytes in any chunking -> complete records."""
+def record_limit(record_type: int, ppid: int, max_record: int = MAX_RECORD) -> int:
+    """The largest acceptable length of a record with this type and PPID."""
+    if record_type != RecordType.DATA:
+        return MAX_HEARTBEAT_RECORD
+    if ppid in _SELF_DELIMITING:
+        return min(MAX_MESSAGE_RECORD, max_record)
+    return max_record
 
-    def __init__(self) -> None:
+
+class RecordDecoder:
+    """Incremental decoder: bytes in any chunking -> complete records.
+
+    ``max_record`` bounds records of PPIDs without a smaller limit of their own (a receiver
+    that only takes ASAP and ENRP sets it to :data:`MAX_MESSAGE_RECORD`).
+    """
+
+    def __init__(self, max_record: int = MAX_RECORD) -> None:
+        if not HEADER_SIZE <= max_record <= MAX_RECORD:
+            raise ValueError(f"max_record must be within {HEADER_SIZE}..{MAX_RECORD}")
+        self._max_record = max_record
+        # DATA records up to this length are within every limit (no per-PPID check needed).
+        self._always_fits = min(MAX_MESSAGE_RECORD, max_record)
         self._buffer = bytearray()
         self._failed: FramingError | None = None
 
@@ -136,7 +162,7 @@ class RecordDecoder:
         """Bytes held back as an incomplete record."""
         return len(self._buffer)
 
-    def feed(self, data: bytes) -> list[Record]:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Record]:
         """Append ``data`` and return every record it completes, in order.
 
         Records completed before a framing error in the same chunk are lost
@@ -157,6 +183,13 @@ class RecordDecoder:
                     raise FramingError(
                         f"record length {length} outside {HEADER_SIZE}..{MAX_RECORD}"
                     )
+                if length > self._always_fits or rtype != RecordType.DATA:
+                    limit = record_limit(rtype, ppid, self._max_record)
+                    if length > limit:
+                        raise FramingError(
+                            f"record of {length} bytes exceeds {limit} for type {rtype}, "
+                            f"PPID {ppid}"
+                        )
                 if len(buf) - offset < length:
                     break  # incomplete: keep the tail for the next feed
                 payload = bytes(buf[offset + HEADER_SIZE : offset + length])

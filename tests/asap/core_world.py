@@ -62,6 +62,7 @@ class CoreWorld:
         self.seed = seed
         self.registrars: dict[str, Registrar] = {}
         self.clients: dict[str, AsapClient] = {}
+        self.clients_made = 0
         self.events: dict[str, list[Event]] = {}
         self.client_conns: dict[str, set[int]] = {}
         self.other_end: dict[tuple[int, int], tuple[Endpoint, int]] = {}
@@ -89,7 +90,9 @@ class CoreWorld:
         return registrar
 
     def add_client(self, name: str, config: AsapConfig, static: tuple[str, ...] = ()) -> AsapClient:
-        client = AsapClient(config, random.Random(self.seed + len(self.clients)), self.now)
+        # Every client its own random source (PE identifiers!), also after others were killed.
+        self.clients_made += 1
+        client = AsapClient(config, random.Random(self.seed + self.clients_made), self.now)
         for registrar in static:
             client.add_static_registrar(self.registrars[registrar].asap)
         self.clients[name] = client

@@ -122,6 +122,21 @@ def test_rejected_registration_reports_the_cause_and_stops() -> None:
     assert len(registrar.of_type(Registration)) == 1
 
 
+def test_registration_refused_for_security_is_retried_until_accepted() -> None:
+    world = World()
+    registrar = world.add_registrar(3863, 7)
+    registrar.reject_cause = ErrorCause.REJECTION_DUE_TO_SECURITY  # still bound elsewhere
+    world.client.register(POOL, 0x301, user_transport(), RR, world.now)
+    world.settle()
+    world.advance(5.0)  # retried every 2 s, told once
+    assert len(world.events_of(RegistrationFailed)) == 1
+    assert len(registrar.of_type(Registration)) == 3
+    registrar.reject_cause = None  # the registrar saw our old connection go
+    world.advance(2.1)
+    assert world.events_of(RegistrationSucceeded)[-1].identifier == 0x301
+    assert world.client.pool_elements() == [(POOL, 0x301, True)]
+
+
 def test_deregistration() -> None:
     world, registrar, pe_id = registered_world()
     world.client.deregister(POOL, pe_id, world.now)

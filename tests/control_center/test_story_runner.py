@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -173,8 +173,13 @@ class FakeControl:
 
 
 def run_story(
-    text: str, prepare: Callable[[FakeControl], None] | None = None
+    text: str,
+    prepare: Callable[[FakeControl], None] | None = None,
+    *,
+    presenter: Any = None,
+    drive: Callable[[asyncio.Task[StoryResult]], Awaitable[None]] | None = None,
 ) -> tuple[StoryResult, FakeControl, list[str]]:
+    """Run ``text`` against the fake controller; ``drive`` acts while the story runs."""
     story = loads_storyboard(text, source="fake-story.toml")
     lines: list[str] = []
 
@@ -191,9 +196,17 @@ def run_story(
             control = FakeControl(model, monitor)
             if prepare is not None:
                 prepare(control)
-            runner = StoryRunner(story, control, monitor, out=Out())  # type: ignore[arg-type]
-            result = await runner.run()
-            return result, control
+            runner = StoryRunner(
+                story,
+                control,
+                monitor,
+                out=Out(),  # type: ignore[arg-type]
+                presenter=presenter,
+            )
+            task = asyncio.ensure_future(runner.run())
+            if drive is not None:
+                await drive(task)
+            return await task, control
 
     result, control = asyncio.run(main())
     return result, control, lines

@@ -36,7 +36,7 @@ from rsplib.wire.asap import (
     encode_asap,
 )
 from rsplib.wire.constants import PPID, PolicyType
-from rsplib.wire.enrp import EnrpMessage, decode_enrp
+from rsplib.wire.enrp import EnrpMessage, decode_enrp, encode_enrp
 from rsplib.wire.params import PolicyParam, PoolElementParam, TcpTransport, ip
 from rsplib.wire.tlv import DecodeLimits
 
@@ -139,6 +139,16 @@ class FakePE:
         return found[-1]
 
 
+class FakePeer(FakePE):
+    """A registrar driven by hand over ENRP (e.g. a rogue one): sends and records ENRP."""
+
+    def receive(self, conn: int, data: bytes) -> None:
+        self.inbox.append((conn, decode_enrp(data)))
+
+    def send(self, conn: int, msg: Any) -> None:
+        self.send_raw(conn, encode_enrp(msg), PPID.ENRP)
+
+
 class Net:
     def __init__(self, *, multicast: bool = False, seed: int = 1) -> None:
         self.now = 0.0
@@ -220,6 +230,16 @@ class Net:
     def _link(self, a: Any, conn_a: int, b: Any, conn_b: int) -> None:
         self.routes[(id(a), conn_a)] = End(b, conn_b)
         self.routes[(id(b), conn_b)] = End(a, conn_a)
+
+    def connect_peer(self, peer: FakePeer, name: str) -> int:
+        """An ENRP connection from ``peer`` (a hand-driven registrar) to core ``name``."""
+        core = self.core(name)
+        peer_conn, core_conn = self.next_conn(), self.next_conn()
+        self._link(peer, peer_conn, core, core_conn)
+        peer.open.add(peer_conn)
+        core.enrp_connection_opened(core_conn, PeerAddress(peer.host, peer.port), self.now)
+        self.deliver()
+        return peer_conn
 
     def connect_pe(self, pe: FakePE, name: str, transport: str = "tcp-mapping") -> int:
         core = self.core(name)

@@ -58,9 +58,11 @@ READY_RE = re.compile(
 class RegistrarProcess(LoggedProcess):
     """One ``rsp-registrar`` child process; always stopped by PID."""
 
-    def __init__(self, args: Sequence[str], log_path: Path) -> None:
+    def __init__(
+        self, args: Sequence[str], log_path: Path, *, open_files: int | None = None
+    ) -> None:
         self.args = list(args)
-        super().__init__("rsplib.registrar.cli", self.args, log_path)
+        super().__init__("rsplib.registrar.cli", self.args, log_path, open_files=open_files)
         self.server_id = 0
         self.asap: tuple[str, int] = ("", 0)
         self.enrp: tuple[str, int] = ("", 0)
@@ -116,9 +118,11 @@ class ProcessPool:
         self.registrars: list[RegistrarProcess] = []
         self.children: list[subprocess.Popen[bytes]] = []
 
-    def registrar(self, args: Sequence[str], name: str = "pr") -> RegistrarProcess:
+    def registrar(
+        self, args: Sequence[str], name: str = "pr", *, open_files: int | None = None
+    ) -> RegistrarProcess:
         log_path = self.directory / f"{name}-{len(self.registrars)}.log"
-        process = RegistrarProcess(args, log_path)
+        process = RegistrarProcess(args, log_path, open_files=open_files)
         self.registrars.append(process)
         return process
 

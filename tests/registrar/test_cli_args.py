@@ -195,6 +195,24 @@ def test_rate_limits_allow_list_and_connection_limits() -> None:
     assert s.config.max_asap_connections == 20
 
 
+def test_resource_and_peer_limits() -> None:
+    s = settings(
+        "--asap", "127.0.0.1:0",
+        "--max-connections-per-host", "7",
+        "--buffer-budget", "3",
+        "--max-pool-elements", "500",
+        "--max-peers", "4",
+        "--max-pes-per-peer", "50",
+        "--max-peer-pe-rate", "100",
+    )  # fmt: skip
+    assert s.options.max_connections_per_host == 7
+    assert s.options.buffer_budget == 3 * 1024 * 1024
+    assert s.options.tls is None
+    assert (s.config.max_pool_elements, s.config.max_enrp_peers) == (500, 4)
+    assert s.config.max_pes_per_peer == 50
+    assert (s.config.max_peer_pe_rate, s.config.max_peer_pe_burst) == (100.0, 400.0)
+
+
 @pytest.mark.parametrize(("text", "level"), [("debug", 10), ("INFO", 20), ("35", 35)])
 def test_loglevel_names_or_numbers(text: str, level: int) -> None:
     assert parse_loglevel(text) == level
@@ -219,8 +237,16 @@ def test_endpoint_rejects(text: str) -> None:
         (["--asap", "127.0.0.1:0", "--loglevel", "chatty"], "loglevel"),
         (["--asap", "127.0.0.1:0", "--peer", "127.0.0.1:0"], "port out of range"),
         (["--bogus"], "unrecognized"),
+        (["--asap", "127.0.0.1:0", "--tls-cert", "x.pem"], "together"),
+        (
+            ["--asap", "127.0.0.1:0", "--tls-cert", "/nonexistent/c.pem",
+             "--tls-key", "/nonexistent/c.key", "--tls-ca", "/nonexistent/ca.pem"],
+            "cannot load the CA file",
+        ),
+        (["--asap", "127.0.0.1:0", "--max-peer-pe-rate", "off"], "positive rate"),
+        (["--asap", "127.0.0.1:0", "--buffer-budget", "0"], "at least 1"),
     ],
-)
+)  # fmt: skip
 def test_bad_arguments_exit_2_with_one_line(
     argv: list[str], fragment: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

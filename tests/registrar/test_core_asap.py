@@ -23,7 +23,7 @@ from rsplib.wire.asap import (
 )
 from rsplib.wire.constants import ErrorCause, PolicyType, TransportUse
 from rsplib.wire.params import PolicyParam, TcpTransport, ip
-from tests.registrar.core_harness import POOL, FakePE, Net
+from tests.registrar.core_harness import FAST, POOL, FakePE, Net
 
 REG = 0x100
 
@@ -130,14 +130,22 @@ def test_pes_per_connection_limit() -> None:
     assert not pe.last(RegistrationResponse).rejected
 
 
-def test_re_registration_from_another_host_is_refused_but_reconnect_moves() -> None:
+def test_pe_identity_is_bound_to_its_connection() -> None:
     net, pe, conn = single()
     pe.register(conn, 9)
     other = FakePE(net, host="127.0.0.2")
     other_conn = net.connect_pe(other, "A")
     other.send(other_conn, Registration(POOL, pe.param(9, address="127.0.0.2")))
     assert other.last(RegistrationResponse).error.first_code == ErrorCause.REJECTION_DUE_TO_SECURITY
-    second = net.connect_pe(pe, "A")  # same host, new connection: a reconnecting PE
+    # Same host, another connection: refused too while the first one is open.
+    second = net.connect_pe(pe, "A")
+    pe.register(second, 9)
+    assert pe.last(RegistrationResponse).error.first_code == ErrorCause.REJECTION_DUE_TO_SECURITY
+    entry = net.core("A").handlespace.get(POOL, 9)
+    assert entry is not None and entry.connection == net.core_conn_of(pe, conn)
+    pe.register(conn, 9)  # the owner still updates
+    assert not pe.last(RegistrationResponse).rejected
+    net.close_pe_connection(pe, conn)  # a PE that reconnected registers once the old one is gone
     pe.register(second, 9)
     assert not pe.last(RegistrationResponse).rejected
     entry = net.core("A").handlespace.get(POOL, 9)
@@ -223,30 +231,68 @@ def test_keep_alive_cycle_and_timeout_removes_only_the_silent_pe() -> None:
     hs.check_invariants()
 
 
-def test_endpoint_unreachable_threshold() -> None:
+def test_unreachable_report_probes_the_pe_which_stays_when_it_answers() -> None:
     net, pe, conn = single(max_bad_pe_reports=3)
     pe.register(conn, 7)
+    hs = net.core("A").handlespace
+    for _ in range(3):  # three pool users, each reporting many times
+        user = FakePE(net)
+        user_conn = net.connect_pe(user, "A")
+        for _ in range(5):
+            user.send(user_conn, EndpointUnreachable(POOL, 7))
+    # One immediate probe (not one per report); the PE answered it and stays.
+    probes = pe.received(EndpointKeepAlive, conn)
+    assert len(probes) == 1
+    assert hs.get(POOL, 7) is not None
+    net.run(FAST["endpoint_keepalive_interval"] + 0.1)
+    assert hs.get(POOL, 7) is not None
+    assert net.core("A").asap.bad_report_count(POOL, 7) == 0  # settled by its answers
+
+
+def test_unreachable_pe_that_does_not_answer_the_probe_is_removed() -> None:
+    net, pe, conn = single()
+    pe.register(conn, 7)
+    pe.answer_keepalives = False
     user = FakePE(net)
     user_conn = net.connect_pe(user, "A")
-    hs = net.core("A").handlespace
-    for _ in range(2):
-        user.send(user_conn, EndpointUnreachable(POOL, 7))
-    assert hs.get(POOL, 7) is not None
     user.send(user_conn, EndpointUnreachable(POOL, 7))
+    hs = net.core("A").handlespace
+    assert hs.get(POOL, 7) is not None
+    net.run(FAST["endpoint_keepalive_timeout"] + 0.1)
     assert hs.get(POOL, 7) is None
 
 
+def test_unreachable_reports_count_once_per_connection_for_pes_not_ours() -> None:
+    net, pe, conn = single(max_bad_pe_reports=3)
+    pe.register(conn, 7)
+    core = net.core("A")
+    entry = core.handlespace.get(POOL, 7)
+    assert entry is not None
+    entry.connection = None  # as a taken-over PE: nothing to probe
+    users = [FakePE(net) for _ in range(3)]
+    conns = [net.connect_pe(user, "A") for user in users]
+    for _ in range(10):
+        users[0].send(conns[0], EndpointUnreachable(POOL, 7))
+    users[1].send(conns[1], EndpointUnreachable(POOL, 7))
+    assert core.handlespace.get(POOL, 7) is not None
+    assert core.asap.bad_report_count(POOL, 7) == 2
+    users[2].send(conns[2], EndpointUnreachable(POOL, 7))
+    assert core.handlespace.get(POOL, 7) is None
+
+
 @pytest.mark.parametrize("limit", [None, 1.0])
-def test_unreachable_rate_limit_ignores_floods(limit: float | None) -> None:
-    net, pe, conn = single(max_bad_pe_reports=20, max_eu_rate=limit)
+def test_unreachable_rate_limit_applies_from_the_first_report(limit: float | None) -> None:
+    net, pe, conn = single(max_eu_rate=limit)
     pe.register(conn, 7)
     user = FakePE(net)
     user_conn = net.connect_pe(user, "A")
-    for _ in range(40):  # a burst at one instant: far above 1 report/s
-        user.send(user_conn, EndpointUnreachable(POOL, 7))
-    removed = net.core("A").handlespace.get(POOL, 7) is None
-    # Unlimited, 40 reports pass the threshold of 20; limited, only the first burst counts.
-    assert removed is (limit is None)
+    asap = net.core("A").asap
+    user.send(user_conn, EndpointUnreachable(POOL, 7))  # probed; the answer settles it
+    assert asap.bad_report_count(POOL, 7) == 0
+    user.send(user_conn, EndpointUnreachable(POOL, 7))  # the second report at once
+    assert asap.bad_report_count(POOL, 7) == (0 if limit else 1)
+    # Probes are not repeated at the rate of the reports: one per keep-alive interval.
+    assert len(pe.received(EndpointKeepAlive, conn)) == 1
 
 
 def test_connection_loss_removes_all_its_pes() -> None:

@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 
 from rsplib.handlespace import Handlespace
+from rsplib.ratelimit import RateLimiter
 from rsplib.registrar.config import AddressScope, RegistrarConfig
 from rsplib.registrar.fastpath import ResolutionEncoder, readdress
-from rsplib.registrar.ratelimit import RateLimiter
 from rsplib.registrar.schedule import Schedule
 from rsplib.registrar.scope import scope_rank, usable_user_transport
 from rsplib.wire.asap import HandleResolutionResponse, encode_asap
@@ -67,13 +67,23 @@ def test_scope_parsing() -> None:
         AddressScope.parse("planet")
 
 
-def test_rate_limiter_measures_the_recent_rate() -> None:
-    limiter = RateLimiter(10.0, history=4)
-    # 20 requests/s are too many once the history is full; 5/s are fine.
+def test_rate_limiter_limits_from_the_first_request() -> None:
+    limiter = RateLimiter(10.0)
+    # 20 requests/s: every second one is refused, already the second of all.
     fast = [limiter.allow("k", t * 0.05) for t in range(8)]
-    assert fast[:3] == [True] * 3 and not any(fast[3:])
+    assert fast == [True, False] * 4
     slow = [limiter.allow("s", t * 0.2) for t in range(8)]
     assert all(slow)
+
+
+def test_rate_limiter_burst_and_cost() -> None:
+    limiter = RateLimiter(100.0, burst=50.0)
+    assert limiter.allow("peer", 0.0, cost=50.0)
+    assert not limiter.allow("peer", 0.0, cost=1.0)
+    assert not limiter.allow("peer", 0.1, cost=20.0)  # 10 tokens back
+    assert limiter.allow("peer", 0.1, cost=10.0)
+    assert limiter.allow("peer", 10.0, cost=50.0)  # refilled up to the burst, not beyond
+    assert not limiter.allow("peer", 10.0, cost=1.0)
 
 
 def test_rate_limiter_is_bounded_and_forgets() -> None:

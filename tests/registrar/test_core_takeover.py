@@ -85,32 +85,34 @@ def test_taken_over_pe_is_refreshed_by_its_re_registration() -> None:
     assert pe.received(EndpointKeepAlive, conn)
 
 
-def test_takeover_sends_home_keep_alive_over_a_live_connection() -> None:
+def test_peer_update_does_not_move_a_pe_registered_over_an_open_connection() -> None:
     net = Net()
     net.add_registrar("A", A)
     net.add_registrar("B", B, peers=("A",))
     net.run(3.0)
     pe = FakePE(net)
     to_b = net.connect_pe(pe, "B")
-    pe.register(to_b, 1)  # registered at B first: B knows this connection belongs to PE 1
+    pe.register(to_b, 1)
     to_a = net.connect_pe(pe, "A")
-    pe.register(to_a, 1)  # then moved to A; the connection to B stays open
+    pe.register(to_a, 1)  # registered at A too; the connection to B stays open
     entry = net.core("B").handlespace.get(POOL, 1)
-    assert entry is not None and entry.home_registrar_id == A and entry.connection is None
+    # Only the PE's own connection changes B's entry: A's Handle Update is refused.
+    assert entry is not None and entry.home_registrar_id == B
+    assert entry.connection == net.core_conn_of(pe, to_b)
+    assert "PE is registered here" in net.log_text("B")
     net.kill("A")
     net.run(DETECTION + 0.6)
-    home_keepalives = [k for k in pe.received(EndpointKeepAlive, to_b) if k.home]
-    assert home_keepalives and home_keepalives[0].server_id == B
     entry = net.core("B").handlespace.get(POOL, 1)
     assert entry is not None and entry.home_registrar_id == B
-    assert entry.connection == net.core_conn_of(pe, to_b)  # the ack adopted the connection
-    net.run(40.0)
+    net.run(40.0)  # kept alive by the keep-alives on its own connection
     assert net.core("B").handlespace.get(POOL, 1) is not None
+    assert pe.received(EndpointKeepAlive, to_b)
 
 
 def test_concurrent_takeover_lower_id_wins() -> None:
     net, _ = setup(("A", "B", "C"))
     net.hang("A")
+    net.run(FAST["peer_max_time_last_heard"] + 0.1)  # both are probing A by now
     b, c = net.core("B"), net.core("C")
     # Both detect A's death at the same moment and start before either hears the other.
     b.enrp.start_takeover(A, net.now)
@@ -119,7 +121,7 @@ def test_concurrent_takeover_lower_id_wins() -> None:
     assert homes(net, "B") == homes(net, "C") == {B}
     assert "left to 0x00000020" in net.log_text("C")
     assert not sent(net, "C", TakeoverServer)
-    assert not b.enrp.takeovers and not c.enrp.takeovers
+    assert not b.enrp.takeover.takeovers and not c.enrp.takeover.takeovers
 
 
 def test_takeover_is_abandoned_without_all_acks() -> None:
@@ -143,7 +145,7 @@ def test_target_that_is_alive_cancels_the_takeover() -> None:
     b.enrp.start_takeover(A, net.now)
     net.deliver()
     assert any(isinstance(m, InitTakeover) for m in sent(net, "B", InitTakeover))
-    assert not b.enrp.takeovers
+    assert not b.enrp.takeover.takeovers
     assert "cancelled: the peer is alive" in net.log_text("B")
     assert homes(net, "B") == {A}
 

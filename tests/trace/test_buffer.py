@@ -81,3 +81,30 @@ def test_drop_field_is_valid_json() -> None:
 def test_bad_settings() -> None:
     with pytest.raises(ValueError):
         TraceBuffer(rate=0)
+
+
+def test_closed_until_lets_callers_refuse_cheaply() -> None:
+    buffer = TraceBuffer(rate=10.0, burst=1)
+    assert buffer.admit(0.0) == 0
+    assert buffer.admit(0.0) is None
+    # No token before 0.1 s: a caller may refuse without asking, and report it later.
+    assert buffer.closed_until == pytest.approx(0.1)
+    buffer.skip(5)
+    assert buffer.next_seq == 7 and buffer.dropped == 6
+    assert buffer.admit(0.1) == 7
+
+
+def test_events_have_their_own_budget_so_messages_cannot_crowd_them_out() -> None:
+    buffer = TraceBuffer(rate=10, burst=5, max_queue=5)
+    for _ in range(5):
+        seq = buffer.admit(0.0)
+        assert seq is not None
+        buffer.push(b'{"m":%d}' % seq)
+    assert buffer.admit(0.0) is None  # messages: rate and queue exhausted
+    seq = buffer.admit_event(0.0)
+    assert seq is not None  # a failover event still gets through
+    buffer.push(b'{"e":%d}' % seq)
+    assert len(buffer) == 6
+    # The event budget is bounded as well.
+    admitted = sum(buffer.admit_event(0.0) is not None for _ in range(500))
+    assert admitted < 150 and buffer.dropped > 300

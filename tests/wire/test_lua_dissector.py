@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +31,7 @@ from rsplib.wire.asap import (
 from rsplib.wire.constants import AsapType, PolicyType
 from rsplib.wire.params import PolicyParam, PoolElementParam, TcpTransport, ip
 from rsplib.wire.tcpmap import Record, RecordType, encode_record
+from tests.support import LoopbackCapture
 
 LUA = Path(__file__).resolve().parents[2] / "assets" / "wireshark" / "rserpool-tcp-mapping.lua"
 POOL = b"FractalGeneratorPool"
@@ -68,61 +67,6 @@ def _record(payload: bytes) -> bytes:
     return encode_record(Record(RecordType.DATA, 11, payload))
 
 
-class _Capture:
-    """dumpcap writing to a pipe, copied into a file by a thread.
-
-    dumpcap reports "Capturing on" before its filter is really active, and a
-    capture file is only flushed in large blocks, so neither tells when packets
-    start being recorded. A pipe delivers each packet at once: the capture is
-    ready when probe datagrams (UDP to the same port, matched by the filter and
-    ignored by both decoders) come out of it.
-    """
-
-    def __init__(self, port: int, path: Path, log: Path) -> None:
-        self.path = path
-        self.received = 0
-        self._log = log.open("wb")
-        self.proc = subprocess.Popen(
-            ["dumpcap", "-q", "-i", "lo", "-f", f"port {port}", "-w", "-"],
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-        )
-        self._thread = threading.Thread(target=self._copy, daemon=True)
-        self._thread.start()
-
-    def _copy(self) -> None:
-        assert self.proc.stdout is not None
-        with self.path.open("wb") as out:
-            while chunk := os.read(self.proc.stdout.fileno(), 65536):
-                out.write(chunk)
-                out.flush()
-                self.received += len(chunk)
-
-    def wait_ready(self, port: int, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while self.received == 0 and time.monotonic() < deadline:
-            time.sleep(0.02)  # file header
-        time.sleep(0.05)
-        header = self.received
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            while self.received == header:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise AssertionError(f"dumpcap never captured: {self._log.name}")
-                probe.sendto(b"probe", ("127.0.0.1", port))
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self._thread.join(timeout=10)
-        self._log.close()
-
-
 @pytest.fixture(scope="module")
 def loopback_capture(
     tshark_tools: None, tmp_path_factory: pytest.TempPathFactory
@@ -135,7 +79,7 @@ def loopback_capture(
     server.listen(1)
     port = server.getsockname()[1]
     tmp_path = tmp_path_factory.mktemp("lua")
-    capture = _Capture(port, tmp_path / "tcpmap.pcapng", tmp_path / "dumpcap.log")
+    capture = LoopbackCapture(f"port {port}", tmp_path / "tcpmap.pcapng", tmp_path / "dumpcap.log")
     try:
         capture.wait_ready(port, timeout=15)
         _converse(server)
@@ -258,7 +202,7 @@ def _as_list(value: Any) -> list[Any]:
 def test_rsp_decode_reads_the_same_capture(loopback_capture: tuple[Path, int]) -> None:
     path, port = loopback_capture
     result = subprocess.run(
-        [sys.executable, "-m", "rsplib.wire.decode_cli", str(path)],
+        [sys.executable, "-m", "rsplib.capture.decode_cli", str(path)],
         capture_output=True,
         text=True,
         check=True,

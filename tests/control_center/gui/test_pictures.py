@@ -104,16 +104,21 @@ def test_trace_events_reach_the_window_and_malformed_ones_are_dropped(window: Ma
     assert window.timeline.texts()[-1].startswith("PU-1 failover: PE-1 → PE-2")
 
 
-def test_only_event_lines_of_the_trace_are_decoded() -> None:
-    from control_center.gui.engine import EventLinesParser
+def test_the_trace_collector_hands_events_to_the_window_and_stores_everything() -> None:
+    from control_center.trace_collector import TraceCollector
+    from control_center.trace_store import TraceStore
     from rsplib.trace.record import EventRecord, MessageRecord, encode_record
 
     message = MessageRecord(1.0, PU1, 0, "rx", "127.0.0.1:9", "fgp", "DATA")
     event = EventRecord(1.0, PU1, 1, "failover", {"session": 0})
-    parser = EventLinesParser()
-    assert parser.feed(encode_record(message)) == []
-    both = parser.feed(encode_record(message) + b"\n" + encode_record(event))
-    assert [type(r).__name__ for r in both] == ["EventRecord"]
-    assert both[0].type == "failover"  # type: ignore[union-attr]
-    # A malformed event line is dropped (and counted by the parser), nothing raised.
-    assert parser.feed(b'{"v":1,"k":"ev","t":"x"}') == []
+    events: list[EventRecord] = []
+    store = TraceStore()
+    collector = TraceCollector(store, on_event=events.append)
+    datagram = encode_record(message) + b"\n" + encode_record(event)
+    collector._on_records(collector.parser.feed(datagram), datagram)
+    assert [e.type for e in events] == ["failover"]
+    exchanges, stored = store.drain()
+    assert len(exchanges) == 1 and [e.type for e in stored] == ["failover"]
+    # A malformed line makes the whole datagram invalid: dropped and counted, nothing raised.
+    assert collector.parser.feed(b'{"v":1,"k":"ev","t":"x"}') == []
+    assert collector.parser.bad_datagrams == 1

@@ -29,6 +29,14 @@ def test_unplug_marks_the_host_and_its_components(  # type: ignore[no-untyped-de
     qtbot.waitUntil(
         lambda: all(state(window, n) is NodeState.ACTIVE for n in names), timeout=30_000
     )
+    # The components in the virtual hosts trace to the control center too.
+    qtbot.waitUntil(
+        lambda: any(
+            e.paired and e.record.type == "REGISTRATION"
+            for e in window.bridge.trace_store.snapshot()
+        ),
+        timeout=10_000,
+    )
     victim = "PE-1"
     host = window.model.nodes[victim].host
     assert host is not None

@@ -7,8 +7,8 @@ announce, ENRP presence and CSP ports. Problems with single packets or
 streams come out as ``CaptureProblem`` values in the same sequence; only an
 unreadable file raises (``CaptureFormatError``).
 
-The layers live in their own modules: containers (capture_files), link and IP
-(capture_net), TCP (capture_tcp) and SCTP (capture_sctp).
+The layers live in their own modules of this package: containers (files), link
+and IP (net), TCP (tcp) and SCTP (sctp); what they yield is in model.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import struct
 from collections.abc import Iterator
 from pathlib import Path
 
-from rsplib.wire.capture_files import Frame, read_frames
-from rsplib.wire.capture_model import (
+from rsplib.capture.files import Frame, read_frames
+from rsplib.capture.model import (
     SEVERITY_ERROR,
     SEVERITY_NOTE,
     TRANSPORT_SCTP,
@@ -32,9 +32,9 @@ from rsplib.wire.capture_model import (
     Packet,
     endpoint,
 )
-from rsplib.wire.capture_net import SUPPORTED_LINK_TYPES, IpPacket, ip_from_link, parse_ip
-from rsplib.wire.capture_sctp import ChunkError, SctpReassembler
-from rsplib.wire.capture_tcp import TcpMappingReassembler, parse_tcp
+from rsplib.capture.net import SUPPORTED_LINK_TYPES, IpPacket, ip_from_link, parse_ip
+from rsplib.capture.sctp import ChunkError, SctpReassembler
+from rsplib.capture.tcp import TcpMappingReassembler, parse_tcp
 from rsplib.wire.constants import ASAP_PORT, CSP_PORT, ENRP_PORT, PPID, SCTP_OVER_UDP_PORT
 from rsplib.wire.errors import ProtocolError
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from rsplib.wire.capture_model import CapturedMessage, FrameError, IPAddress, Packet, endpoint
+from rsplib.capture.model import CapturedMessage, FrameError, IPAddress, Packet, endpoint
 
 CHUNK_DATA = 0
 CHUNK_IDATA = 64

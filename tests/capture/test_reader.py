@@ -11,13 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rsplib.wire.asap import (
-    EndpointKeepAliveAck,
-    HandleResolution,
-    ServerAnnounce,
-    encode_asap,
-)
-from rsplib.wire.capture import (
+from rsplib.capture.reader import (
     CapturedMessage,
     CaptureFormatError,
     CaptureProblem,
@@ -25,8 +19,14 @@ from rsplib.wire.capture import (
     read_capture,
     read_capture_file,
 )
+from rsplib.wire.asap import (
+    EndpointKeepAliveAck,
+    HandleResolution,
+    ServerAnnounce,
+    encode_asap,
+)
 from rsplib.wire.tcpmap import Record, RecordType, encode_record
-from tests.wire import pcapwriter as pw
+from tests.capture import pcapwriter as pw
 
 T0 = 1_700_000_000.0
 POOL = b"FractalGeneratorPool"

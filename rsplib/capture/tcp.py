@@ -15,7 +15,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from rsplib.wire.capture_model import (
+from rsplib.capture.model import (
     SEVERITY_ERROR,
     SEVERITY_NOTE,
     TRANSPORT_TCP_MAPPING,

@@ -6,18 +6,19 @@ Every message becomes one JSON object per line with ``time``, ``src``,
 object with ``error`` and ``cause``; problems with packets or streams give
 ``error`` (or ``note``) objects too. ``--summary`` prints counts instead.
 
-Payload decoders are looked up by PPID in a small registry. Applications
-register theirs with :func:`register_payload_decoder`, and ``--plugin MODULE``
-imports a module that does so, so the library never imports application code
-statically. The project's FGP decoder (``fractal_pe.decode_plugin``) is loaded by
-default when ``fractal_pe`` is installed (``DEFAULT_PLUGINS``).
+Payload decoders are looked up by PPID in a small registry. Installed packages
+add theirs through the entry-point group ``rsplib.decoders`` (each entry point
+names a callable without arguments that calls :func:`register_payload_decoder`;
+``fractal_pe`` registers its FGP decoder this way), and ``--plugin MODULE``
+imports a module that registers on import. The library never names application
+code itself.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
+import importlib.metadata
 import json
 import os
 import re
@@ -27,14 +28,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from rsplib.wire.capture import (
+from rsplib.capture.model import SEVERITY_ERROR
+from rsplib.capture.reader import (
     CapturedMessage,
     CaptureFormatError,
     CaptureProblem,
     Packet,
     read_capture_file,
 )
-from rsplib.wire.capture_model import SEVERITY_ERROR
+from rsplib.trace.record import MessageRecord, record_json
+from rsplib.trace.replay import BadLine, read_trace_file
 from rsplib.wire.constants import PPID, cause_name
 from rsplib.wire.errors import ProtocolError
 from rsplib.wire.jsonable import JsonValue, bytes_json, to_jsonable
@@ -183,7 +186,14 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Print every ASAP, ENRP, CSP (and plug-in) message of pcap/pcapng "
         "captures as one JSON object per line.",
     )
-    parser.add_argument("files", nargs="+", metavar="FILE", help="pcap or pcapng capture")
+    parser.add_argument(
+        "files", nargs="+", metavar="FILE", help="pcap or pcapng capture (with --trace: a trace)"
+    )
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="the files are saved live traces (JSON lines, see docs/trace.md), not captures",
+    )
     parser.add_argument(
         "--summary", action="store_true", help="print counts per protocol and type instead"
     )
@@ -202,24 +212,24 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-#: Decoders of the project's own applications, imported when installed (the library does
-#: not depend on them; a missing one is skipped silently). ``--plugin`` adds others.
-DEFAULT_PLUGINS = ("fractal_pe.decode_plugin",)
+#: Entry-point group of installed payload decoders (see the module docstring).
+DECODER_ENTRY_POINTS = "rsplib.decoders"
 
 
-def _load_default_plugins() -> None:
-    for name in DEFAULT_PLUGINS:
-        if importlib.util.find_spec(name.partition(".")[0]) is None:
-            continue
+def _load_installed_decoders() -> None:
+    """Call every registered ``rsplib.decoders`` entry point; a broken one is only a warning."""
+    for entry in importlib.metadata.entry_points(group=DECODER_ENTRY_POINTS):
         try:
-            module = importlib.import_module(name)
-            # Register again on every run: the import registers only the first time.
-            register = getattr(module, "register", None)
-            if callable(register):
-                register()
+            register = entry.load()
+            if not callable(register):
+                raise TypeError(f"{entry.value} is not callable")
+            # Called on every run (not only on first import), so main() can run repeatedly.
+            register()
         except Exception as exc:
             print(
-                f"rsp-decode: warning: default plugin {name!r} not loaded: {exc}", file=sys.stderr
+                f"rsp-decode: warning: decoder plug-in {entry.name!r} ({entry.value}) "
+                f"not loaded: {exc}",
+                file=sys.stderr,
             )
 
 
@@ -247,9 +257,39 @@ def _summary_key(obj: dict[str, JsonValue]) -> tuple[str, str]:
     return "(capture)", "(error)" if "error" in obj else "(note)"
 
 
+def _decode_trace(
+    path: str,
+    protocols: set[str] | None,
+    counts: Counter[tuple[str, str]],
+    emit: Callable[[str], None],
+    *,
+    summary: bool,
+) -> bool:
+    """Print (or count) the records of one saved trace; False if it could not be read."""
+    try:
+        for number, item in read_trace_file(path):
+            if isinstance(item, BadLine):
+                obj: dict[str, JsonValue] = {"file": path, "line": number, "error": item.error}
+                key = ("(trace)", "(error)")
+            else:
+                obj = {"file": path, "line": number, **record_json(item)}  # type: ignore[dict-item]
+                proto = item.proto if isinstance(item, MessageRecord) else "event"
+                if protocols is not None and proto not in protocols:
+                    continue
+                key = (proto, item.type)
+            if summary:
+                counts[key] += 1
+            else:
+                emit(json.dumps(obj, ensure_ascii=False))
+    except OSError as exc:
+        print(f"rsp-decode: error: {path}: {exc.strerror or exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
-    _load_default_plugins()
+    _load_installed_decoders()
     _load_plugins(args.plugin)
     protocols = (
         {p.strip().lower() for p in args.protocol.split(",") if p.strip()}
@@ -264,6 +304,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         for path in args.files:
+            if args.trace:
+                failed |= not _decode_trace(path, protocols, counts, emit, summary=args.summary)
+                continue
             try:
                 for packet in read_capture_file(path):
                     obj = describe(packet)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rsplib.wire import decode_cli
+from rsplib.capture import decode_cli
 from rsplib.wire.asap import EndpointKeepAliveAck, Registration, ServerAnnounce, encode_asap
 from rsplib.wire.constants import PolicyType
 from rsplib.wire.csp import ComponentGroup, CspAssociation, CspReport, component_id, encode_csp
@@ -23,7 +24,7 @@ from rsplib.wire.params import (
     ip,
 )
 from rsplib.wire.tcpmap import Record, RecordType, encode_record
-from tests.wire import pcapwriter as pw
+from tests.capture import pcapwriter as pw
 
 T0 = 1_700_000_000.5
 POOL = b"FractalGeneratorPool"
@@ -203,7 +204,7 @@ def test_plugin_registers_a_decoder(
     plugin.parent.mkdir()
     plugin.write_text(
         "from dataclasses import dataclass\n"
-        "from rsplib.wire.decode_cli import register_payload_decoder\n"
+        "from rsplib.capture.decode_cli import register_payload_decoder\n"
         "@dataclass(frozen=True)\n"
         "class FgpData:\n"
         "    points: int\n"
@@ -237,6 +238,25 @@ def test_missing_plugin_is_a_clean_error(capsys: pytest.CaptureFixture[str], cap
     with pytest.raises(SystemExit) as exc:
         decode_cli.main(["--plugin", "no_such_module_here", str(capture)])
     assert "cannot load plugin" in str(exc.value.code)
+
+
+def test_a_broken_decoder_entry_point_is_a_warning(
+    capsys: pytest.CaptureFixture[str], capture: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = importlib.metadata.EntryPoint(
+        name="broken", value="no_such_module_here:register", group=decode_cli.DECODER_ENTRY_POINTS
+    )
+
+    def entry_points(*, group: str) -> list[importlib.metadata.EntryPoint]:
+        assert group == decode_cli.DECODER_ENTRY_POINTS
+        return [broken]
+
+    monkeypatch.setattr(decode_cli.importlib.metadata, "entry_points", entry_points)
+    code, lines, err = run(capsys, str(capture))
+    assert code == 0
+    assert len(lines) == 8  # the built-in decoders still run
+    (warning,) = err.strip().splitlines()
+    assert warning.startswith("rsp-decode: warning: decoder plug-in 'broken'")
 
 
 def test_missing_and_garbage_files(
@@ -282,7 +302,7 @@ def test_packet_errors_appear_as_error_objects(
 
 def test_console_script(capture: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "rsplib.wire.decode_cli", "--summary", str(capture)],
+        [sys.executable, "-m", "rsplib.capture.decode_cli", "--summary", str(capture)],
         capture_output=True,
         text=True,
         check=False,
@@ -290,7 +310,7 @@ def test_console_script(capture: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "REGISTRATION" in result.stdout
     missing = subprocess.run(
-        [sys.executable, "-m", "rsplib.wire.decode_cli", "/nonexistent/x.pcap"],
+        [sys.executable, "-m", "rsplib.capture.decode_cli", "/nonexistent/x.pcap"],
         capture_output=True,
         text=True,
         check=False,

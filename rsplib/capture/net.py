@@ -12,7 +12,7 @@ import ipaddress
 import struct
 from dataclasses import dataclass
 
-from rsplib.wire.capture_model import FrameError, FrameSkipped, IPAddress
+from rsplib.capture.model import FrameError, FrameSkipped, IPAddress
 
 LINKTYPE_NULL = 0
 LINKTYPE_ETHERNET = 1

@@ -1,0 +1,3 @@
+from tests.integration.conftest import cluster
+
+__all__ = ["cluster"]
