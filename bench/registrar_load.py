@@ -1,10 +1,17 @@
-"""Load benchmark of one ``rsp-registrar`` process.
+"""Load benchmark of one registrar process: ours, or rsplib's side by side with ours.
 
 Run: ``python bench/registrar_load.py [--json] [--pes 10000] [--duration 10] ...``
+Over kernel SCTP (inside the SCTP lab where this kernel lacks it), against our
+``rsp-registrar`` and rsplib's ``rspregistrar`` with the same load generator on the
+same CPU, printing both and their ratio::
 
-The registrar runs as its own process (TCP mapping on loopback); load comes
-from other processes (multiprocessing) speaking ASAP over raw TCP-mapping
-sockets with pre-encoded messages, so the generators stay cheap:
+    bash scripts/sctp-lab.sh -- python bench/registrar_load.py --transport sctp \\
+        --registrar both --pes 1000
+
+The registrar runs as its own process on loopback (the TCP mapping by default,
+``--transport sctp`` for kernel SCTP); load comes from other processes
+(multiprocessing) speaking ASAP over raw sockets with pre-encoded messages, so the
+generators stay cheap:
 
 * holders: ``--pes`` pool elements registered on several connections,
   answering every Endpoint Keep-Alive (and the mapping's heartbeats);
@@ -24,7 +31,8 @@ would sustain with a whole core to itself (the load generators share the
 machine's cores with it).
 
 Goals (issue): >= 20,000 resolutions/s and >= 12,000 re-registrations/s
-sustained; 10,000 PEs with 5 s keep-alives at < 30 % of one core.
+sustained; 10,000 PEs with 5 s keep-alives at < 30 % of one core. Side by side
+with rsplib's C registrar: at least half its rate, aiming for the same.
 """
 
 from __future__ import annotations
@@ -47,19 +55,22 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from rsplib.transport.sctp_kernel import IPPROTO_SCTP, SCTP_NODELAY, SOL_SCTP, pack_sndinfo
+from rsplib.transport.sctp_kernel import SCTP_SNDINFO as SCTP_SNDINFO_CMSG
 from rsplib.wire.asap import EndpointKeepAliveAck, HandleResolution, Registration
 from rsplib.wire.codec import decode_asap, encode_asap
 from rsplib.wire.constants import PPID, AsapType, PolicyType
-from rsplib.wire.params import PolicyParam, PoolElementParam, TcpTransport
+from rsplib.wire.params import PolicyParam, PoolElementParam, SctpTransport, TcpTransport
 from rsplib.wire.tcpmap import RecordType, data_record, encode_record
-from tests.support import LOOPBACK_REGISTRAR_ARGS
 
 _HEADER = struct.Struct("!BBHII")
 _KA_TYPE = int(AsapType.ENDPOINT_KEEP_ALIVE)
@@ -68,7 +79,7 @@ READY_RE = re.compile(r"ready: ASAP on (?P<host>[\d.]+):(?P<port>\d+)")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-# ----------------------------------------------------------------------- raw TCP mapping
+# ----------------------------------------------------------------------- raw channels
 
 
 def _record(payload: bytes) -> bytes:
@@ -76,26 +87,74 @@ def _record(payload: bytes) -> bytes:
 
 
 class Connection:
-    """A blocking-socket TCP-mapping connection with a tiny record parser."""
+    """A raw ASAP connection: the TCP mapping (records) or kernel SCTP (one message per
+    SCTP message, PPID 11). Messages are queued in wire form (:meth:`wire`), so the
+    generators encode each one once."""
 
-    def __init__(self, address: tuple[str, int]) -> None:
-        self.sock = socket.create_connection(address, timeout=10)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    def __init__(self, address: tuple[str, int], transport: str) -> None:
+        self.sctp = transport == "sctp"
+        if self.sctp:
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, IPPROTO_SCTP)
+            self.sock.setsockopt(SOL_SCTP, SCTP_NODELAY, 1)
+            self.sock.settimeout(10)
+            self.sock.connect(address)
+        else:
+            self.sock = socket.create_connection(address, timeout=10)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.settimeout(None)
         self.buffer = bytearray()
         self.outgoing = bytearray()
+        self.messages: deque[bytes] = deque()
+        self._sndinfo = [(IPPROTO_SCTP, SCTP_SNDINFO_CMSG, pack_sndinfo(PPID.ASAP))]
 
-    def read_records(self) -> list[tuple[int, bytes]]:
-        """Reads what the socket has; returns (record type, payload) of whole records.
+    def wire(self, payload: bytes) -> bytes:
+        """``payload`` as this transport sends it."""
+        return payload if self.sctp else _record(payload)
 
-        Heartbeat requests are answered here, so the registrar never drops us.
+    def queue(self, units: list[bytes]) -> None:
+        if self.sctp:
+            self.messages.extend(units)
+        else:
+            self.outgoing += b"".join(units)
+
+    def has_output(self) -> bool:
+        return bool(self.messages) if self.sctp else bool(self.outgoing)
+
+    def send_some(self) -> None:
+        """Send what the socket takes now (non-blocking sockets)."""
+        try:
+            if self.sctp:
+                while self.messages:
+                    self.sock.sendmsg([self.messages[0]], self._sndinfo)
+                    self.messages.popleft()
+            elif self.outgoing:
+                sent = self.sock.send(self.outgoing)
+                del self.outgoing[:sent]
+        except BlockingIOError:
+            pass
+
+    def flush(self) -> None:
+        """Send everything queued (blocking sockets)."""
+        if self.sctp:
+            while self.messages:
+                self.sock.sendmsg([self.messages.popleft()], self._sndinfo)
+        elif self.outgoing:
+            self.sock.sendall(self.outgoing)
+            self.outgoing.clear()
+
+    def read(self) -> list[bytes]:
+        """ASAP messages that arrived (at least one read: call it when readable).
+
+        TCP-mapping heartbeat requests are answered here, so the registrar never drops us.
         """
+        if self.sctp:
+            return self._read_sctp()
         chunk = self.sock.recv(1 << 18)
         if not chunk:
             raise ConnectionError("registrar closed the connection")
         buf = self.buffer
         buf += chunk
-        out: list[tuple[int, bytes]] = []
+        out: list[bytes] = []
         offset = 0
         size = len(buf)
         while size - offset >= 12:
@@ -106,30 +165,47 @@ class Connection:
             offset += length
             if rtype == RecordType.HEARTBEAT_REQUEST:
                 self.outgoing += _HEADER.pack(RecordType.HEARTBEAT_ACK, 0, 0, length, 0) + payload
-            else:
-                out.append((rtype, payload))
+            elif rtype == RecordType.DATA:
+                out.append(payload)
         del buf[:offset]
         return out
 
-    def flush(self) -> None:
-        if self.outgoing:
-            self.sock.sendall(self.outgoing)
-            self.outgoing.clear()
+    def _read_sctp(self) -> list[bytes]:
+        out: list[bytes] = []
+        flags = 0
+        while True:
+            try:
+                data, _ancillary, msg_flags, _address = self.sock.recvmsg(1 << 16, 0, flags)
+            except BlockingIOError:
+                return out
+            if not data:
+                if out:
+                    return out
+                raise ConnectionError("registrar closed the association")
+            self.buffer += data
+            if msg_flags & socket.MSG_EOR:
+                out.append(bytes(self.buffer))
+                self.buffer.clear()
+            flags = socket.MSG_DONTWAIT
 
 
-def make_pe_messages(pool: bytes, identifier: int) -> tuple[bytes, bytes]:
-    """(registration record, keep-alive-ack record) for one PE, encoded once."""
+def make_pe_messages(pool: bytes, identifier: int, conn: Connection) -> tuple[bytes, bytes]:
+    """(registration, keep-alive ack) for one PE in ``conn``'s wire form, encoded once.
+
+    The PE's user transport names the transport it registers over (rsplib keeps a pool
+    to one transport protocol) and the address it registers from.
+    """
+    address = (ipaddress.ip_address(conn.sock.getsockname()[0]),)
+    port = 20000 + identifier % 40000
     pe = PoolElementParam(
         identifier=identifier,
         home_registrar_id=0,
         registration_life=90_000,
-        user_transport=TcpTransport(
-            port=20000 + identifier % 40000, addresses=(ipaddress.ip_address("127.0.0.1"),)
-        ),
+        user_transport=SctpTransport(port, address) if conn.sctp else TcpTransport(port, address),
         policy=PolicyParam(PolicyType.ROUND_ROBIN),
     )
-    registration = _record(encode_asap(Registration(pool, pe)))
-    ack = _record(encode_asap(EndpointKeepAliveAck(pool, identifier)))
+    registration = conn.wire(encode_asap(Registration(pool, pe)))
+    ack = conn.wire(encode_asap(EndpointKeepAliveAck(pool, identifier)))
     return registration, ack
 
 
@@ -161,7 +237,7 @@ def _register_all(
         while queue and pending[id(conn)] < 256:
             burst.append(queue.popleft())
             pending[id(conn)] += 1
-        conn.outgoing += b"".join(burst)
+        conn.queue(burst)
         conn.flush()
 
     for conn in connections:
@@ -169,9 +245,7 @@ def _register_all(
     while any(pending.values()):
         for key, _ in selector.select(timeout=1.0):
             conn = key.data
-            for rtype, payload in conn.read_records():
-                if rtype != RecordType.DATA:
-                    continue
+            for payload in conn.read():
                 if payload[0] == AsapType.REGISTRATION_RESPONSE:
                     if payload[1] & 0x01:
                         raise RuntimeError(f"registration rejected: {decode_asap(payload)}")
@@ -189,12 +263,13 @@ def _answer_keepalive(conn: Connection, payload: bytes, acks: dict[int, bytes]) 
     ack = acks.get(identifier) if identifier is not None else None
     if ack is None:
         return 0
-    conn.outgoing += ack
+    conn.queue([ack])
     return 1
 
 
 def holder_worker(
     address: tuple[str, int],
+    transport: str,
     pool: bytes,
     ids: list[int],
     ready: Any,
@@ -202,13 +277,15 @@ def holder_worker(
     results: Any,
 ) -> None:
     """Keeps ``ids`` registered and answers their keep-alives until ``stop`` is set."""
-    messages = {i: make_pe_messages(pool, i) for i in ids}
-    acks = {i: m[1] for i, m in messages.items()}
     connections = []
     regs = []
+    acks: dict[int, bytes] = {}
     for start in range(0, len(ids), _PES_PER_CONNECTION):
         chunk = ids[start : start + _PES_PER_CONNECTION]
-        connections.append(Connection(address))
+        conn = Connection(address, transport)
+        messages = {i: make_pe_messages(pool, i, conn) for i in chunk}
+        acks.update((i, m[1]) for i, m in messages.items())
+        connections.append(conn)
         regs.append([messages[i][0] for i in chunk])
     ka_acks = _register_all(connections, regs, acks)
     ready.set()
@@ -218,8 +295,8 @@ def holder_worker(
     while not stop.is_set():
         for key, _ in selector.select(timeout=0.2):
             conn = key.data
-            for rtype, payload in conn.read_records():
-                if rtype == RecordType.DATA and payload[0] == _KA_TYPE:
+            for payload in conn.read():
+                if payload[0] == _KA_TYPE:
                     ka_acks += _answer_keepalive(conn, payload, acks)
             conn.flush()
     results.put(("holder", {"keepalive_acks": ka_acks}))
@@ -235,6 +312,7 @@ def _pipeline(
     rate: float,
     measure: Window,
     acks: dict[int, bytes],
+    answers: list[bytes] | None = None,
 ) -> tuple[int, list[float]]:
     """Sends ``requests`` round-robin with up to ``window_size`` in flight (optionally
     paced to ``rate``/s); counts responses and latencies inside the measuring window."""
@@ -252,25 +330,25 @@ def _pipeline(
     conn.sock.setblocking(False)
     selector = selectors.DefaultSelector()
     selector.register(conn.sock, selectors.EVENT_READ)
+    drain_until = end_mono + 5.0
     while True:
         now = time.monotonic()
-        if now >= end_mono:
+        # After the window: send nothing more, collect what is in flight (leaving with
+        # requests outstanding makes a registrar answer a closed association).
+        draining = now >= end_mono
+        if draining and (not sent_at or now >= drain_until):
             break
         burst = []
-        while len(sent_at) < window_size and (interval == 0.0 or next_send <= now):
+        while not draining and len(sent_at) < window_size and (interval == 0.0 or next_send <= now):
             burst.append(requests[index])
             index = (index + 1) % total
             sent_at.append(now)
             if interval:
                 next_send += interval
         if burst:
-            conn.outgoing += b"".join(burst)
-        if conn.outgoing:
-            try:
-                sent = conn.sock.send(conn.outgoing)
-                del conn.outgoing[:sent]
-            except BlockingIOError:
-                pass
+            conn.queue(burst)
+        if conn.has_output():
+            conn.send_some()
         if interval and len(sent_at) < window_size:
             wait = max(0.0, min(0.05, next_send - time.monotonic()))
         else:
@@ -278,19 +356,19 @@ def _pipeline(
         if not selector.select(timeout=wait):
             continue
         try:
-            records = conn.read_records()
+            messages = conn.read()
         except BlockingIOError:
             continue
         now = time.monotonic()
-        for rtype, payload in records:
-            if rtype != RecordType.DATA:
-                continue
+        for payload in messages:
             kind = payload[0]
             if kind == response_type:
                 started = sent_at.popleft()
                 if start_m <= now < stop_m:
                     count += 1
                     latencies.append(now - started)
+                    if answers is not None and len(answers) < 16:
+                        answers.append(payload)
             elif kind == _KA_TYPE:
                 _answer_keepalive(conn, payload, acks)
     selector.close()
@@ -299,23 +377,30 @@ def _pipeline(
 
 def pu_worker(
     address: tuple[str, int],
+    transport: str,
     pool: bytes,
+    hr_items: int,
     window_size: int,
     measure: Window,
     results: Any,
 ) -> None:
-    conn = Connection(address)
-    request = _record(encode_asap(HandleResolution(pool, None)))
+    conn = Connection(address, transport)
+    # rsplib's Handle Resolution option asks every registrar for the same answer size.
+    request = conn.wire(encode_asap(HandleResolution(pool, hr_items)))
     _sleep_until(measure.start - 1.0)
+    answers: list[bytes] = []
     count, latencies = _pipeline(
-        conn, [request], AsapType.HANDLE_RESOLUTION_RESPONSE, window_size, 0.0, measure, {}
-    )
+        conn, [request], AsapType.HANDLE_RESOLUTION_RESPONSE, window_size, 0.0, measure, {},
+        answers,
+    )  # fmt: skip
     conn.sock.close()
-    results.put(("hr", {"count": count, "latencies": _sample(latencies)}))
+    sizes = [len(getattr(decode_asap(a), "pool_elements", ())) for a in answers]
+    results.put(("hr", {"count": count, "latencies": _sample(latencies), "pes_per_hr": sizes}))
 
 
 def rereg_worker(
     address: tuple[str, int],
+    transport: str,
     pool: bytes,
     ids: list[int],
     window_size: int,
@@ -323,9 +408,9 @@ def rereg_worker(
     measure: Window,
     results: Any,
 ) -> None:
-    messages = {i: make_pe_messages(pool, i) for i in ids}
+    conn = Connection(address, transport)
+    messages = {i: make_pe_messages(pool, i, conn) for i in ids}
     acks = {i: m[1] for i, m in messages.items()}
-    conn = Connection(address)
     regs = [messages[i][0] for i in ids]
     _register_all([conn], [regs], acks)
     _sleep_until(measure.start - 1.0)
@@ -353,37 +438,81 @@ def _sample(values: list[float], limit: int = 50_000) -> list[float]:
 
 
 class Registrar:
-    def __init__(self, extra: list[str], profile: str | None = None) -> None:
+    """The registrar under test, as its own process with its log in a temporary directory.
+
+    ``kind`` "ours" is ``rsp-registrar``; "rsplib" is rsplib's ``rspregistrar`` (kernel
+    SCTP only), configured alike: on ``address``, no announces, PE addresses of any scope
+    accepted, the same keep-alive interval.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        transport: str,
+        address: str,
+        keepalive_ms: int,
+        hr_items: int,
+        profile: str | None = None,
+        extra: Sequence[str] = (),
+    ) -> None:
+        self.kind = kind
         self.dir = tempfile.mkdtemp(prefix="rsp-bench-")
         self.log = Path(self.dir) / "registrar.log"
-        # --profile: run it under cProfile (written at its clean SIGTERM exit).
-        profiler = ["-m", "cProfile", "-o", profile] if profile else []
-        args = [
-            sys.executable,
-            *profiler,
-            "-m",
-            "rsplib.registrar.cli",
-            *LOOPBACK_REGISTRAR_ARGS,
-            "--loglevel",
-            "warning",
-            *extra,
-        ]
-        # INFO only for the ready line: the bench reads the bound port from it.
-        args[args.index("warning")] = "info"
+        if kind == "rsplib":
+            port = _free_sctp_port(address)
+            self.address = (address, port)
+            args = [
+                "rspregistrar",
+                f"-asap={address}:{port}",
+                f"-enrp={address}:{_free_sctp_port(address)}",
+                "-asapannounce=off",
+                "-enrpannounce=off",
+                "-minaddressscope=loopback",
+                f"-endpointkeepalivetransmissioninterval={keepalive_ms}",
+                "-loglevel=1",
+            ]
+        else:
+            # --profile: run it under cProfile (written at its clean SIGTERM exit).
+            profiler = ["-m", "cProfile", "-o", profile] if profile else []
+            args = [
+                sys.executable,
+                *profiler,
+                "-m",
+                "rsplib.registrar.cli",
+                *("--asap", f"{address}:0", "--enrp", f"{address}:0"),
+                *("--asap-announce", "off", "--enrp-announce", "off"),
+                *("--min-address-scope", "loopback", "--transport", transport),
+                "--endpoint-keepalive-interval",
+                str(keepalive_ms),
+                "--max-hr-items",
+                str(hr_items),
+                # INFO only for the ready line: the bench reads the bound port from it.
+                "--loglevel",
+                "info",
+                *extra,
+            ]
         self._log_file = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=self._log_file, stdin=subprocess.DEVNULL
+            args, stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
-        deadline = time.monotonic() + 20
+        try:
+            if kind == "rsplib":
+                _wait_accepting(self.address, self.proc)
+            else:
+                self.address = self._ready_address()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _ready_address(self) -> tuple[str, int]:
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             match = READY_RE.search(self.log.read_text(errors="replace"))
             if match:
-                self.address = (match["host"], int(match["port"]))
-                return
+                return (match["host"], int(match["port"]))
             if self.proc.poll() is not None:
                 break
             time.sleep(0.05)
-        self.stop()
         raise RuntimeError(f"registrar did not start:\n{self.log.read_text(errors='replace')}")
 
     def cpu_seconds(self) -> float:
@@ -409,6 +538,27 @@ class Registrar:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def _free_sctp_port(address: str) -> int:
+    """An SCTP port on ``address`` that is free right now (rspregistrar takes no port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM, IPPROTO_SCTP) as sock:
+        sock.bind((address, 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_accepting(address: tuple[str, int], proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM, IPPROTO_SCTP) as sock:
+                sock.settimeout(2)
+                sock.connect(address)
+                return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"rspregistrar does not accept on {address}") from None
+            time.sleep(0.1)
+
+
 def _cpu_over(registrar: Registrar, window: Window) -> float:
     """Registrar CPU as a fraction of one core over ``window`` (wall-clock times)."""
     _sleep_until(window.start)
@@ -426,7 +576,24 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 
 def _collect(results: Any, count: int) -> list[tuple[str, dict[str, Any]]]:
-    return [results.get(timeout=120) for _ in range(count)]
+    collected = [results.get(timeout=120) for _ in range(count)]
+    failures = [r["traceback"] for kind, r in collected if kind == "error"]
+    if failures:
+        raise RuntimeError("a load generator failed:\n" + "\n".join(failures))
+    return collected
+
+
+def _reporting(worker: Any) -> Any:
+    """Run ``worker``; if it fails, put its traceback where the results go."""
+
+    def run(*args: Any) -> None:
+        try:
+            worker(*args)
+        except BaseException:
+            args[-1].put(("error", {"traceback": traceback.format_exc()}))
+            raise
+
+    return run
 
 
 def _summarise(
@@ -435,7 +602,10 @@ def _summarise(
     count = sum(p["count"] for p in parts)
     latencies = [v for p in parts for v in p["latencies"]]
     rate = count / seconds
+    sizes = [n for p in parts for n in p.get("pes_per_hr", ())]
+    extra = {f"{name}_pes_per_answer": sum(sizes) / len(sizes)} if sizes else {}
     return {
+        **extra,
         f"{name}_per_s": rate,
         # What one full core would sustain at the measured CPU cost per message; on a
         # shared 2-core machine the registrar rarely gets a whole core during the run.
@@ -449,22 +619,24 @@ def _summarise(
 # ----------------------------------------------------------------------- phases
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace, kind: str = "ours") -> dict[str, Any]:
     ctx = mp.get_context("fork")
     pool = b"BenchPool"
     rereg_pool = b"BenchReregPool"
-    sink = TraceSink() if args.trace else None
+    transport = args.transport
+    sink = TraceSink() if args.trace and kind == "ours" else None
     registrar = Registrar(
-        [
-            "--endpoint-keepalive-interval",
-            str(args.keepalive_ms),
-            "--max-hr-items",
-            str(args.hr_items),
-            *(["--trace", f"127.0.0.1:{sink.port}"] if sink is not None else []),
-        ],
-        profile=args.profile,
+        kind,
+        transport,
+        args.address,
+        args.keepalive_ms,
+        args.hr_items,
+        args.profile,
+        extra=["--trace", f"127.0.0.1:{sink.port}"] if sink is not None else [],
     )
     report: dict[str, Any] = {
+        "registrar": kind,
+        "transport": transport,
         "pes": args.pes,
         "pus": args.pus,
         "window": args.window,
@@ -483,8 +655,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for start in range(0, len(ids), per):
             ready = ctx.Event()
             proc = ctx.Process(
-                target=holder_worker,
-                args=(registrar.address, pool, ids[start : start + per], ready, stop, results),
+                target=_reporting(holder_worker),
+                args=(
+                    registrar.address,
+                    transport,
+                    pool,
+                    ids[start : start + per],
+                    ready,
+                    stop,
+                    results,
+                ),
             )
             proc.start()
             holders.append(proc)
@@ -505,7 +685,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             window = Window(time.time() + 2.0, time.time() + 2.0 + args.duration)
             procs = [
                 ctx.Process(
-                    target=pu_worker, args=(registrar.address, pool, args.window, window, results)
+                    target=_reporting(pu_worker),
+                    args=(
+                        registrar.address,
+                        transport,
+                        pool,
+                        args.hr_items,
+                        args.window,
+                        window,
+                        results,
+                    ),
                 )
                 for _ in range(args.pus)
             ]
@@ -528,9 +717,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             window = Window(time.time() + 3.0, time.time() + 3.0 + args.duration)
             procs = [
                 ctx.Process(
-                    target=rereg_worker,
+                    target=_reporting(rereg_worker),
                     args=(
                         registrar.address,
+                        transport,
                         rereg_pool,
                         rereg_ids[i : i + chunk],
                         args.window,
@@ -561,15 +751,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             window = Window(time.time() + 3.0, time.time() + 3.0 + args.duration)
             procs = [
                 ctx.Process(
-                    target=pu_worker, args=(registrar.address, pool, args.window, window, results)
+                    target=_reporting(pu_worker),
+                    args=(
+                        registrar.address,
+                        transport,
+                        pool,
+                        args.hr_items,
+                        args.window,
+                        window,
+                        results,
+                    ),
                 )
                 for _ in range(args.pus)
             ]
             procs += [
                 ctx.Process(
-                    target=rereg_worker,
+                    target=_reporting(rereg_worker),
                     args=(
                         registrar.address,
+                        transport,
                         rereg_pool,
                         mixed_ids[i : i + chunk],
                         args.window,
@@ -609,6 +809,39 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             report.update(sink.close())
     report["trace"] = bool(args.trace)
     return report
+
+
+#: Figures compared side by side (higher is better except for the latencies).
+COMPARED = (
+    "hr_per_s", "hr_per_core_s", "hr_p99_ms",
+    "rereg_per_s", "rereg_per_core_s", "rereg_p99_ms",
+    "keepalive_registrar_cpu",
+)  # fmt: skip
+
+
+def compare(ours: dict[str, Any], rsplib: dict[str, Any]) -> dict[str, float]:
+    """ours / rsplib for each compared figure both runs have."""
+    ratios = {}
+    for key in COMPARED:
+        a, b = ours.get(key), rsplib.get(key)
+        if isinstance(a, float | int) and isinstance(b, float | int) and b:
+            ratios[key] = a / b
+    return ratios
+
+
+def _median_report(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per key: the median of the numbers (the value itself for anything else)."""
+    merged: dict[str, Any] = {}
+    for key in reports[0]:
+        values = [r[key] for r in reports if key in r]
+        numbers = [v for v in values if isinstance(v, float | int) and not isinstance(v, bool)]
+        if len(numbers) != len(values):
+            merged[key] = values[0]
+            continue
+        median = statistics.median(numbers)
+        integral = all(isinstance(v, int) for v in numbers) and median == int(median)
+        merged[key] = int(median) if integral else median
+    return merged
 
 
 class TraceSink:
@@ -695,6 +928,19 @@ def compare_trace(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--transport", choices=("tcp", "sctp"), default="tcp",
+        help="TCP mapping (default) or kernel SCTP",
+    )  # fmt: skip
+    parser.add_argument(
+        "--registrar", choices=("ours", "rsplib", "both"), default="ours",
+        help="registrar under test; rsplib's and both need --transport sctp",
+    )  # fmt: skip
+    parser.add_argument(
+        "--address", default="127.0.0.1",
+        help="where the registrar listens and the load comes from (rsplib's registrar "
+        "accepts no loopback PE addresses: give it a private address)",
+    )  # fmt: skip
     parser.add_argument("--pes", type=int, default=10_000, help="registered PEs (holders)")
     parser.add_argument("--holder-procs", type=int, default=2)
     parser.add_argument("--pus", type=int, default=2, help="pool-user processes")
@@ -705,10 +951,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mixed-rereg-rate", type=float, default=2000.0)
     parser.add_argument("--hr-items", type=int, default=3)
     parser.add_argument("--keepalive-ms", type=int, default=5000)
-    parser.add_argument("--profile", metavar="FILE", help="cProfile the registrar into FILE")
+    parser.add_argument("--profile", metavar="FILE", help="cProfile our registrar into FILE")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
     parser.add_argument("--phases", default="keepalive,hr,rereg,mixed", help="comma list of phases")
-    parser.add_argument("--trace", action="store_true", help="registrar traces to a local sink")
+    parser.add_argument(
+        "--repeat", type=int, default=1,
+        help="runs per registrar, alternating which goes first; medians are printed",
+    )  # fmt: skip
+    parser.add_argument("--trace", action="store_true", help="our registrar traces to a local sink")
     parser.add_argument(
         "--trace-compare",
         type=int,
@@ -719,17 +969,58 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     args.phases = set(args.phases.split(","))
-    report = compare_trace(args) if args.trace_compare else run(args)
+    if args.trace_compare:
+        report = compare_trace(args)
+        if args.json:
+            print(json.dumps(report, indent=2, sort_keys=True))
+        else:
+            _print_table({"ours": report})
+        return 0
+    if args.registrar != "ours" and args.transport != "sctp":
+        parser.error("rsplib's registrar speaks kernel SCTP only: add --transport sctp")
+    if args.registrar != "ours" and shutil.which("rspregistrar") is None:
+        parser.error("rspregistrar is not installed (Debian package rsplib-registrar)")
+    kinds = ["ours", "rsplib"] if args.registrar == "both" else [args.registrar]
+    runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
+    ratios: list[dict[str, float]] = []
+    for round_index in range(max(1, args.repeat)):
+        # Alternate the order, so a machine getting busier or quieter favours neither.
+        order = kinds if round_index % 2 == 0 else kinds[::-1]
+        round_reports = {kind: run(args, kind) for kind in order}
+        for kind, report in round_reports.items():
+            runs[kind].append(report)
+        if len(kinds) == 2:
+            ratios.append(compare(round_reports["ours"], round_reports["rsplib"]))
+    reports = {kind: _median_report(kind_runs) for kind, kind_runs in runs.items()}
+    ratio = _median_report(ratios) if ratios else None
     if args.json:
-        print(json.dumps(report, indent=2, sort_keys=True))
+        result: dict[str, Any] = reports[kinds[0]] if len(kinds) == 1 else dict(reports)
+        if ratio is not None:
+            result["ours_to_rsplib"] = ratio
+        result["runs"] = max(1, args.repeat)
+        print(json.dumps(result, indent=2, sort_keys=True))
     else:
-        for key in sorted(report):
-            value = report[key]
-            text = f"{value:,.2f}" if isinstance(value, float) else str(value)
-            print(f"{key:34s} {text}")
+        _print_table(reports, ratio)
     with contextlib.suppress(Exception):
         sys.stdout.flush()
     return 0
+
+
+def _print_table(
+    reports: dict[str, dict[str, Any]], ratios: dict[str, float] | None = None
+) -> None:
+    def text(value: Any) -> str:
+        return f"{value:,.2f}" if isinstance(value, float) else str(value)
+
+    kinds = list(reports)
+    header = f"{'':34s}" + "".join(f"{kind:>16s}" for kind in kinds)
+    print(header + (f"{'ours/rsplib':>14s}" if ratios is not None else ""))
+    keys = sorted(set().union(*(r.keys() for r in reports.values())))
+    for key in keys:
+        row = f"{key:34s}" + "".join(f"{text(reports[k].get(key, '-')):>16s}" for k in kinds)
+        if ratios is not None and key in ratios:
+            row += f"{ratios[key]:>14.2f}"
+        print(row)
 
 
 if __name__ == "__main__":

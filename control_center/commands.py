@@ -10,6 +10,10 @@ builder's value, so a scenario can always override a default.
 Option keys become long options verbatim with ``_`` turned into ``-``
 (``max_threads = 2`` -> ``--max-threads 2``); ``true`` is a bare flag,
 ``false`` leaves the option out, a list repeats the option per item.
+
+rsplib's own programs (``rspregistrar``, ``rspserver -fractal``,
+``fractalpooluser``) take rsplib's syntax instead: ``-key=value`` with the key
+verbatim (``fgpcookiemaxpackets = 10`` -> ``-fgpcookiemaxpackets=10``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from control_center.scenario import (
     ComponentKind,
     DemoRhythm,
     Host,
+    LocalHost,
     OptionValue,
     Scenario,
     SshHost,
@@ -40,6 +45,21 @@ KIND_MODULE: dict[ComponentKind, tuple[str, ...]] = {
     ComponentKind.FRACTAL_PU: ("fractal_pu.cli", "--headless"),
     ComponentKind.ECHO_PE: ("rsplib.examples.echo_pe",),
 }
+
+#: Program (and fixed arguments) of each rsplib kind.
+RSPLIB_PROGRAM: dict[ComponentKind, tuple[str, ...]] = {
+    ComponentKind.RSP_REGISTRAR: ("rspregistrar",),
+    ComponentKind.RSP_FRACTAL_PE: ("rspserver", "-fractal"),
+    ComponentKind.RSP_FRACTAL_PU: ("fractalpooluser",),
+}
+#: Debian package that has each rsplib program.
+RSPLIB_PACKAGE: dict[ComponentKind, str] = {
+    ComponentKind.RSP_REGISTRAR: "rsplib-registrar",
+    ComponentKind.RSP_FRACTAL_PE: "rsplib-tools",
+    ComponentKind.RSP_FRACTAL_PU: "rsplib-services",
+}
+#: rsplib's log level for the components we start: warnings plus what they do.
+RSPLIB_LOGLEVEL = "3"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +82,9 @@ class RunContext:
     #: Pool cookie key (``hex:...``) for the fractal components when the scenario
     #: names no key file; every PE of the pool must share it for failover.
     cookie_key: str | None = None
+    #: Windows of GUI components on this machine can be shown (a display is there);
+    #: otherwise rsplib's Qt pool user runs offscreen.
+    local_display: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +143,30 @@ def _option_keys(options: Mapping[str, OptionValue]) -> set[str]:
     return {key.replace("_", "-") for key in options}
 
 
+def _rsplib_option_args(options: Mapping[str, OptionValue]) -> list[str]:
+    args: list[str] = []
+    for key, value in options.items():
+        if value is True:
+            args.append(f"-{key}")
+        elif value is False:
+            continue
+        elif isinstance(value, tuple):
+            args += [f"-{key}={item}" for item in value]
+        else:
+            args.append(f"-{key}={value}")
+    return args
+
+
+def shares_pool_with_rsplib_pes(scenario: Scenario, comp: Component) -> bool:
+    """Does an rsplib fractal PE serve the pool of ``comp``? (Its cookies are unsigned.)"""
+    pool = comp.pool_handle or scenario.pool_handle
+    return any(
+        other.kind is ComponentKind.RSP_FRACTAL_PE
+        and (other.pool_handle or scenario.pool_handle) == pool
+        for other in scenario.components
+    )
+
+
 def _pu_rhythm(demo: DemoRhythm) -> list[tuple[str, str]]:
     """The scenario's ``[demo]`` settings as pool-user options."""
     values = (
@@ -138,7 +185,7 @@ def _pool_elements_of(scenario: Scenario, user: Component) -> list[Component]:
     return [
         c
         for c in scenario.components
-        if c.kind in (ComponentKind.FRACTAL_PE, ComponentKind.ECHO_PE)
+        if c.kind in (ComponentKind.FRACTAL_PE, ComponentKind.ECHO_PE, ComponentKind.RSP_FRACTAL_PE)
         and (c.pool_handle or scenario.pool_handle) == handle
         and c.identifier is not None
     ]
@@ -146,6 +193,8 @@ def _pool_elements_of(scenario: Scenario, user: Component) -> list[Component]:
 
 def build_command(scenario: Scenario, comp: Component, ctx: RunContext) -> CommandLine:
     """The full command line of ``comp`` in ``scenario``."""
+    if comp.kind.from_rsplib:
+        return build_rsplib_command(scenario, comp, ctx)
     host = scenario.host_of(comp)
     run_dir = ctx.run_dirs[host.name]
     stem = safe_file_name(comp.name)
@@ -200,6 +249,9 @@ def build_command(scenario: Scenario, comp: Component, ctx: RunContext) -> Comma
                 add("cookie-key-file", scenario.cookie_key_file)
             elif ctx.cookie_key is not None:
                 env_defaults[COOKIE_KEY_ENV] = ctx.cookie_key
+        if comp.kind is ComponentKind.FRACTAL_PE and shares_pool_with_rsplib_pes(scenario, comp):
+            # A session failing over from an rsplib PE arrives with its unsigned cookie.
+            add("accept-unsigned-cookies")
         if comp.kind is ComponentKind.FRACTAL_PU:
             files["image"] = posixpath.join(run_dir, f"{stem}.png")
             files["report"] = posixpath.join(run_dir, f"{stem}-report.json")
@@ -235,3 +287,61 @@ def build_command(scenario: Scenario, comp: Component, ctx: RunContext) -> Comma
     # On an SSH host the project lives in ``workdir``; ``python -m`` finds it from there.
     cwd = host.workdir if isinstance(host, SshHost) else None
     return CommandLine(argv=tuple(argv), env=env, cwd=cwd, log_file=log_file, files=files)
+
+
+def build_rsplib_command(scenario: Scenario, comp: Component, ctx: RunContext) -> CommandLine:
+    """Command line of one of rsplib's programs (rsplib's ``-key=value`` options)."""
+    host = scenario.host_of(comp)
+    run_dir = ctx.run_dirs[host.name]
+    log_file = posixpath.join(run_dir, f"{safe_file_name(comp.name)}.log")
+    overridden = set(comp.options)
+    derived: list[str] = []
+    env_defaults: dict[str, str] = {}
+
+    def add(key: str, value: str) -> None:
+        if key not in overridden:
+            derived.append(f"-{key}={value}")
+
+    address = host.component_address
+    if comp.identifier is not None:
+        add("identifier", f"{comp.identifier:#x}")
+    add("cspserver", f"{ctx.csp_addresses[host.name]}:{ctx.csp_port}")
+    add("cspinterval", str(scenario.report_interval_ms))
+    add("loglevel", RSPLIB_LOGLEVEL)
+    add("logcolor", "off")
+    if comp.kind is ComponentKind.RSP_REGISTRAR:
+        _, asap, enrp = registrar_endpoints(scenario, comp, ctx)
+        add("asap", f"{address}:{asap}")
+        add("enrp", f"{address}:{enrp}")
+        if "peer" not in overridden:
+            for other in scenario.registrars():
+                if other.name != comp.name:
+                    peer_addr, _, peer_enrp = registrar_endpoints(scenario, other, ctx)
+                    derived.append(f"-peer={peer_addr}:{peer_enrp}")
+        add("asapannounce", "off")
+        add("enrpannounce", "off")
+        if _is_loopback(address):
+            add("minaddressscope", "loopback")
+    else:
+        if "registrar" not in overridden:
+            for reg in scenario.registrars_of(comp):
+                reg_addr, asap, _ = registrar_endpoints(scenario, reg, ctx)
+                derived.append(f"-registrar={reg_addr}:{asap}")
+        add("poolhandle", comp.pool_handle or scenario.pool_handle)
+    if comp.kind is ComponentKind.RSP_FRACTAL_PU:
+        add("caption", comp.display_name)
+        demo = scenario.demo
+        for key, value in (
+            ("width", demo.width),
+            ("height", demo.height),
+            ("threads", demo.sessions),
+            ("interimagetime", demo.pause_s),
+        ):
+            if value is not None:
+                # rsplib takes whole numbers (seconds for the pause).
+                add(key, str(round(value)))
+        if not (isinstance(host, LocalHost) and ctx.local_display):
+            env_defaults["QT_QPA_PLATFORM"] = "offscreen"
+    argv = [*RSPLIB_PROGRAM[comp.kind], *derived, *_rsplib_option_args(comp.options)]
+    env = {**env_defaults, **comp.env}
+    return CommandLine(argv=tuple(argv), env=env, cwd=None, log_file=log_file)

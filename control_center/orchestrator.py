@@ -21,11 +21,14 @@ Typical use::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import ipaddress
 import logging
+import os
 import re
 import secrets
+import shutil
 import socket
 import sys
 import tempfile
@@ -34,7 +37,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 
-from control_center.commands import CommandLine, RunContext, build_command, registrar_endpoints
+from control_center.commands import (
+    RSPLIB_PACKAGE,
+    RSPLIB_PROGRAM,
+    CommandLine,
+    RunContext,
+    build_command,
+    registrar_endpoints,
+)
 from control_center.launchers.base import (
     Action,
     ExitStatus,
@@ -57,7 +67,7 @@ from control_center.scenario import (
     SshHost,
 )
 from rsplib.core_driver import Listeners
-from rsplib.transport import AUTO, TransportError, connect
+from rsplib.transport import SCTP, TransportError, connect, sctp_available
 from rsplib.wire.csp import ComponentGroup
 
 log = logging.getLogger(__name__)
@@ -92,6 +102,33 @@ def default_run_dir(scenario: Scenario) -> Path:
     return Path(tempfile.gettempdir()) / f"rsp-control-center.{user}" / scenario_slug(scenario)
 
 
+def _speaks_sctp(registrar: Component) -> bool:
+    """Does this registrar listen on SCTP (rsplib's always; ours by its transport option)?"""
+    if registrar.kind is ComponentKind.RSP_REGISTRAR:
+        return True
+    transport = str(registrar.options.get("transport", "auto"))
+    return transport == "sctp" or (transport == "auto" and sctp_available())
+
+
+async def _probe_connection(address: str, port: int, *, sctp: bool) -> None:
+    """Open and drop one connection; raises OSError/TimeoutError when nobody listens."""
+    if sctp:
+        channel = await connect(address, port, transport=SCTP, timeout=1.0)
+        channel.abort()
+        return
+    _, writer = await asyncio.wait_for(asyncio.open_connection(address, port), 1.0)
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+
+
+def display_available() -> bool:
+    """Can GUI programs started here open windows? (A display, and Qt not told otherwise.)"""
+    if os.environ.get("QT_QPA_PLATFORM", "") == "offscreen":
+        return False
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def free_tcp_port(address: str = "127.0.0.1") -> int:
     """A port nothing listens on right now (bind to 0, then release)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -110,8 +147,11 @@ class Orchestrator:
         ready_timeout: float = 10.0,
         ssh_poll_interval: float = 0.25,
         lab_token: str | None = None,
+        local_display: bool | None = None,
     ) -> None:
         self.scenario = scenario
+        #: GUI components on this machine may open windows (default: a display is there).
+        self.local_display = display_available() if local_display is None else local_display
         self.run_dir = Path(run_dir) if run_dir is not None else default_run_dir(scenario)
         #: Port the components report to; set it to the monitor's port before start_all.
         self.csp_port = csp_port if csp_port is not None else scenario.csp_port
@@ -291,6 +331,7 @@ class Orchestrator:
             registrar_ports=dict(self.registrar_ports),
             python=self.python,
             cookie_key=self.cookie_key,
+            local_display=self.local_display,
         )
 
     def command(self, name: str) -> CommandLine:
@@ -345,9 +386,28 @@ class Orchestrator:
     # -- component actions -------------------------------------------------------------
     async def start(self, name: str) -> None:
         comp = self.scenario.component(name)
+        if comp.kind.from_rsplib:
+            self._check_rsplib_runs(comp)
         await self.launcher_of(name).start(name, comp.host, self.command(name))
-        if comp.kind is ComponentKind.REGISTRAR:
+        if comp.kind.is_registrar:
             await self.wait_ready(name)
+
+    def _check_rsplib_runs(self, comp: Component) -> None:
+        """rsplib's programs need their package and kernel SCTP (checked for this machine)."""
+        if isinstance(self.scenario.host_of(comp), SshHost):
+            return  # that host's business; its log says what is wrong
+        program = RSPLIB_PROGRAM[comp.kind][0]
+        if shutil.which(program) is None:
+            package = RSPLIB_PACKAGE[comp.kind]
+            raise LauncherError(
+                f"{comp.name}: {program} is not installed "
+                f"(Debian package {package}; scripts/setup.sh installs it as root)"
+            )
+        if not sctp_available():
+            raise LauncherError(
+                f"{comp.name}: {program} needs kernel SCTP, which this machine lacks "
+                "(run the scenario inside the SCTP lab: docs/sctp-lab.md)"
+            )
 
     async def stop(self, name: str, grace: float | None = None) -> ExitStatus | None:
         comp = self.scenario.component(name)
@@ -369,7 +429,7 @@ class Orchestrator:
             await launcher.restart(name, self._grace(comp, grace), self.command(name))
         else:
             await launcher.start(name, comp.host, self.command(name))
-        if comp.kind is ComponentKind.REGISTRAR:
+        if comp.kind.is_registrar:
             await self.wait_ready(name)
 
     async def wait_ready(self, name: str) -> None:
@@ -388,10 +448,11 @@ class Orchestrator:
                 tail = "; ".join(await launcher.log_tail(name, 3)) if info else ""
                 raise LauncherError(f"{name} exited during start-up ({status}): {tail}")
             try:
-                # The transport the registrar chose with --transport auto: kernel SCTP
-                # where this kernel has it (a TCP probe would never connect there).
-                probe = await connect(address, port, transport=AUTO, timeout=1.0)
-            except (OSError, TransportError):
+                # The transport the registrar listens on: kernel SCTP for rsplib's, and
+                # for ours with --transport auto where this kernel has it (a TCP probe
+                # would never connect there).
+                await _probe_connection(address, port, sctp=_speaks_sctp(comp))
+            except (OSError, TimeoutError, TransportError):
                 if time.monotonic() > deadline:
                     raise LauncherError(
                         f"{name} does not accept connections on {address}:{port} "
@@ -399,7 +460,6 @@ class Orchestrator:
                     ) from None
                 await asyncio.sleep(0.05)
                 continue
-            probe.abort()
             return
 
     # -- whole scenario --------------------------------------------------------------------

@@ -42,8 +42,28 @@ class ComponentKind(StrEnum):
     FRACTAL_PE = "fractal-pe"
     FRACTAL_PU = "fractal-pu"
     ECHO_PE = "echo-pe"
+    #: rsplib's own programs (Debian's rsplib-registrar and rsplib-services packages).
+    RSP_REGISTRAR = "rspregistrar"
+    RSP_FRACTAL_PE = "rspserver-fractal"
+    RSP_FRACTAL_PU = "fractalpooluser"
     #: Any program, given as ``command = [...]``; its group (if any) comes from ``group``.
     COMMAND = "command"
+
+    @property
+    def is_registrar(self) -> bool:
+        """A registrar with ASAP and ENRP endpoints (ours or rsplib's)."""
+        return self in _REGISTRAR_KINDS
+
+    @property
+    def from_rsplib(self) -> bool:
+        """One of rsplib's programs (rsplib's option syntax, kernel SCTP only)."""
+        return self in _RSPLIB_KINDS
+
+
+_REGISTRAR_KINDS = frozenset({ComponentKind.REGISTRAR, ComponentKind.RSP_REGISTRAR})
+_RSPLIB_KINDS = frozenset(
+    {ComponentKind.RSP_REGISTRAR, ComponentKind.RSP_FRACTAL_PE, ComponentKind.RSP_FRACTAL_PU}
+)
 
 
 class PictureDisplay(StrEnum):
@@ -56,6 +76,9 @@ KIND_GROUP: dict[ComponentKind, ComponentGroup | None] = {
     ComponentKind.FRACTAL_PE: ComponentGroup.POOL_ELEMENT,
     ComponentKind.ECHO_PE: ComponentGroup.POOL_ELEMENT,
     ComponentKind.FRACTAL_PU: ComponentGroup.POOL_USER,
+    ComponentKind.RSP_REGISTRAR: ComponentGroup.REGISTRAR,
+    ComponentKind.RSP_FRACTAL_PE: ComponentGroup.POOL_ELEMENT,
+    ComponentKind.RSP_FRACTAL_PU: ComponentGroup.POOL_USER,
     ComponentKind.COMMAND: None,
 }
 GROUP_NAMES: dict[str, ComponentGroup] = {
@@ -244,7 +267,7 @@ class Scenario:
         return {c.csp_id: c for c in self.components if c.csp_id is not None}
 
     def registrars(self) -> tuple[Component, ...]:
-        return tuple(c for c in self.components if c.kind is ComponentKind.REGISTRAR)
+        return tuple(c for c in self.components if c.kind.is_registrar)
 
     def registrars_of(self, comp: Component) -> tuple[Component, ...]:
         """The registrars ``comp`` uses, its home registrar first."""

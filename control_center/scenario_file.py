@@ -476,10 +476,10 @@ class _Builder:
             if not isinstance(value, str):
                 self.error((*path, "env", key), "environment values must be strings")
         registrar_only = ("asap_port", "enrp_port")
-        if kind is not ComponentKind.REGISTRAR:
+        if kind is not None and not kind.is_registrar:
             for key in registrar_only:
                 if key in spec:
-                    self.error((*path, key), "only for kind = 'registrar'")
+                    self.error((*path, key), "only for registrar kinds")
         asap_port = self.number(spec, "asap_port", path, DEFAULT_ASAP_PORT, 0, 65535, True)
         enrp_port = self.number(spec, "enrp_port", path, DEFAULT_ENRP_PORT, 0, 65535, True)
         if asap_port and asap_port == enrp_port:
@@ -567,15 +567,15 @@ class _Builder:
                 elif dep == comp.name:
                     self.error((*path, "depends_on"), "a component cannot depend on itself")
             for reg in comp.registrars:
-                if kinds.get(reg) is not ComponentKind.REGISTRAR:
+                if not _is_registrar(kinds.get(reg)):
                     self.error((*path, "registrars"), f"{reg!r} is not a registrar component")
-            if comp.registrars and comp.kind is ComponentKind.REGISTRAR:
+            if comp.registrars and comp.kind.is_registrar:
                 self.error((*path, "registrars"), "registrars find their peers themselves")
             home = comp.home_registrar
             if home is not None:
-                if comp.kind is ComponentKind.REGISTRAR:
+                if comp.kind.is_registrar:
                     self.error((*path, "registrar"), "registrars have no home registrar")
-                elif kinds.get(home) is not ComponentKind.REGISTRAR:
+                elif not _is_registrar(kinds.get(home)):
                     self.error((*path, "registrar"), f"{home!r} is not a registrar component")
                 elif comp.registrars and home not in comp.registrars:
                     self.error((*path, "registrar"), f"{home!r} is not in this registrars list")
@@ -586,7 +586,7 @@ class _Builder:
                         f"identifier {comp.identifier:#x} already used by {ids[comp.csp_id]!r}",
                     )
                 ids[comp.csp_id] = comp.name
-            if comp.kind is ComponentKind.REGISTRAR:
+            if comp.kind.is_registrar:
                 for key, port in (("asap_port", comp.asap_port), ("enrp_port", comp.enrp_port)):
                     if port == 0:
                         continue  # picked at start time, cannot clash
@@ -594,6 +594,10 @@ class _Builder:
                     if where in endpoints:
                         self.error((*path, key), f"port {port} also used by {endpoints[where]!r}")
                     endpoints[where] = comp.name
+
+
+def _is_registrar(kind: ComponentKind | None) -> bool:
+    return kind is not None and kind.is_registrar
 
 
 def _assign_identifiers(components: list[Component]) -> list[Component]:

@@ -592,6 +592,7 @@ class FractalService:
                     raise _SessionEnded
                 else:
                     self.counters.completed += 1
+                    log.info("session from %s:%d: rectangle complete", *session.peer_address)
         except TimeoutError:
             log.warning(
                 "session from %s:%d: transmit timeout (%.1f s); aborting",

@@ -13,6 +13,9 @@ APT_PACKAGES=(
   # the kernel-SCTP lab: a QEMU VM booting Debian's kernel (sctp module) from a
   # busybox initramfs (tests/vm, docs/sctp-lab.md)
   qemu-system-x86 linux-image-amd64 busybox-static
+  # rsplib's own programs (3.4.4): peers for the interop tests inside the SCTP lab, the
+  # control center's rsplib component kinds, and cspmonitor for status interop
+  rsplib-registrar rsplib-services rsplib-tools
   # Qt runtime (offscreen and on a real display)
   libgl1 libegl1 libx11-6 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libfreetype6
   libglib2.0-0 libdbus-1-3 fonts-dejavu-core libx11-xcb1 libxcb-cursor0 libxcb-icccm4

@@ -60,7 +60,10 @@ def free_udp_port(host: str = "127.0.0.1") -> int:
 
 
 class LoggedProcess:
-    """One ``python -m MODULE ARGS`` child process whose output goes to ``log_path``."""
+    """One ``python -m MODULE ARGS`` child process whose output goes to ``log_path``.
+
+    :meth:`program` starts any other program (e.g. one of rsplib's) the same way.
+    """
 
     def __init__(
         self,
@@ -71,12 +74,14 @@ class LoggedProcess:
         *,
         open_files: int | None = None,
         prefix: Sequence[str] = (),
+        argv: Sequence[str] | None = None,
     ) -> None:
-        """``prefix`` goes before the interpreter (``ip netns exec NAME``, ...)."""
+        """``prefix`` goes before the interpreter (``ip netns exec NAME``, ...); ``argv``
+        replaces the whole command line (see :meth:`program`)."""
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [*prefix, sys.executable, "-m", module, *args],
+            list(argv) if argv is not None else [*prefix, sys.executable, "-m", module, *args],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -84,6 +89,13 @@ class LoggedProcess:
             env=None if env is None else dict(env),
             preexec_fn=None if open_files is None else _limit_open_files(open_files),
         )
+
+    @classmethod
+    def program(
+        cls, argv: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None
+    ) -> LoggedProcess:
+        """Any program (``argv[0]`` found on PATH), logged and stopped like the others."""
+        return cls("", (), log_path, env, argv=argv)
 
     @property
     def pid(self) -> int:

@@ -67,7 +67,7 @@ from rsplib.registrar.enrp import EnrpSide
 from rsplib.registrar.outbox import Outbox
 from rsplib.registrar.schedule import Schedule
 from rsplib.registrar.scope import parse_host
-from rsplib.wire.asap import AsapError, ServerAnnounce
+from rsplib.wire.asap import AsapError, AsapMessage, ServerAnnounce
 from rsplib.wire.codec import decode_asap, decode_enrp, encode_asap
 from rsplib.wire.constants import (
     PARAM_CODE_MASK,
@@ -94,6 +94,12 @@ from rsplib.wire.params import (
 _MAX_CAUSE_INFO = 256
 _TLV_HEADER = struct.Struct("!HH")
 _HANDLE_UPDATE = bytes([EnrpType.HANDLE_UPDATE])
+
+
+#: ASAP messages worth remembering decoded (see ``RegistrarCore._decode_asap``).
+_MEMO_TYPES = frozenset({int(AsapType.HANDLE_RESOLUTION), int(AsapType.REGISTRATION)})
+_MEMO_MAX_MESSAGE = 512
+_MEMO_ENTRIES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +142,8 @@ class RegistrarCore:
         self._limits = DecodeLimits(
             max_pool_handle=max(config.max_pool_handle_length, DEFAULT_LIMITS.max_pool_handle)
         )
+        #: Decoded ASAP messages that repeat byte for byte (see ``_decode_asap``).
+        self._asap_memo: dict[bytes, AsapMessage] = {}
         self.asap = AsapSide(self._ctx, self._pe_added, self._pe_removed)
         self.enrp = EnrpSide(
             self._ctx,
@@ -163,10 +171,17 @@ class RegistrarCore:
             self.asap.opened(conn, peer, transport, other_peer_hosts)
 
     def enrp_connection_opened(
-        self, conn: ConnId, peer: PeerAddress, now: float, outbound_to: PeerAddress | None = None
+        self,
+        conn: ConnId,
+        peer: PeerAddress,
+        now: float,
+        outbound_to: PeerAddress | None = None,
+        local: PeerAddress | None = None,
     ) -> None:
+        """``local``: our end of the connection (named in the Presence sent on it when
+        the ENRP endpoint is a wildcard address)."""
         if not self.stopped:
-            self.enrp.opened(conn, peer, now, outbound_to)
+            self.enrp.opened(conn, peer, now, outbound_to, local)
 
     def peer_connect_failed(self, peer: PeerAddress, now: float) -> None:
         if not self.stopped:
@@ -231,7 +246,7 @@ class RegistrarCore:
             )
             return
         try:
-            msg = decode_asap(data, self._limits)
+            msg = self._decode_asap(data)
         except ProtocolError as exc:
             self._malformed_asap(c, data, exc)
             return
@@ -244,6 +259,25 @@ class RegistrarCore:
                 logging.INFO,
                 f"ASAP {msg.TYPE.name} from {c.peer} is not for a registrar: ignored",
             )
+
+    def _decode_asap(self, data: bytes) -> AsapMessage:
+        """Decode, remembering Handle Resolutions and Registrations by their bytes.
+
+        A pool user asks the same question again and again, and a PE re-registers with the
+        very same message, so most of them are decoded once. Decoded messages are frozen,
+        hence shareable; the memo is bounded (cleared when full), so a peer varying its
+        bytes costs no more than decoding does anyway.
+        """
+        if not data or len(data) > _MEMO_MAX_MESSAGE or data[0] not in _MEMO_TYPES:
+            return decode_asap(data, self._limits)
+        memo = self._asap_memo
+        msg = memo.get(data)
+        if msg is None:
+            msg = decode_asap(data, self._limits)
+            if len(memo) >= _MEMO_ENTRIES:
+                memo.clear()
+            memo[data] = msg
+        return msg
 
     def _receive_enrp(self, conn: ConnId, ppid: int, data: bytes, now: float) -> None:
         c = self.enrp.connections[conn]
@@ -330,7 +364,7 @@ class RegistrarCore:
             elif kind == "takeover":
                 self.enrp.takeover_expired(key[1], now)
             elif kind == "dial":
-                self.enrp.dial_due(key[1])
+                self.enrp.dial_due(key[1], now)
             elif kind == "mentor":
                 self.enrp.end_startup(now, "mentor discovery timeout")
         hs = self.handlespace

@@ -8,6 +8,7 @@ transport must name the address it connects from, with a scope at least the conf
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import replace
@@ -46,8 +47,13 @@ def parse_host(host: str) -> IPAddress | None:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
 def scope_rank(address: IPAddress) -> int:
-    """0 loopback (and link-local), 1 site-local, 2 global, -1 never usable."""
+    """0 loopback (and link-local), 1 site-local, 2 global, -1 never usable.
+
+    Cached: every (re-)registration asks, from a handful of addresses, and the
+    ``ipaddress`` properties behind the answer are slow.
+    """
     address = normalise(address)
     if address.is_unspecified or address.is_multicast:
         return _UNUSABLE_RANK

@@ -49,6 +49,7 @@ from rsplib.registrar.core import RegistrarCore
 from rsplib.status import StatusReporter
 from rsplib.trace.tracer import TRACER
 from rsplib.transport import (
+    SCTP,
     TCP_MAPPING,
     BufferBudget,
     ChannelClosed,
@@ -283,6 +284,7 @@ class RegistrarService:
             max_per_host: int,
             limits: FlowLimits,
             tcp_options: TcpOptions = DEFAULT_TCP_OPTIONS,
+            shared_port: bool = False,
         ) -> list[tuple[str, int]]:
             server = await start_server(
                 endpoint.host,
@@ -297,6 +299,7 @@ class RegistrarService:
                 tcp_options=tcp_options,
                 tls=opts.tls,
                 budget=self._budget,
+                shared_port=shared_port,
             )
             self._servers.append(server)
             return server.addresses
@@ -318,12 +321,15 @@ class RegistrarService:
                         ASAP_TCP_OPTIONS,
                     )
                 )
+            # Over SCTP our ENRP associations to peers leave from the ENRP port (as
+            # rsplib's do): rsplib accepts a Presence only from the port it names.
             enrp = await listen(
                 opts.enrp,
                 self._enrp_handler,
                 config.max_enrp_connections,
                 enrp_per_host,
                 ENRP_LIMITS,
+                shared_port=self.transport_name == SCTP,
             )
             self.enrp_address = enrp[0]
         except BaseException:
@@ -420,12 +426,14 @@ class RegistrarService:
             return
         conn = self._new_conn(channel)
         peer = PeerAddress(*channel.peer_address[:2])
-        core.enrp_connection_opened(conn, peer, self._now())
+        local = PeerAddress(*channel.local_address[:2])
+        core.enrp_connection_opened(conn, peer, self._now(), local=local)
         self._drain()
         await self._read_loop(conn, channel, serve_only_readers=False)
 
     async def _connect_peer(self, peer: PeerAddress) -> None:
         core = self._require_core()
+        sctp = self.transport_name == SCTP and self.enrp_address is not None
         try:
             channel = await connect(
                 peer.host,
@@ -435,6 +443,8 @@ class RegistrarService:
                 timeout=self.options.connect_timeout,
                 limits=ENRP_LIMITS,
                 tls=self.options.tls,
+                local_address=self.enrp_address if sctp else None,
+                shared_port=sctp,
             )
         except (OSError, ChannelClosed, TimeoutError) as exc:
             if self._stopped:
@@ -447,7 +457,8 @@ class RegistrarService:
             channel.abort()
             return
         conn = self._new_conn(channel)
-        core.enrp_connection_opened(conn, peer, self._now(), outbound_to=peer)
+        local = PeerAddress(*channel.local_address[:2])
+        core.enrp_connection_opened(conn, peer, self._now(), outbound_to=peer, local=local)
         self._drain()
         await self._read_loop(conn, channel, serve_only_readers=False)
 

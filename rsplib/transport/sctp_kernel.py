@@ -26,13 +26,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import logging
 import socket
 import struct
+import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rsplib.trace.tracer import TRACER
 from rsplib.transport.acceptor import ACCEPT_PAUSE, RESOURCE_ERRNOS, Admission
@@ -97,6 +100,30 @@ SOCKET_BUFFER = 4 * 1024 * 1024  # room for the largest messages (1 MB) several 
 PATH_EVENTS_KEPT = 64
 RECV_CHUNK = 256 * 1024
 CLOSE_FLUSH_TIMEOUT = 2.0
+#: Messages queued in one event-loop iteration go out together (see ``_flush``), up to
+#: this many bytes; more is sent at once.
+COALESCE_LIMIT = 64 * 1024
+# Plain ints: ``flags & socket.MSG_EOR`` would build an enum member per message.
+_MSG_EOR = int(socket.MSG_EOR)
+_MSG_MORE = int(getattr(socket, "MSG_MORE", 0x8000))
+_RCVINFO_SPACE = socket.CMSG_SPACE(RCVINFO.size)
+_buffers = threading.local()
+
+
+def _receive_buffer() -> tuple[bytearray, memoryview]:
+    """This thread's receive buffer: ``recvmsg`` would allocate (and for this size, map
+    and unmap) a fresh RECV_CHUNK bytes object per message."""
+    found: tuple[bytearray, memoryview] | None = getattr(_buffers, "pair", None)
+    if found is None:
+        buffer = bytearray(RECV_CHUNK)
+        found = (buffer, memoryview(buffer))
+        _buffers.pair = found
+    return found
+
+
+#: Where sctp_rcvinfo holds the PPID (after sid, ssn, flags and padding), network order.
+_RCVINFO_PPID = struct.Struct("!I")
+_RCVINFO_PPID_OFFSET = 8
 
 
 def ppid_to_field(ppid: int) -> bytes:
@@ -109,6 +136,12 @@ def ppid_to_field(ppid: int) -> bytes:
 def ppid_from_field(field: bytes) -> int:
     """Protocol number from the 4 raw bytes of rcv_ppid."""
     return int.from_bytes(field, "big")
+
+
+@functools.cache
+def sndinfo_cmsg(ppid: int) -> list[tuple[int, int, bytes]]:
+    """The ancillary data of a message with this PPID on stream 0 (built once per PPID)."""
+    return [(IPPROTO_SCTP, SCTP_SNDINFO, pack_sndinfo(ppid))]
 
 
 def pack_sndinfo(ppid: int, stream: int = 0, flags: int = 0, context: int = 0) -> bytes:
@@ -159,6 +192,32 @@ def open_sctp_socket(family: int, heartbeat: HeartbeatConfig) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def share_port(sock: socket.socket) -> None:
+    """Let a listener and outbound associations use the same local port.
+
+    An RSerPool endpoint talks from one port: rsplib's registrar sends and receives all
+    ENRP on one one-to-many socket, and it accepts a peer's Presence only when the ENRP
+    port in it is the port the association comes from. One-to-one sockets get there with
+    SO_REUSEPORT on the listener and on each outbound socket bound to its port (the kernel
+    still refuses a second association between the same two endpoints).
+    """
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+
+
+def ensure_port_free(family: int, address: tuple[Any, ...] | str) -> None:
+    """Raise OSError(EADDRINUSE) when someone listens there already.
+
+    A listener with SO_REUSEPORT would otherwise share the port with a second process
+    of the same user silently; this probe keeps "address in use" a start-up error.
+    """
+    probe = socket.socket(family, socket.SOCK_STREAM, IPPROTO_SCTP)
+    try:
+        probe.bind(address)
+    finally:
+        probe.close()
 
 
 def configure_sctp_socket(sock: socket.socket, heartbeat: HeartbeatConfig) -> None:
@@ -244,6 +303,9 @@ class SctpChannel:
         self._tx_empty.set()
         self._reading = True
         self._writing = False
+        self._flush_scheduled = False
+        #: MSG_MORE for all but the last message of a burst (0 where the kernel refuses it).
+        self._more = _MSG_MORE
         # The kernel reports twice the requested size and refuses larger messages.
         self._largest_message = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
         self._loop.add_reader(sock.fileno(), self._on_readable)
@@ -293,8 +355,15 @@ class SctpChannel:
             raise self._closed_error("send buffer overflow")
         if self._tx_bytes > self._limits.write_high:
             self._tx_space.clear()
-        if not self._writing:
+        if self._writing:
+            return  # the writer callback sends it when the socket has room
+        if self._tx_bytes >= COALESCE_LIMIT:
             self._flush()
+        elif not self._flush_scheduled:
+            # Whatever else is sent in this loop iteration goes out with it (one
+            # packet for a burst of small answers instead of one each).
+            self._flush_scheduled = True
+            self._loop.call_soon(self._scheduled_flush)
 
     async def receive(self) -> tuple[int, bytes]:
         while not self._rx:
@@ -344,36 +413,45 @@ class SctpChannel:
         )
 
     def _on_readable(self) -> None:
-        ancillary = socket.CMSG_SPACE(RCVINFO.size)
+        ancillary = _RCVINFO_SPACE
+        buffer, view = _receive_buffer()
+        received = False
         while self._open and not self._receive_full():
             try:
-                data, ancdata, flags, _addr = self._sock.recvmsg(RECV_CHUNK, ancillary)
+                size, ancdata, flags, _addr = self._sock.recvmsg_into([buffer], ancillary)
             except (BlockingIOError, InterruptedError):
-                return
+                break
             except OSError as exc:
                 self._fail(f"connection lost: {exc}", kind_of_error(exc))
                 return
+            data = bytes(view[:size])
             if flags & MSG_NOTIFICATION:
                 self._on_notification(data)
                 continue
             if not data:
                 self._fail("connection closed by peer (EOF)", CloseKind.EOF)
                 return
-            self._partial += data
-            if not flags & socket.MSG_EOR:
+            if not flags & _MSG_EOR:
+                self._partial += data
                 continue  # partial delivery of a large message
             ppid = 0
             for level, kind, value in ancdata:
                 if level == IPPROTO_SCTP and kind == SCTP_RCVINFO:
-                    ppid = unpack_rcvinfo(value).ppid
-            message = bytes(self._partial)
-            self._partial.clear()
+                    ppid = _RCVINFO_PPID.unpack_from(value, _RCVINFO_PPID_OFFSET)[0]
+            if self._partial:
+                self._partial += data
+                message = bytes(self._partial)
+                self._partial.clear()
+            else:
+                message = data
             self._rx.append((ppid, message))
             self._rx_bytes += len(message)
+            received = True
             if TRACER.on:
                 TRACER.message("rx", ppid, message, self.local_address, self.peer_address)
+        if received:
             self._rx_ready.set()
-        if self._open and self._reading:
+        if self._open and self._reading and self._receive_full():
             self._reading = False
             self._loop.remove_reader(self._sock.fileno())
 
@@ -410,22 +488,33 @@ class SctpChannel:
             # from resets: a close right after a Cookie Echo refuses the cookie).
             self._set_reason("connection closed by peer (SCTP SHUTDOWN)", CloseKind.EOF)
 
+    def _scheduled_flush(self) -> None:
+        self._flush_scheduled = False
+        if not self._writing:
+            self._flush()
+
     def _flush(self) -> None:
-        while self._tx and self._open:
-            ppid, payload = self._tx[0]
-            cmsg = [(IPPROTO_SCTP, SCTP_SNDINFO, pack_sndinfo(ppid))]
+        tx = self._tx
+        while tx and self._open:
+            ppid, payload = tx[0]
+            # MSG_MORE lets the kernel bundle a burst into few packets; the last
+            # message of the burst goes without it, which sends everything held.
+            more = self._more if len(tx) > 1 else 0
             try:
-                sent = self._sock.sendmsg([payload], cmsg)
+                sent = self._sock.sendmsg([payload], sndinfo_cmsg(ppid), more)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:
+                if more and exc.errno == errno.EINVAL:
+                    self._more = 0  # a kernel without MSG_MORE for SCTP
+                    continue
                 self._fail(f"connection lost: {exc}", kind_of_error(exc))
                 return
             if sent != len(payload):
                 # SCTP sends a message whole or not at all; anything else is a kernel surprise.
                 self._fail(f"partial SCTP send ({sent} of {len(payload)} bytes)", CloseKind.RESET)
                 return
-            self._tx.popleft()
+            tx.popleft()
             self._tx_bytes -= len(payload)
         if self._tx_bytes <= self._limits.write_low:
             self._tx_space.set()
@@ -478,14 +567,21 @@ async def connect_sctp(
     limits: FlowLimits = DEFAULT_LIMITS,
     timeout: float = 5.0,
     local_address: tuple[str, int] | None = None,
+    shared_port: bool = False,
 ) -> SctpChannel:
-    """Open an SCTP association; raises OSError (TimeoutError included)."""
+    """Open an SCTP association; raises OSError (TimeoutError included).
+
+    ``shared_port``: ``local_address`` is the port of our own listener (see
+    :func:`share_port`).
+    """
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=IPPROTO_SCTP)
     family, _type, _proto, _canon, address = infos[0]
     sock = open_sctp_socket(family, heartbeat)
     try:
         if local_address is not None:
+            if shared_port:
+                share_port(sock)
             sock.bind(local_address)
         await asyncio.wait_for(loop.sock_connect(sock, address), timeout)
     except BaseException:
@@ -508,8 +604,10 @@ class SctpServer:
         max_connections: int | None = None,
         max_per_host: int | None = None,
         max_rate_per_host: float | None = None,
+        shared_port: bool = False,
     ) -> None:
         self._heartbeat = heartbeat
+        self._shared_port = shared_port
         self._limits = limits
         self._supervisor = ChannelSupervisor(handler)
         self.admission = Admission(max_connections, max_per_host, max_rate_per_host)
@@ -525,9 +623,13 @@ class SctpServer:
             hosts[0], port, type=socket.SOCK_STREAM, proto=IPPROTO_SCTP, flags=socket.AI_PASSIVE
         )
         family, _type, _proto, _canon, address = infos[0]
+        if self._shared_port and port != 0:
+            ensure_port_free(family, address)
         sock = open_sctp_socket(family, self._heartbeat)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if self._shared_port:
+                share_port(sock)
             if len(hosts) > 1:
                 bind_addresses(sock, [str(h) for h in hosts], port)
             else:

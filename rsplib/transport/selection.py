@@ -81,8 +81,12 @@ async def connect(
     tcp_options: TcpOptions = DEFAULT_TCP_OPTIONS,
     limits: FlowLimits = DEFAULT_LIMITS,
     tls: TlsConfig | None = None,
+    shared_port: bool = False,
 ) -> MessageChannel:
     """Open a message channel to ``host:port``.
+
+    ``shared_port`` (SCTP only): ``local_address`` is the port of our own listener
+    started with ``shared_port=True``; the association then comes from that port.
 
     Raises ``OSError`` (``TimeoutError`` after ``timeout`` seconds,
     ``ConnectionRefusedError``, ``ssl.SSLError`` when the peer's certificate is not
@@ -98,6 +102,7 @@ async def connect(
             limits=limits,
             timeout=timeout,
             local_address=local_address,
+            shared_port=shared_port,
         )
     return await connect_tcp_mapping(
         host,
@@ -125,6 +130,7 @@ async def start_server(
     limits: FlowLimits = DEFAULT_LIMITS,
     tls: TlsConfig | None = None,
     budget: BufferBudget | None = None,
+    shared_port: bool = False,
 ) -> ChannelServer:
     """Listen on ``host:port`` (port 0: ephemeral) and run ``handler`` per channel.
 
@@ -137,7 +143,8 @@ async def start_server(
     beyond ``max_rate_per_host`` new ones per second from one host, are reset
     right after being accepted. ``tls`` requires every peer to present a
     certificate of the configured CA (TCP mapping only); ``budget`` bounds the
-    buffers of all channels sharing it.
+    buffers of all channels sharing it. ``shared_port`` (SCTP only): outbound
+    associations may use this port too.
     """
     server: TcpMappingServer | SctpServer
     if choose_transport(transport) == SCTP:
@@ -149,6 +156,7 @@ async def start_server(
             max_connections=max_connections,
             max_per_host=max_per_host,
             max_rate_per_host=max_rate_per_host,
+            shared_port=shared_port,
         )
     else:
         server = TcpMappingServer(

@@ -199,7 +199,7 @@ colour = "red"
         ('registrars = ["PE-1"]', 7, "components[1].registrars", "is not a registrar"),
         ("position = [10, 120]", 7, "components[1].position", "0..100"),
         ("identifier = 0", 7, "components[1].identifier", "between 1 and"),
-        ("asap_port = 1", 7, "components[1].asap_port", "only for kind = 'registrar'"),
+        ("asap_port = 1", 7, "components[1].asap_port", "only for registrar kinds"),
         ("options = { Bad = 1 }", 7, "components[1].options.Bad", "lower-case"),
         ("options = { x = { y = 1 } }", 7, "components[1].options.x", "must be a string"),
         ("port = true", 7, "components[1].port", "unknown key"),

@@ -3,8 +3,11 @@ transfer, audit resync, expiry of peer-owned PEs, multicast discovery, lists, al
 
 from __future__ import annotations
 
+import ipaddress
+import random
+
 from rsplib.handlespace import TimerKind
-from rsplib.registrar import PeerAddress, SendMessage
+from rsplib.registrar import ConnectToPeer, PeerAddress, RegistrarCore, SendMessage
 from rsplib.wire.asap import (
     Deregistration,
     HandleResolution,
@@ -12,9 +15,9 @@ from rsplib.wire.asap import (
     RegistrationResponse,
 )
 from rsplib.wire.codec import decode_enrp, encode_enrp
-from rsplib.wire.enrp import HandleTableRequest, HandleTableResponse, ListResponse
-from rsplib.wire.params import PolicyParam
-from tests.registrar.core_harness import POOL, FakePE, Net
+from rsplib.wire.enrp import HandleTableRequest, HandleTableResponse, ListResponse, Presence
+from rsplib.wire.params import PolicyParam, SctpTransport
+from tests.registrar.core_harness import POOL, FakePE, Net, config_with
 
 A, B, C = 0x10, 0x20, 0x30
 
@@ -233,3 +236,56 @@ def test_updates_from_peers_do_not_override_own_pes() -> None:
     )
     net.deliver()
     assert a_entry.connection is not None and a_entry.timer_kind != TimerKind.EXPIRY
+
+
+def _first_presence(enrp_host: str, local: PeerAddress | None) -> Presence:
+    """The Presence a core sends on a fresh outbound SCTP connection to its static peer."""
+    peer = PeerAddress("10.0.0.2", 9901)
+    config = config_with(
+        enrp_endpoint=PeerAddress(enrp_host, 9901), static_peers=(peer,), transport="sctp"
+    )
+    core = RegistrarCore(config, A, random.Random(1), 0.0)
+    core.pop_actions()
+    core.enrp_connection_opened(7, peer, 0.0, outbound_to=peer, local=local)
+    sent = [act for act in core.pop_actions() if isinstance(act, SendMessage) and act.conn == 7]
+    presence = decode_enrp(sent[0].data)
+    assert isinstance(presence, Presence)
+    return presence
+
+
+def test_presence_names_our_end_of_the_association_for_a_wildcard_endpoint() -> None:
+    # rsplib keeps only Presence addresses of the association it arrived on: a wildcard
+    # (0.0.0.0) would leave it without any and it would refuse us as a peer.
+    info = _first_presence("0.0.0.0", PeerAddress("10.0.0.1", 9901)).server_info
+    assert isinstance(info.transport, SctpTransport)
+    assert info.transport.addresses == (ipaddress.ip_address("10.0.0.1"),)
+    assert info.transport.port == 9901
+
+
+def test_presence_keeps_an_explicit_endpoint_address() -> None:
+    info = _first_presence("10.0.0.9", PeerAddress("10.0.0.1", 9901)).server_info
+    assert info.transport.addresses == (ipaddress.ip_address("10.0.0.9"),)
+
+
+def test_static_peer_that_dialled_us_from_its_endpoint_is_not_dialled_again() -> None:
+    # Over SCTP both ends use their ENRP port, so a peer's inbound association comes from
+    # the very address we would dial; the kernel refuses a second one between the two.
+    peer = PeerAddress("10.0.0.2", 9901)
+    config = config_with(
+        enrp_endpoint=PeerAddress("10.0.0.1", 9901), static_peers=(peer,), transport="sctp"
+    )
+    core = RegistrarCore(config, A, random.Random(1), 0.0)
+    assert any(isinstance(a, ConnectToPeer) for a in core.pop_actions())
+    core.peer_connect_failed(peer, 0.1)
+    core.enrp_connection_opened(8, peer, 0.2)
+    core.pop_actions()
+    for step in range(1, 40):
+        core.handle_timer(step * 0.5)
+        assert not any(isinstance(a, ConnectToPeer) for a in core.pop_actions())
+    # Once that association is gone, the static peer is dialled again.
+    core.connection_lost(8, 20.0)
+    dialled = False
+    for step in range(41, 200):
+        core.handle_timer(step * 0.5)
+        dialled = dialled or any(isinstance(a, ConnectToPeer) for a in core.pop_actions())
+    assert dialled

@@ -35,6 +35,7 @@ BOOT_MODULES: tuple[str, ...] = (
     "virtio_pci", "9pnet_virtio", "9p", "overlay",  # the host's root over virtio-9p
     "sctp",  # the point of the lab
     "dummy", "veth",  # extra addresses and links for multi-homing tests
+    "bridge",  # the control center's virtual hosts (network namespaces on one bridge)
 )  # fmt: skip
 
 #: ``softdep ... pre:`` entries that modules.dep does not list but loading needs.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 from rsplib.addressing import ConnId, PeerAddress
 from rsplib.registrar.actions import ConnectToPeer
@@ -41,6 +42,8 @@ class Links:
         self.dials: dict[PeerAddress, Dial] = {}
         self._on_peer_unreachable = on_peer_unreachable
         cfg = ctx.config
+        endpoint_address = parse_host(cfg.enrp_endpoint.host)
+        self._wildcard_endpoint = endpoint_address is not None and endpoint_address.is_unspecified
         allow = cfg.peer_allow_list
         # Statically configured peers are allowed implicitly.
         self._allowed = None if allow is None else set(allow) | {p.host for p in cfg.static_peers}
@@ -51,6 +54,10 @@ class Links:
         return self._allowed is None or host in self._allowed
 
     def send(self, conn: ConnId, msg: EnrpMessage) -> None:
+        if isinstance(msg, Presence) and self._wildcard_endpoint:
+            # rsplib keeps only the Presence addresses that belong to the association it
+            # came on: a wildcard endpoint is named by our end of this connection.
+            msg = replace(msg, server_info=self.server_info(conn))
         self.ctx.outbox.send(conn, PPID.ENRP, encode_enrp(msg))
 
     def send_to_peers(self, build: Callable[[int], EnrpMessage], *, skip: int = 0) -> None:
@@ -58,10 +65,16 @@ class Links:
             if peer.conn is not None and peer.server_id != skip:
                 self.send(peer.conn, build(peer.server_id))
 
-    def server_info(self) -> ServerInformation:
+    def server_info(self, conn: ConnId | None = None) -> ServerInformation:
+        """Our ENRP endpoint, as the peer on ``conn`` sees it when the endpoint is a
+        wildcard address (0.0.0.0 or ::)."""
         cfg = self.ctx.config
         endpoint = cfg.enrp_endpoint
         address = parse_host(endpoint.host)
+        if address is not None and address.is_unspecified and conn is not None:
+            c = self.connections.get(conn)
+            if c is not None and c.local is not None:
+                address = parse_host(c.local.host) or address
         addresses = (address,) if address is not None else ()
         if cfg.transport == TRANSPORT_SCTP:
             return ServerInformation(
@@ -105,10 +118,16 @@ class Links:
         dial.connecting = True
         self.ctx.outbox.actions.append(ConnectToPeer(address))
 
-    def dial_due(self, address: PeerAddress) -> None:
+    def dial_due(self, address: PeerAddress, now: float) -> None:
         dial = self.dials.get(address)
-        if dial is not None and dial.conn is None and not dial.connecting:
-            self._dial(address)
+        if dial is None or dial.conn is not None or dial.connecting:
+            return
+        if any(c.address == address for c in self.connections.values()):
+            # The peer dialled us from its ENRP endpoint: that association is the one
+            # between us (over SCTP the kernel refuses a second one); look again later.
+            self.ctx.schedule.set(("dial", address), now + dial.backoff)
+            return
+        self._dial(address)
 
     def learned_address(self, address: PeerAddress) -> None:
         """Dial an address learned from multicast or a List Response (if not connected)."""
@@ -146,7 +165,13 @@ class Links:
 
     # --- connections -------------------------------------------------------------------
 
-    def opened(self, conn: ConnId, peer: PeerAddress, outbound_to: PeerAddress | None) -> bool:
+    def opened(
+        self,
+        conn: ConnId,
+        peer: PeerAddress,
+        outbound_to: PeerAddress | None,
+        local: PeerAddress | None = None,
+    ) -> bool:
         ctx = self.ctx
         outbox = ctx.outbox
         if outbound_to is None and not self.allowed(peer.host):
@@ -167,7 +192,7 @@ class Links:
                 f"refusing ENRP connections beyond {ctx.config.max_enrp_connections}",
             )
             return False
-        self.connections[conn] = EnrpConnection(conn, peer, outbound_to)
+        self.connections[conn] = EnrpConnection(conn, peer, outbound_to, local=local)
         if outbound_to is not None:
             dial = self.dials.get(outbound_to)
             if dial is not None:

@@ -123,15 +123,20 @@ class EnrpSide:
     def takeover_expired(self, target: int, now: float) -> None:
         self.takeover.expired(target, now)
 
-    def dial_due(self, address: PeerAddress) -> None:
-        self.links.dial_due(address)
+    def dial_due(self, address: PeerAddress, now: float) -> None:
+        self.links.dial_due(address, now)
 
     # --- connections -------------------------------------------------------------------
 
     def opened(
-        self, conn: ConnId, peer: PeerAddress, now: float, outbound_to: PeerAddress | None
+        self,
+        conn: ConnId,
+        peer: PeerAddress,
+        now: float,
+        outbound_to: PeerAddress | None,
+        local: PeerAddress | None = None,
     ) -> bool:
-        return self.links.opened(conn, peer, outbound_to)
+        return self.links.opened(conn, peer, outbound_to, local)
 
     def connect_failed(self, address: PeerAddress, now: float) -> None:
         self.links.connect_failed(address, now)

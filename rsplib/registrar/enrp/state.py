@@ -23,6 +23,8 @@ class EnrpConnection:
     outbound_to: PeerAddress | None
     #: Sender id of the first message on it (None until the peer spoke).
     server_id: int | None = None
+    #: Our end of it, when the service knows it.
+    local: PeerAddress | None = None
 
 
 @dataclass(slots=True)

@@ -133,6 +133,7 @@ class TakeoverMachine:
                 logging.INFO,
                 f"takeover of 0x{target:08x} left to 0x{sender:08x} (lower id wins)",
             )
+        ctx.outbox.log(logging.INFO, f"acknowledging 0x{sender:08x}'s takeover of 0x{target:08x}")
         self.links.send(c.conn, InitTakeoverAck(me, sender, target))
 
     def init_takeover_ack(self, msg: InitTakeoverAck, now: float) -> None:
