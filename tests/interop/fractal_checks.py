@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -34,6 +35,7 @@ from fractal_pe.kernel import compute_rows, compute_span
 from fractal_pu.fsf import FractalJob, write_fsf
 from fractal_pu.split import split_image_covering, sub_parameters
 from rsplib.session.cookies import CookieSealer, InvalidCookie
+from rsplib.trace.record import MessageRecord, decode_datagram
 from tests.interop.lab import Processes, component_env
 from tests.support import LoggedProcess
 
@@ -71,6 +73,52 @@ class Throttle:
         """Let the process run freely again."""
         self._stop.set()
         self._thread.join(timeout=5)
+
+
+class TraceWatch:
+    """Our pool user's live trace (``--trace``), received on a loopback UDP socket.
+
+    It tells, from the pool user's own records, when a PE's Data and cookies arrived:
+    a test kills a PE once it has delivered some of its cell, not after a guessed delay.
+    """
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.settimeout(0.2)
+        self.address = f"127.0.0.1:{self._sock.getsockname()[1]}"
+        self._records: list[MessageRecord] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="trace-watch", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self._sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            records = [r for r in decode_datagram(data) if isinstance(r, MessageRecord)]
+            with self._lock:
+                self._records.extend(records)
+
+    def received(self, peer: str, proto: str, message_type: str) -> int:
+        """How many ``message_type`` messages the pool user received from ``peer``."""
+        with self._lock:
+            return sum(
+                1
+                for r in self._records
+                if r.direction == "rx" and r.peer == peer and r.proto == proto
+                and r.type == message_type
+            )  # fmt: skip
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._sock.close()
 
 
 # -------------------------------------------------------------------- our pool user

@@ -166,10 +166,29 @@ class Rspregistrar:
     def kill(self) -> None:
         self.process.kill()
 
-    def restart(self) -> None:
-        """Start again with the same identifier and endpoints (after :meth:`kill`)."""
+    def restart(self, timeout: float = 30.0) -> None:
+        """Start again with the same identifier and endpoints (after :meth:`kill`).
+
+        A killed process's SCTP endpoint stays bound while the kernel still shuts down
+        its associations (it closes them gracefully: SHUTDOWN, retransmitted until the
+        peer answers), and rspregistrar sets no SO_REUSEADDR, so it exits with "Address
+        already in use" until then: start it again until it binds.
+        """
         self.process.stop()
-        self.process = self._start()
+        deadline = time.monotonic() + timeout
+        while True:
+            process = self._procs.rsplib(f"rspregistrar-{self.identifier:x}", self._argv)
+            try:
+                wait_accepting(self.asap, process)
+            except AssertionError:
+                in_use = "Address already in use" in process.log_text()
+                if not in_use or time.monotonic() > deadline:
+                    raise
+                process.stop()
+                time.sleep(0.5)
+                continue
+            self.process = process
+            return
 
     def log_text(self) -> str:
         return self.process.log_text()
@@ -331,7 +350,7 @@ def wait_for_text(process: LoggedProcess, pattern: str, timeout: float, count: i
 
 
 def kill_now(process: LoggedProcess) -> None:
-    """SIGKILL (a crash as far as peers can tell: the kernel aborts its associations)."""
+    """SIGKILL: a crash (the kernel ends its associations; the application says nothing)."""
     os.kill(process.pid, signal.SIGKILL)
     process.proc.wait(timeout=10)
 

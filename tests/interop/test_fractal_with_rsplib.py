@@ -43,6 +43,7 @@ from tests.interop.fractal_checks import (
     FgpCheck,
     Record,
     Throttle,
+    TraceWatch,
     check_fgp_capture,
     decode_capture,
     reference_image,
@@ -131,19 +132,43 @@ def test_rsplib_pes_compute_for_our_pool_user_and_a_cell_fails_over(
 ) -> None:
     pool = "InteropRsplibPes"
     fsf = write_job(procs.directory / "job.fsf", DEEP_JOB)
-    victim = rsplib_fractal_pe(procs, 0x1A1, pair.o.asap, pool, "-fgpcookiemaxpackets=1")
+    # rsplib's PE sends its Data only every -fgpdatamaxtime (1 s by default) unless a
+    # packet fills up: a short time gets the throttled victim's pixels out early.
+    victim = rsplib_fractal_pe(
+        procs, 0x1A1, pair.o.asap, pool, "-fgpcookiemaxpackets=1", "-fgpdatamaxtime=50"
+    )
     rsplib_fractal_pe(procs, 0x1A2, pair.o.asap, pool, "-fgpcookiemaxpackets=1")
     wait_resolves(pair.o.asap, pool, {0x1A1, 0x1A2})
+    watch = TraceWatch()
     throttle = Throttle(victim)
     try:
         pu = start_headless_pu(
-            procs, "pu", pair.o.asap, pool, fsf, width=WIDTH, height=HEIGHT, sessions=2
+            procs, "pu", pair.o.asap, pool, fsf, width=WIDTH, height=HEIGHT, sessions=2,
+            extra=["--trace", watch.address],
+        )  # fmt: skip
+        connected = r"connected to PE 0x000001a1 \((\S+)\)"
+        wait_until(
+            lambda: re.search(connected, pu.process.log_text()) is not None,
+            120.0,
+            lambda: f"the pool user never used the victim:\n{pu.process.log_text()}",
         )
-        wait_for_text(victim, r"Got Parameter", 120.0)
-        time.sleep(0.5)  # a few of its throttled slices: some data and cookies are out
+        match = re.search(connected, pu.process.log_text())
+        assert match is not None
+        peer = match.group(1)
+        # Kill it once the pool user has some of its pixels and a cookie, by the pool
+        # user's own trace (the victim is mid-cell: it runs a few ms in every 100).
+        wait_until(
+            lambda: (
+                watch.received(peer, "fgp", "FGP_DATA") > 0
+                and watch.received(peer, "asap", "COOKIE") > 0
+            ),
+            120.0,
+            lambda: f"no Data and cookie from the victim at {peer}",
+        )
         kill_now(victim)
     finally:
         throttle.release()
+        watch.close()
     image = complete_image(pu.finish())
     assert np.array_equal(pu.values(), reference_image(DEEP_JOB, WIDTH, HEIGHT, 2))
     moved = failovers_from(image, 0x1A1)
