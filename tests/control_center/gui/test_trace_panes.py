@@ -38,6 +38,7 @@ def test_trace_panes_on_a_live_run(  # type: ignore[no-untyped-def]
     view = window.trace_view
     chart = view.sequence.chart
     stall_meter.start()
+    stall_meter.phase = "start all"
     window.start_all_action.trigger()
     qtbot.waitUntil(
         lambda: {"REGISTRATION", "HANDLE_RESOLUTION", "PRESENCE", "FGP_DATA"} <= _types(window),
@@ -54,8 +55,10 @@ def test_trace_panes_on_a_live_run(  # type: ignore[no-untyped-def]
     registrations = [e for e in chart.rows if e.record.type == "REGISTRATION"]
     assert {view.name_of(view.store.ends(e)[1] or 0) for e in registrations} <= {"PR-1", "PR-2"}
     # Dots travel on the map.
+    stall_meter.phase = "dots"
     qtbot.waitUntil(lambda: view.dots.shown > 0, timeout=10_000)
 
+    stall_meter.phase = "plots"
     # The Plots pane draws pixels per second per PE from the PEs' data messages.
     window.plots_dock.raise_()
     qtbot.waitUntil(lambda: "<polyline" in window.plots.rates.svg, timeout=10_000)
@@ -65,6 +68,7 @@ def test_trace_panes_on_a_live_run(  # type: ignore[no-untyped-def]
     stall_meter.resume()
 
     # Slow motion: messages in flight for the screenshot.
+    stall_meter.phase = "slow motion"
     view.speed_box.setCurrentIndex(3)  # 0.1x
     qtbot.waitUntil(lambda: view.dots.in_flight >= 3, timeout=10_000)
     stall_meter.pause()
@@ -81,6 +85,7 @@ def test_trace_panes_on_a_live_run(  # type: ignore[no-untyped-def]
     view.pause_box.setChecked(False)
 
     # The chart: pause the live view, filter, click a message, export.
+    stall_meter.phase = "chart"
     window.messages_dock.raise_()
     view.sequence.live_box.setChecked(False)
     view.sequence.filter_edit.setText("registration")
@@ -90,6 +95,7 @@ def test_trace_panes_on_a_live_run(  # type: ignore[no-untyped-def]
     details = view.sequence.details.toPlainText()
     assert '"type": "REGISTRATION' in details and '"ph": "FractalGeneratorPool"' in details
     view.sequence.filter_edit.setText("")
+    stall_meter.phase = "chart export"
     chart.export_svg(tmp_path / "chart.svg")
     chart.export_png(tmp_path / "chart.png")
     assert b"<svg" in (tmp_path / "chart.svg").read_bytes()[:400]
@@ -99,6 +105,7 @@ def test_trace_panes_on_a_live_run(  # type: ignore[no-untyped-def]
     stall_meter.resume()
 
     # The Handlespace pane: both registrars' tables, checksums side by side.
+    stall_meter.phase = "handlespace"
     window.handlespace_dock.raise_()
     pane = window.handlespace
     pane.refresh()
@@ -118,6 +125,7 @@ def test_trace_panes_on_a_live_run(  # type: ignore[no-untyped-def]
     save_widget(pane, artifacts / "handlespace.png")
     stall_meter.resume()
     # A PE dies: its home drops it, the other registrar follows (Handle Update).
+    stall_meter.phase = "kill"
     victim = window.model.pool_elements()[0]
     window.act("kill", victim)
     qtbot.waitUntil(lambda: agreed(2), timeout=20_000)
