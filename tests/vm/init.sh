@@ -48,6 +48,17 @@ mkdir -p $R/lab/out $R/run/netns
 mount -t 9p -o "$NINEP" labout $R/lab/out || fail "cannot mount the result share (9p)"
 cp /bin/busybox $R/lab/busybox
 
+# The fresh /tmp and /run above hide the host's: a working directory there (a clone
+# in /tmp) comes back as its own overlay over the host's copy.
+if [ -f $R/lab/out/.lab/workdir ]; then
+    read -r W <$R/lab/out/.lab/workdir
+    [ -d "/lower$W" ] || fail "no working directory $W on the host"
+    mkdir -p /wupper && mount -t tmpfs -o mode=0755 tmpfs /wupper
+    mkdir -p /wupper/data /wupper/work "$R$W"
+    mount -t overlay -o "lowerdir=/lower$W,upperdir=/wupper/data,workdir=/wupper/work" \
+        overlay "$R$W" || fail "cannot mount the working directory $W"
+fi
+
 hostname sctp-lab
 ip link set lo up
 

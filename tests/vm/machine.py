@@ -1,8 +1,9 @@
 """Boot the lab VM, run one shell command in it, power off, hand back status and output.
 
 The guest sees this machine's whole root read-only (virtio-9p) under a tmpfs overlay,
-so the repository and its ``.venv`` are at their host paths; writes stay in guest
-memory. A second 9p share is the run's result directory (``/lab/out`` inside,
+so the repository and its ``.venv`` are at their host paths (also a clone under /tmp,
+which the guest mounts afresh: init.sh overlays the working directory again); writes
+stay in guest memory. A second 9p share is the run's result directory (``/lab/out`` inside,
 ``$LAB_OUT`` for the command): logs, captures and reports written there are on the
 host afterwards. QEMU always ends: the guest powers off after the command, and on a
 timeout or any error here QEMU is killed by its PID.
@@ -102,6 +103,17 @@ def qemu_command(image: BootImage, out_dir: Path, settings: VmSettings) -> list[
     ]  # fmt: skip
 
 
+#: Guest mount points with fresh file systems: the host's files under them are hidden.
+GUEST_FRESH_DIRS = (Path("/tmp"), Path("/run"), Path("/dev"))
+
+
+def hidden_in_guest(path: Path) -> bool:
+    """Is ``path`` under a directory the guest mounts afresh (init.sh then mounts it
+    again from the host, as its own overlay: a clone in /tmp still runs in the lab)?"""
+    resolved = path.resolve()
+    return any(resolved.is_relative_to(fresh) for fresh in GUEST_FRESH_DIRS)
+
+
 def job_script(
     command: str,
     cwd: Path,
@@ -157,6 +169,10 @@ def run_in_vm(
     control = out_dir / ".lab"
     control.mkdir(parents=True, exist_ok=True)
     (control / "status").unlink(missing_ok=True)
+    workdir = control / "workdir"
+    workdir.unlink(missing_ok=True)
+    if hidden_in_guest(cwd):
+        workdir.write_text(f"{cwd.resolve()}\n")
     (control / "job.sh").write_text(
         job_script(command, cwd, env or {}, prelude=prelude, interactive=interactive)
     )

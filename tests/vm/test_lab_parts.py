@@ -15,7 +15,7 @@ import pytest
 from tests.vm.cpio import CpioWriter
 from tests.vm.guest import fast_python_prelude
 from tests.vm.image import LabUnavailable, extract_vmlinux, find_kernel, module_load_order
-from tests.vm.machine import job_script
+from tests.vm.machine import hidden_in_guest, job_script
 
 
 @pytest.mark.skipif(shutil.which("cpio") is None, reason="cpio(1) is not installed")
@@ -83,6 +83,14 @@ def test_the_job_script_runs_the_command_quoted_in_its_directory(tmp_path: Path)
     )
     done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=10)
     assert done.stdout == f"{tmp_path}|/lab/out|it's a 'quoted' $value"
+
+
+def test_a_working_directory_the_guest_mounts_afresh_is_brought_back() -> None:
+    # The guest has its own /tmp and /run: a clone there must be overlaid again.
+    assert hidden_in_guest(Path("/tmp/clone"))
+    assert hidden_in_guest(Path("/run/user/0/work"))
+    assert not hidden_in_guest(Path("/work/repo"))
+    assert not hidden_in_guest(Path("/tmpfiles/repo"))
 
 
 def test_the_python_prelude_only_replaces_a_hook_into_the_repository(tmp_path: Path) -> None:
