@@ -76,10 +76,11 @@ class Throttle:
 
 
 class TraceWatch:
-    """Our pool user's live trace (``--trace``), received on a loopback UDP socket.
+    """A component's live trace (``--trace``), received on a loopback UDP socket.
 
-    It tells, from the pool user's own records, when a PE's Data and cookies arrived:
-    a test kills a PE once it has delivered some of its cell, not after a guessed delay.
+    It tells, from the component's own records, when Data and cookies went out or came
+    in: a test kills a PE once it has delivered some of its cell, not after a guessed
+    delay.
     """
 
     def __init__(self) -> None:
@@ -106,13 +107,23 @@ class TraceWatch:
                 self._records.extend(records)
 
     def received(self, peer: str, proto: str, message_type: str) -> int:
-        """How many ``message_type`` messages the pool user received from ``peer``."""
+        """How many ``message_type`` messages the component received from ``peer``."""
+        return self._count("rx", proto, message_type, peer)
+
+    def sent(self, proto: str, message_type: str, since: float = 0.0) -> int:
+        """How many ``message_type`` messages the component sent (to anyone) at or after
+        wall-clock time ``since``."""
+        return self._count("tx", proto, message_type, None, since)
+
+    def _count(
+        self, direction: str, proto: str, message_type: str, peer: str | None, since: float = 0.0
+    ) -> int:
         with self._lock:
             return sum(
                 1
                 for r in self._records
-                if r.direction == "rx" and r.peer == peer and r.proto == proto
-                and r.type == message_type
+                if r.direction == direction and r.proto == proto and r.type == message_type
+                and (peer is None or r.peer == peer) and r.time >= since
             )  # fmt: skip
 
     def close(self) -> None:

@@ -198,43 +198,60 @@ def rsplib_pool_user_run(net: LabNet, pair: Pair, module_procs: Processes) -> It
     configs = procs.directory / "fsf"
     configs.mkdir()
     write_job(configs / "seahorse.fsf", dataclasses.replace(SEAHORSE, max_iterations=60))
-    pes = {
-        identifier: our_fractal_pe(
-            procs, net, identifier, pair.r.asap, pool,
-            "--cspserver", pair.csp, "--cspinterval", str(CSP_INTERVAL_MS),
+    watches = {identifier: TraceWatch() for identifier in (0x2A1, 0x2A2)}
+    try:
+        pes = {
+            identifier: our_fractal_pe(
+                procs, net, identifier, pair.r.asap, pool,
+                "--cspserver", pair.csp, "--cspinterval", str(CSP_INTERVAL_MS),
+                "--trace", watch.address,
+            )
+            for identifier, watch in watches.items()
+        }  # fmt: skip
+        for pe in pes.values():
+            pe.wait_registered(120.0)
+        capture = Capture(procs, procs.directory / "fractal.pcapng")
+        procs.rsplib(
+            "fractalpooluser",
+            ["fractalpooluser", f"-registrar={pair.r.asap[0]}:{pair.r.asap[1]}",
+             f"-poolhandle={pool}", f"-configdir={configs}", "-width=160", "-height=100",
+             f"-threads={POOL_USER_THREADS}", "-interimagetime=1", "-identifier=0x7",
+             f"-cspserver={pair.csp}", f"-cspinterval={CSP_INTERVAL_MS}", "-loglevel=2",
+             "-logcolor=off",
+             # Under emulation our PEs can be slower than rsplib's 5 s receive timeout expects.
+             "-recvtimeout=30000", "-sendtimeout=30000"],
+        )  # fmt: skip
+        # rsplib's pool user restarts its very first job when its window appears, so count
+        # completed cells (our PEs log each) instead of trusting the first job.
+        done, started = r"rectangle complete", r"rectangle, algorithm"
+
+        def total(pattern: str) -> int:
+            return sum(occurrences(pe, pattern) for pe in pes.values())
+
+        wait_until(lambda: total(done) >= POOL_USER_THREADS, 120.0, lambda: "no image completed")
+        starts = {i: occurrences(pe, started) for i, pe in pes.items()}
+        wait_until(
+            lambda: any(occurrences(pe, started) > starts[i] for i, pe in pes.items()),
+            60.0,
+            lambda: "no next image started",
         )
-        for identifier in (0x2A1, 0x2A2)
-    }  # fmt: skip
-    for pe in pes.values():
-        pe.wait_registered(120.0)
-    capture = Capture(procs, procs.directory / "fractal.pcapng")
-    procs.rsplib(
-        "fractalpooluser",
-        ["fractalpooluser", f"-registrar={pair.r.asap[0]}:{pair.r.asap[1]}",
-         f"-poolhandle={pool}", f"-configdir={configs}", "-width=160", "-height=100",
-         f"-threads={POOL_USER_THREADS}", "-interimagetime=1", "-identifier=0x7",
-         f"-cspserver={pair.csp}", f"-cspinterval={CSP_INTERVAL_MS}", "-loglevel=2",
-         "-logcolor=off",
-         # Under emulation our PEs can be slower than rsplib's 5 s receive timeout expects.
-         "-recvtimeout=30000", "-sendtimeout=30000"],
-    )  # fmt: skip
-    # rsplib's pool user restarts its very first job when its window appears, so count
-    # completed cells (our PEs log each) instead of trusting the first job.
-    done, started = r"rectangle complete", r"rectangle, algorithm"
-
-    def total(pattern: str) -> int:
-        return sum(occurrences(pe, pattern) for pe in pes.values())
-
-    wait_until(lambda: total(done) >= POOL_USER_THREADS, 120.0, lambda: "no image completed")
-    starts = {i: occurrences(pe, started) for i, pe in pes.items()}
-    wait_until(
-        lambda: any(occurrences(pe, started) > starts[i] for i, pe in pes.items()),
-        60.0,
-        lambda: "no next image started",
-    )
-    killed = next(i for i, pe in pes.items() if occurrences(pe, started) > starts[i])
-    time.sleep(0.3)  # some Data and cookies out
-    kill_now(pes[killed])
+        killed = next(i for i, pe in pes.items() if occurrences(pe, started) > starts[i])
+        # Kill it once it has sent Data and a cookie of this job, by its own trace (the
+        # previous image was complete before the job started, so what it sent from now
+        # on is of this job).
+        watch, job_seen = watches[killed], time.time()
+        wait_until(
+            lambda: (
+                watch.sent("fgp", "FGP_DATA", since=job_seen) > 0
+                and watch.sent("asap", "COOKIE", since=job_seen) > 0
+            ),
+            60.0,
+            lambda: f"PE {killed:#x} sent no Data and cookie of its new job",
+        )
+        kill_now(pes[killed])
+    finally:
+        for each in watches.values():
+            each.close()
     survivor = next(pe for i, pe in pes.items() if i != killed)
     # The pool user starts the next image only when every cell of this one is complete,
     # the cells it resumed on the survivor included.
