@@ -75,6 +75,15 @@ def test_no_failover_is_shown_across_image_boundaries_after_a_restart_or_resume(
         victim = window.serving_pool_element()
         assert victim is not None
         before = len(shown_failovers(window))
+        # Strike while the victim computes a cell: a fault between two cells (images take
+        # 0.2 s, and the images_done wait above ends right at a boundary) is no failover.
+        orch = window.bridge.orchestrator
+        assert orch is not None
+        log = Path(orch.log_file(victim))
+        offset = log.stat().st_size
+        qtbot.waitUntil(
+            lambda: b"rectangle, algorithm" in log.read_bytes()[offset:], timeout=10_000
+        )
         window.act(fault, victim)
         # The fault makes the pool user fail over: it says so itself.
         qtbot.waitUntil(
