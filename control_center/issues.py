@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from control_center.toml_lines import Path as KeyPath
+from control_center.toml_lines import key_lines
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +74,34 @@ def read_input(path: Path, error: type[IssuesError]) -> str:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise error([Issue(str(path), None, "(file)", exc.strerror or str(exc))]) from exc
+
+
+class DocumentBuilder(Protocol[T_co]):
+    """Builds one kind of document from parsed TOML, collecting its problems."""
+
+    issues: list[Issue]
+
+    def build(self, data: dict[str, Any], source: Path | None) -> T_co | None: ...
+
+
+def load_document(
+    text: str,
+    source: str | Path | None,
+    *,
+    unnamed: str,
+    error: type[IssuesError],
+    builder: Callable[[str, dict[KeyPath, int], Path], DocumentBuilder[T]],
+) -> T:
+    """Parse and build a TOML document; every problem found raises ``error`` at once.
+
+    ``source`` names the file in messages and anchors relative paths (else ``unnamed``
+    and the working directory); ``builder(file, key_lines, base_dir)`` makes the builder.
+    """
+    file = str(source) if source is not None else unnamed
+    data = parse_toml(text, file, error)
+    base = Path(source).resolve().parent if source is not None else Path.cwd()
+    made = builder(file, key_lines(text), base)
+    document = made.build(data, Path(source) if source is not None else None)
+    if made.issues or document is None:
+        raise error(made.issues)
+    return document

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from control_center.issues import Issue, IssuesError, field_name, parse_toml, read_input
+from control_center.issues import Issue, IssuesError, field_name, load_document, read_input
 from control_center.scenario import (
     AUTO_IDENTIFIER_BASE,
     DEFAULT_ASAP_PORT,
@@ -43,7 +43,7 @@ from control_center.scenario import (
     start_waves,
 )
 from control_center.toml_lines import Path as KeyPath
-from control_center.toml_lines import key_lines, line_of
+from control_center.toml_lines import line_of
 from rsplib.wire.csp import ComponentGroup
 
 
@@ -61,14 +61,7 @@ def load_scenario(path: str | Path) -> Scenario:
 
 def loads_scenario(text: str, *, source: str | Path | None = None) -> Scenario:
     """Validate scenario TOML ``text``; ``source`` names the file in messages."""
-    file = str(source) if source is not None else "<scenario>"
-    data = parse_toml(text, file, ScenarioError)
-    base_dir = Path(source).resolve().parent if source is not None else Path.cwd()
-    builder = _Builder(file, key_lines(text), base_dir)
-    scenario = builder.build(data, Path(source) if source is not None else None)
-    if builder.issues or scenario is None:
-        raise ScenarioError(builder.issues)
-    return scenario
+    return load_document(text, source, unnamed="<scenario>", error=ScenarioError, builder=_Builder)
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")

@@ -42,10 +42,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from control_center.issues import Issue, IssuesError, field_name, parse_toml, read_input
+from control_center.issues import Issue, IssuesError, field_name, load_document, read_input
 from control_center.scenario import OptionValue, Scenario
 from control_center.toml_lines import Path as KeyPath
-from control_center.toml_lines import key_lines, line_of
+from control_center.toml_lines import line_of
 
 
 class Action(StrEnum):
@@ -251,14 +251,9 @@ def load_storyboard(path: str | Path) -> Storyboard:
 
 def loads_storyboard(text: str, *, source: str | Path | None = None) -> Storyboard:
     """Validate storyboard TOML ``text``; ``source`` names the file and anchors paths."""
-    file = str(source) if source is not None else "<storyboard>"
-    data = parse_toml(text, file, StoryboardError)
-    base = Path(source).resolve().parent if source is not None else Path.cwd()
-    loader = _Loader(file, key_lines(text), base)
-    story = loader.build(data, Path(source) if source is not None else None)
-    if loader.issues or story is None:
-        raise StoryboardError(loader.issues)
-    return story
+    return load_document(
+        text, source, unnamed="<storyboard>", error=StoryboardError, builder=_Loader
+    )
 
 
 class _Loader:

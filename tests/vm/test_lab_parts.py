@@ -89,7 +89,7 @@ def test_a_working_directory_the_guest_mounts_afresh_is_brought_back() -> None:
     # The guest has its own /tmp and /run: a clone there must be overlaid again.
     assert hidden_in_guest(Path("/tmp/clone"))
     assert hidden_in_guest(Path("/run/user/0/work"))
-    assert not hidden_in_guest(Path("/work/repo"))
+    assert not hidden_in_guest(Path("/home/user/rserpool"))
     assert not hidden_in_guest(Path("/tmpfiles/repo"))
 
 
