@@ -164,7 +164,13 @@ class Message:
 
 
 class RawConnection:
-    """One TCP(-mapping) connection with a reader thread."""
+    """One TCP(-mapping) connection with a reader thread.
+
+    Over TLS the reader and the senders take turns on the socket: one OpenSSL
+    connection must not be read and written by two threads at once (Python releases
+    the interpreter lock inside both calls); once a registrar never saw a request
+    written while the reader sat in a read. The reader waits in short reads instead.
+    """
 
     def __init__(
         self,
@@ -178,6 +184,8 @@ class RawConnection:
         sock = socket.create_connection(
             address, timeout=timeout, source_address=(source, 0) if source else None
         )
+        self._timeout = timeout
+        self._turns = tls is not None
         if tls is not None:
             sock = tls.wrap_socket(sock)
         self.sock = sock
@@ -193,6 +201,8 @@ class RawConnection:
 
     def send_bytes(self, data: bytes) -> None:
         with self._lock:
+            if self._turns:
+                self.sock.settimeout(self._timeout)
             self.sock.sendall(data)
 
     def expect(self, kind: int, timeout: float = 5.0, ppid: int | None = None) -> Message:
@@ -222,7 +232,9 @@ class RawConnection:
         buffer = b""
         try:
             while True:
-                chunk = self.sock.recv(65536)
+                chunk = self._receive()
+                if chunk is None:
+                    continue
                 if not chunk:
                     return
                 buffer += chunk
@@ -236,6 +248,17 @@ class RawConnection:
             return
         finally:
             self.closed.set()
+
+    def _receive(self) -> bytes | None:
+        """The next bytes (b"" at the end); None: nothing yet, the senders had a turn."""
+        if not self._turns:
+            return self.sock.recv(65536)
+        with self._lock:
+            self.sock.settimeout(0.05)
+            try:
+                return self.sock.recv(65536)
+            except TimeoutError:
+                return None
 
     def _handle(self, kind: int, ppid: int, payload: bytes) -> None:
         if kind == HB_REQUEST:
