@@ -373,6 +373,9 @@ enrp_port = 0
             scenario, run_dir=tmp_path, ready_timeout=60, csp_port=free_udp_port()
         ) as orch:
             await orch.start_all()
+            # Ready means "accepts connections": the kernel completes the handshake from
+            # listen() on, a moment before the registrar writes its ready line.
+            await wait_for_log(orch.log_file("PR-1"), r"ready: ASAP on .* \((sctp|tcp)\)", 30)
             log = Path(orch.log_file("PR-1")).read_text()
             assert "(sctp)" in log, log
             await orch.stop_all()
