@@ -102,6 +102,12 @@ def default_run_dir(scenario: Scenario) -> Path:
     return Path(tempfile.gettempdir()) / f"rsp-control-center.{user}" / scenario_slug(scenario)
 
 
+#: How long a started registrar may take to accept connections. A Python registrar needs
+#: 4-5 s on an emulated (TCG) machine and twice that when the machine is shared; the
+#: wait ends at once when the process exits, so only a live, silent registrar waits it out.
+READY_TIMEOUT_S = 30.0
+
+
 def _speaks_sctp(registrar: Component) -> bool:
     """Does this registrar listen on SCTP (rsplib's always; ours by its transport option)?"""
     if registrar.kind is ComponentKind.RSP_REGISTRAR:
@@ -144,7 +150,7 @@ class Orchestrator:
         run_dir: str | Path | None = None,
         csp_port: int | None = None,
         python: str = sys.executable,
-        ready_timeout: float = 10.0,
+        ready_timeout: float = READY_TIMEOUT_S,
         ssh_poll_interval: float = 0.25,
         lab_token: str | None = None,
         local_display: bool | None = None,
